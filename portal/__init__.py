@@ -1,0 +1,37 @@
+"""Kairos: a self-hosted personal booking portal."""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask
+
+from .config import Config, default_instance_path
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the app: config from the environment (overridable), database, extensions, views."""
+    instance_path = (config or {}).get("INSTANCE_PATH") or default_instance_path()
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    app = Flask(
+        __name__,
+        instance_path=instance_path,
+        template_folder=os.path.join(root, "templates"),
+        static_folder=os.path.join(root, "static"),
+    )
+    app.config.from_mapping(Config(instance_path=instance_path).as_dict())
+    if config:
+        app.config.from_mapping(config)
+
+    from . import extensions
+
+    extensions.init_app(app)
+
+    from .views import register_blueprints
+
+    register_blueprints(app)
+
+    from .cli import register_cli
+
+    register_cli(app)
+    return app

@@ -1,0 +1,455 @@
+"""Book, cancel, reschedule: the one place that joins models, the engine and the outbox.
+
+Every change of a host's bookings runs inside ``host_lock`` and re-runs the
+slot engine on fresh data inside that lock, which is what gives exactly one
+winner when invitees race for a slot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+from peewee import IntegrityError
+
+from . import availability as engine
+from .database import host_lock
+from .models import (
+    BusyBlock,
+    Booking,
+    Calendar,
+    Connection,
+    DateOverride,
+    MeetingType,
+    Outbox,
+    User,
+    WeeklyHours,
+    db,
+    from_db,
+    hash_token,
+    to_db,
+    utcnow,
+)
+from .outbox import relay_quietly
+
+MAX_NAME = 200
+MAX_NOTES = 5000
+# Outbox handlers run for every booking event (registered by jobs: write-back, e-mail …).
+BOOKING_EVENT_HANDLERS: list[str] = []
+
+
+class BookingError(Exception):
+    """A refusal the caller shows to a person: ``field`` names the input at fault."""
+
+    status = 422
+    code = "invalid"
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class SlotTaken(BookingError):
+    status = 409
+    code = "slot_taken"
+
+
+class NotAllowed(BookingError):
+    status = 409
+    code = "not_allowed"
+
+
+# ---------------------------------------------------------------- rules from rows
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
+        raise BookingError("unknown time zone", "timezone") from exc
+
+
+def is_valid_zone(name: str) -> bool:
+    try:
+        zone(name)
+    except BookingError:
+        return False
+    return True
+
+
+def host_rules(user: User) -> engine.HostRules:
+    weekly: dict[int, list[tuple[str, str]]] = {d: [] for d in range(7)}
+    for row in WeeklyHours.select().where(WeeklyHours.user == user).order_by(WeeklyHours.start):
+        weekly[row.weekday].append((row.start, row.end))
+    overrides: dict[date, tuple[tuple[str, str], ...]] = {
+        row.date: tuple((a, b) for a, b in row.interval_list())
+        for row in DateOverride.select().where(DateOverride.user == user)
+    }
+    return engine.HostRules(
+        timezone=user.timezone,
+        weekly={d: tuple(v) for d, v in weekly.items()},
+        overrides=overrides,
+        lead_time=timedelta(minutes=user.lead_time_minutes),
+    )
+
+
+def meeting_rules(mt: MeetingType) -> engine.MeetingRules:
+    return engine.MeetingRules(
+        slug=str(mt.id),
+        duration=timedelta(minutes=mt.duration_minutes),
+        buffer_before=timedelta(minutes=mt.buffer_before_minutes),
+        buffer_after=timedelta(minutes=mt.buffer_after_minutes),
+        lead_time=timedelta(minutes=mt.lead_time_minutes),
+        window_days=mt.window_days,
+        slot_interval=timedelta(minutes=mt.slot_interval_minutes)
+        if mt.slot_interval_minutes
+        else None,
+        daily_limit=mt.daily_limit or None,
+    )
+
+
+def cached_busy(user: User, start: datetime, end: datetime) -> list[engine.Busy]:
+    """Busy intervals from the free/busy cache of the host's conflict calendars."""
+    query = (
+        BusyBlock.select(BusyBlock.start, BusyBlock.end, Calendar.name)
+        .join(Calendar)
+        .join(Connection)
+        .where(
+            Connection.user == user,
+            Calendar.conflict == True,  # noqa: E712
+            BusyBlock.end > to_db(start),
+            BusyBlock.start < to_db(end),
+        )
+        .tuples()
+    )
+    return [engine.Busy(from_db(s), from_db(e), name) for s, e, name in query]  # type: ignore[arg-type]
+
+
+def existing_bookings(
+    user: User, start: datetime, end: datetime, exclude: int | None = None
+) -> list[engine.Booked]:
+    query = Booking.select().where(
+        Booking.host == user,
+        Booking.status == "confirmed",
+        Booking.end > to_db(start - timedelta(days=1)),
+        Booking.start < to_db(end + timedelta(days=1)),
+    )
+    if exclude is not None:
+        query = query.where(Booking.id != exclude)
+    return [
+        engine.Booked(
+            start=b.start_utc,
+            end=b.end_utc,
+            buffer_before=timedelta(minutes=b.buffer_before_minutes),
+            buffer_after=timedelta(minutes=b.buffer_after_minutes),
+            meeting_type=str(b.meeting_type_id),
+        )
+        for b in query
+    ]
+
+
+def available_slots(
+    user: User, mt: MeetingType, start: datetime, end: datetime, now: datetime | None = None
+) -> list[datetime]:
+    """Offered starts in [start, end), read from the cache; never waits on a provider."""
+    now = now or utcnow()
+    pad = timedelta(days=2)
+    return engine.slots(
+        host_rules(user),
+        meeting_rules(mt),
+        cached_busy(user, start - pad, end + pad),
+        existing_bookings(user, start - pad, end + pad),
+        now,
+        start,
+        end,
+    )
+
+
+def local_day_range(day_from: date, day_to: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """UTC instants covering local days ``day_from``..``day_to`` inclusive in ``tz``."""
+    from datetime import UTC, time
+
+    start = datetime.combine(day_from, time(0), tzinfo=tz).astimezone(UTC)
+    end = datetime.combine(day_to + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
+    return start, end
+
+
+# ---------------------------------------------------------------- manage tokens
+
+
+def manage_token(booking: Booking) -> str:
+    """Rebuild the invitee's secret: HMAC over the uid and a random 128-bit salt."""
+    key = current_app.config["SECRET_KEY"].encode()
+    msg = f"manage:{booking.uid}:{booking.manage_salt}".encode()
+    digest = hmac.new(key, msg, hashlib.sha256).hexdigest()
+    return digest[:43]
+
+
+def manage_path(booking: Booking) -> str:
+    return f"/booking/{booking.uid}?token={manage_token(booking)}"
+
+
+def find_managed(uid: str, token: str) -> Booking | None:
+    """The booking behind a manage link, or None (constant-time on the token)."""
+    if not token or len(token) > 200:
+        return None
+    booking = Booking.get_or_none(Booking.uid == uid)
+    if booking is None:
+        return None
+    if not hmac.compare_digest(booking.manage_token_hash, hash_token(token)):
+        return None
+    return booking
+
+
+# ---------------------------------------------------------------- validation
+
+
+def clean_invitee(name: str, email: str, timezone: str, notes: str) -> tuple[str, str, str, str]:
+    name = (name or "").strip()
+    if not name:
+        raise BookingError("name is required", "name")
+    if len(name) > MAX_NAME:
+        raise BookingError(f"name is longer than {MAX_NAME} characters", "name")
+    if any(ch in name for ch in "\r\n\x00"):
+        raise BookingError("name cannot contain line breaks", "name")
+    try:
+        email = validate_email((email or "").strip(), check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise BookingError(f"invalid e-mail address: {exc}", "email") from exc
+    timezone = (timezone or "UTC").strip()
+    zone(timezone)
+    notes = notes or ""
+    if len(notes) > MAX_NOTES:
+        raise BookingError(f"notes are longer than {MAX_NOTES} characters", "notes")
+    return name, email.lower(), timezone, notes
+
+
+def parse_start(value: object, field: str = "start") -> datetime:
+    """An ISO 8601 instant with an explicit offset."""
+    if not isinstance(value, str):
+        raise BookingError("expected an ISO 8601 date-time with offset", field)
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise BookingError("expected an ISO 8601 date-time with offset", field) from exc
+    if parsed.tzinfo is None:
+        raise BookingError("the date-time needs a UTC offset", field)
+    from datetime import UTC
+
+    return parsed.astimezone(UTC)
+
+
+# ---------------------------------------------------------------- commands
+
+
+@dataclass(frozen=True)
+class Result:
+    booking: Booking
+    created: bool
+
+
+def record_event(booking: Booking, event: str) -> None:
+    """Record the work a booking change causes, inside the caller's transaction."""
+    for kind in BOOKING_EVENT_HANDLERS:
+        Outbox.add(kind, booking_id=booking.id, event=event)
+
+
+def _check_offered(host: User, mt: MeetingType, start: datetime, now: datetime, exclude=None):
+    if start < now:
+        raise BookingError("this time is in the past", "start")
+    pad = timedelta(days=2)
+    end = start + timedelta(minutes=mt.duration_minutes)
+    rules = host_rules(host)
+    mrules = meeting_rules(mt)
+    busy = cached_busy(host, start - pad, end + pad)
+    booked = existing_bookings(host, start - pad, end + pad, exclude=exclude)
+    if engine.is_offered(rules, mrules, busy, booked, now, start):
+        return
+    # Tell a lost race ("taken") apart from a start that was never offered.
+    if engine.is_offered(rules, mrules, busy, [], now, start):
+        raise SlotTaken("this time was just taken; please pick another", "start")
+    raise BookingError("this time is not available", "start")
+
+
+def book(
+    host: User,
+    mt: MeetingType,
+    start: datetime,
+    name: str,
+    email: str,
+    timezone: str = "UTC",
+    notes: str = "",
+    idempotency_key: str | None = None,
+    now: datetime | None = None,
+) -> Result:
+    """Create a confirmed booking if ``start`` is still offered; exactly one racer wins."""
+    name, email, timezone, notes = clean_invitee(name, email, timezone, notes)
+    if idempotency_key is not None and (not idempotency_key or len(idempotency_key) > 200):
+        raise BookingError("idempotency_key must be 1–200 characters", "idempotency_key")
+    now = now or utcnow()
+    if idempotency_key:
+        prior = Booking.get_or_none(
+            Booking.host == host, Booking.idempotency_key == idempotency_key
+        )
+        if prior is not None:
+            return Result(prior, False)
+    try:
+        with host_lock(host.id):
+            if idempotency_key:
+                prior = Booking.get_or_none(
+                    Booking.host == host, Booking.idempotency_key == idempotency_key
+                )
+                if prior is not None:
+                    return Result(prior, False)
+            _check_offered(host, mt, start, now)
+            booking = _insert(host, mt, start, name, email, timezone, notes, idempotency_key)
+            record_event(booking, "created")
+    except IntegrityError:
+        # Same idempotency key committed by a concurrent request.
+        prior = Booking.get_or_none(Booking.host == host, Booking.idempotency_key == idempotency_key)
+        if prior is None:
+            raise
+        return Result(prior, False)
+    relay_quietly()
+    return Result(booking, True)
+
+
+def _insert(host, mt, start, name, email, timezone, notes, idempotency_key, **extra) -> Booking:
+    uid = uuid.uuid4().hex
+    salt = secrets.token_hex(16)
+    booking = Booking(
+        uid=uid,
+        host=host,
+        meeting_type=mt,
+        start=to_db(start),
+        end=to_db(start + timedelta(minutes=mt.duration_minutes)),
+        buffer_before_minutes=mt.buffer_before_minutes,
+        buffer_after_minutes=mt.buffer_after_minutes,
+        type_slug=mt.slug,
+        invitee_name=name,
+        invitee_email=email,
+        invitee_timezone=timezone,
+        notes=notes,
+        idempotency_key=idempotency_key,
+        manage_salt=salt,
+        manage_token_hash="",
+        ical_uid=extra.pop("ical_uid", f"{uid}@kairos"),
+        location=mt.location,
+        **extra,
+    )
+    booking.manage_token_hash = hash_token(manage_token(booking))
+    booking.save(force_insert=True)
+    return booking
+
+
+def cancel(booking: Booking, by: str = "invitee", reason: str = "") -> Booking:
+    """Cancel a confirmed booking; cancelling twice is refused, not repeated."""
+    if len(reason or "") > MAX_NOTES:
+        raise BookingError("reason is too long", "reason")
+    with host_lock(booking.host_id):
+        fresh = Booking.get_by_id(booking.id)
+        if fresh.status != "confirmed":
+            raise NotAllowed(f"this booking is already {fresh.status}")
+        fresh.status = "cancelled"
+        fresh.cancelled_by = by
+        fresh.cancel_reason = reason or ""
+        fresh.cancelled_at = to_db(utcnow())
+        fresh.sequence += 1
+        fresh.save()
+        record_event(fresh, "cancelled")
+    relay_quietly()
+    return fresh
+
+
+def reschedule(
+    booking: Booking, start: datetime, by: str = "invitee", now: datetime | None = None
+) -> Booking:
+    """Move a booking: a new booking (new uid and manage link) replaces the old one.
+
+    The old one ends as ``rescheduled``, so its manage link cannot move it again,
+    and the calendar identity (iCalendar UID, external event) carries over.
+    """
+    now = now or utcnow()
+    with host_lock(booking.host_id):
+        old = Booking.get_by_id(booking.id)
+        if old.status != "confirmed":
+            raise NotAllowed(f"this booking is {old.status} and cannot be rescheduled")
+        mt = MeetingType.get_or_none(MeetingType.id == old.meeting_type_id)
+        if mt is None:
+            raise NotAllowed("this meeting type no longer exists")
+        host = User.get_by_id(old.host_id)
+        _check_offered(host, mt, start, now, exclude=old.id)
+        old.status = "rescheduled"
+        old.cancelled_at = to_db(now)
+        old.cancelled_by = by
+        old.save()
+        new = _insert(
+            host,
+            mt,
+            start,
+            old.invitee_name,
+            old.invitee_email,
+            old.invitee_timezone,
+            old.notes,
+            None,
+            ical_uid=old.ical_uid,
+            sequence=old.sequence + 1,
+            rescheduled_from=old,
+        )
+        # The calendar event follows the booking it now belongs to.
+        from .models import CalendarEvent
+
+        CalendarEvent.update(booking=new).where(CalendarEvent.booking == old).execute()
+        record_event(new, "rescheduled")
+    relay_quietly()
+    return new
+
+
+def booking_dict(booking: Booking, with_manage: bool = False) -> dict:
+    """The API's JSON shape of a booking."""
+    from .models import CalendarEvent
+
+    event = (
+        CalendarEvent.select().where(CalendarEvent.booking == booking).order_by(CalendarEvent.id.desc()).first()
+    )
+    out = {
+        "uid": booking.uid,
+        "start": booking.start_utc.isoformat(),
+        "end": booking.end_utc.isoformat(),
+        "status": booking.status,
+        "meeting_type": booking.type_slug,
+        "name": booking.invitee_name,
+        "email": booking.invitee_email,
+        "timezone": booking.invitee_timezone,
+        "notes": booking.notes,
+        "location": booking.location,
+        "created_at": from_db(booking.created_at).isoformat(),  # type: ignore[union-attr]
+        "calendar_event": {
+            "status": event.status if event else "pending",
+            "calendar_id": event.calendar_id if event else None,
+        },
+    }
+    if booking.status == "rescheduled":
+        nxt = Booking.get_or_none(Booking.rescheduled_from == booking)
+        out["rescheduled_to"] = nxt.uid if nxt else None
+    if with_manage:
+        out["manage_url"] = external_url(manage_path(booking))
+    return out
+
+
+def external_url(path: str) -> str:
+    base = current_app.config.get("BASE_URL") or ""
+    if not base:
+        from flask import has_request_context, request
+
+        if has_request_context():
+            base = request.host_url.rstrip("/")
+    return f"{base}{path}"

@@ -1,0 +1,87 @@
+"""Binding the models' DatabaseProxy to SQLite or PostgreSQL, and migrations."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from urllib.parse import unquote, urlparse
+
+from peewee import Database, PostgresqlDatabase, SqliteDatabase
+from playhouse.migrations import Runner
+
+from .models import ALL_MODELS, User, db
+
+MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
+
+
+def make_database(url: str) -> Database:
+    """Build a peewee database from ``sqlite:///path`` or ``postgresql://…``."""
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        # sqlite:///relative.db and sqlite:////absolute/path.db, as SQLAlchemy spells them.
+        path = unquote(parsed.path)[1:]
+        if path not in (":memory:", ""):
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        return SqliteDatabase(
+            path or ":memory:",
+            pragmas={
+                "journal_mode": "wal",
+                "busy_timeout": 15000,
+                "foreign_keys": 1,
+                "synchronous": "normal",
+            },
+            timeout=15,
+        )
+    if parsed.scheme in ("postgres", "postgresql"):
+        return PostgresqlDatabase(
+            unquote(parsed.path.lstrip("/")),
+            user=unquote(parsed.username or "") or None,
+            password=unquote(parsed.password or "") or None,
+            host=parsed.hostname or None,
+            port=parsed.port or None,
+            autorollback=True,
+        )
+    raise ValueError(f"unsupported DATABASE_URL scheme: {parsed.scheme!r}")
+
+
+def init_db(url: str) -> Database:
+    database = make_database(url)
+    db.initialize(database)
+    return database
+
+
+def is_sqlite() -> bool:
+    return isinstance(db.obj, SqliteDatabase)
+
+
+def upgrade() -> list[str]:
+    """Apply pending numbered migrations; returns their names."""
+    with db.obj.connection_context():
+        return Runner(db.obj, MIGRATIONS_DIR).up()
+
+
+@contextmanager
+def host_lock(host_id: int):
+    """A write transaction that serialises every booking change of one host.
+
+    SQLite takes the database write lock up front (``BEGIN IMMEDIATE``) so two
+    racing confirmations cannot both read "free"; PostgreSQL locks the host row.
+    """
+    if is_sqlite():
+        with db.obj.atomic("IMMEDIATE") as txn:
+            yield txn
+    else:
+        with db.obj.atomic() as txn:
+            User.select(User.id).where(User.id == host_id).for_update().execute()
+            yield txn
+
+
+def truncate_all() -> None:
+    """Empty every table (tests)."""
+    with db.obj.atomic():
+        if is_sqlite():
+            for model in reversed(ALL_MODELS):
+                model.delete().execute()
+        else:
+            names = ", ".join(f'"{m._meta.table_name}"' for m in ALL_MODELS)
+            db.obj.execute_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")

@@ -1,0 +1,52 @@
+"""Extensions bound to the app: database per request, sign-in, CSRF, security headers."""
+
+from __future__ import annotations
+
+from flask import Flask, g, request
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFProtect
+
+from .database import init_db
+from .models import User, db
+
+login_manager = LoginManager()
+login_manager.login_view = "auth.login"
+login_manager.session_protection = "strong"
+csrf = CSRFProtect()
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    if not user_id.isdigit():
+        return None
+    return User.get_or_none(User.id == int(user_id), User.is_active == True)  # noqa: E712
+
+
+def init_app(app: Flask) -> None:
+    init_db(app.config["DATABASE_URL"])
+    login_manager.init_app(app)
+    csrf.init_app(app)
+
+    @app.before_request
+    def _open_db() -> None:
+        db.connect(reuse_if_open=True)
+
+    @app.teardown_request
+    def _close_db(_exc: BaseException | None) -> None:
+        if not db.is_closed():
+            db.close()
+
+    @app.after_request
+    def _security_headers(response):
+        """Pages refuse to be framed unless a view chose its own frame-ancestors."""
+        ancestors = g.get("frame_ancestors")
+        if ancestors:
+            response.headers["Content-Security-Policy"] = f"frame-ancestors {ancestors}"
+        else:
+            response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
+            response.headers["X-Frame-Options"] = "DENY"
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if request.headers.get("HX-Request"):
+            response.vary.add("HX-Request")
+        return response

