@@ -22,8 +22,8 @@ from peewee import IntegrityError
 from . import availability as engine
 from .database import host_lock
 from .models import (
-    BusyBlock,
     Booking,
+    BusyBlock,
     Calendar,
     Connection,
     DateOverride,
@@ -31,7 +31,6 @@ from .models import (
     Outbox,
     User,
     WeeklyHours,
-    db,
     from_db,
     hash_token,
     to_db,
@@ -314,7 +313,9 @@ def book(
             record_event(booking, "created")
     except IntegrityError:
         # Same idempotency key committed by a concurrent request.
-        prior = Booking.get_or_none(Booking.host == host, Booking.idempotency_key == idempotency_key)
+        prior = Booking.get_or_none(
+            Booking.host == host, Booking.idempotency_key == idempotency_key
+        )
         if prior is None:
             raise
         return Result(prior, False)
@@ -418,7 +419,10 @@ def booking_dict(booking: Booking, with_manage: bool = False) -> dict:
     from .models import CalendarEvent
 
     event = (
-        CalendarEvent.select().where(CalendarEvent.booking == booking).order_by(CalendarEvent.id.desc()).first()
+        CalendarEvent.select()
+        .where(CalendarEvent.booking == booking)
+        .order_by(CalendarEvent.id.desc())
+        .first()
     )
     out = {
         "uid": booking.uid,

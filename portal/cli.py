@@ -68,7 +68,9 @@ def register_cli(app: Flask) -> None:
         from .database import upgrade
 
         applied = upgrade()
-        click.echo(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
+        click.echo(
+            f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else "")
+        )
 
     @app.cli.command("worker")
     @click.option("--burst", is_flag=True, help="Exit when the queue is empty.")

@@ -30,11 +30,43 @@ db = DatabaseProxy()
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 # Words the app's own routes use; a host or meeting type may not take them.
 RESERVED_SLUGS = frozenset(
-    """
-    login logout setup settings api embed booking static oauth admin invite reset password
-    health healthz metrics feeds feed webhooks help about terms privacy signup register www
-    account accounts user users auth static-files assets favicon.ico robots.txt
-    """.split()
+    [
+        "login",
+        "logout",
+        "setup",
+        "settings",
+        "api",
+        "embed",
+        "booking",
+        "static",
+        "oauth",
+        "admin",
+        "invite",
+        "reset",
+        "password",
+        "health",
+        "healthz",
+        "metrics",
+        "feeds",
+        "feed",
+        "webhooks",
+        "help",
+        "about",
+        "terms",
+        "privacy",
+        "signup",
+        "register",
+        "www",
+        "account",
+        "accounts",
+        "user",
+        "users",
+        "auth",
+        "static-files",
+        "assets",
+        "favicon.ico",
+        "robots.txt",
+    ]
 )
 
 

@@ -36,7 +36,10 @@ def relay(limit: int = 200) -> int:
     with db.connection_context():
         ids = [
             r.id
-            for r in Outbox.select(Outbox.id).where(due & (pending | stale)).order_by(Outbox.id).limit(limit)
+            for r in Outbox.select(Outbox.id)
+            .where(due & (pending | stale))
+            .order_by(Outbox.id)
+            .limit(limit)
         ]
     if not ids:
         return 0
@@ -67,7 +70,9 @@ def relay(limit: int = 200) -> int:
         except RedisError as exc:
             log.warning("outbox relay: enqueue failed (%s); row %s waits", exc, row_id)
             with db.connection_context():
-                Outbox.update(status="pending", enqueued_at=None).where(Outbox.id == row_id).execute()
+                Outbox.update(status="pending", enqueued_at=None).where(
+                    Outbox.id == row_id
+                ).execute()
             break
     return sent
 

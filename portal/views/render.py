@@ -1,0 +1,17 @@
+"""One helper for htmx-aware rendering: the whole page, or one named block of it."""
+
+from __future__ import annotations
+
+from flask import render_template, request
+from jinja2_fragments.flask import render_block
+
+
+def render(template: str, block: str | None = None, status: int = 200, **context):
+    """Render ``block`` of ``template`` for an htmx request, the full page otherwise.
+
+    The block name, the element id and the swap target share one name, so a
+    fragment and its place in the page can never drift apart.
+    """
+    if block and request.headers.get("HX-Request") and not request.headers.get("HX-Boosted"):
+        return render_block(template, block, **context), status
+    return render_template(template, **context), status
