@@ -450,10 +450,17 @@ def booking_dict(booking: Booking, with_manage: bool = False) -> dict:
 
 
 def external_url(path: str) -> str:
+    """Absolute URL: ``BASE_URL``, else the request's host, else http://localhost:5000.
+
+    Jobs (e-mails, .ics) have no request, so outside one only ``BASE_URL`` is
+    right; the last fallback is the development server's address.
+    """
     base = current_app.config.get("BASE_URL") or ""
     if not base:
         from flask import has_request_context, request
 
         if has_request_context():
             base = request.host_url.rstrip("/")
+        else:
+            base = "http://localhost:5000"
     return f"{base}{path}"

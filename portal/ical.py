@@ -1,0 +1,126 @@
+"""iCalendar (.ics) for a booking: the invitation in e-mails and the "add to calendar" file.
+
+One VEVENT per booking, built with ``icalendar`` so every text value is
+escaped by the library (commas, semicolons, backslashes, line breaks) and
+parameter values such as ``CN`` are quoted (RFC 6868) — invitee-supplied
+names and notes cannot add properties or components.
+
+Calendar clients match updates by ``UID`` and order them by ``SEQUENCE``:
+``Booking.ical_uid`` survives a reschedule (the new booking copies it) and
+``Booking.sequence`` rises on every cancel and reschedule, so a client that
+imported the first invitation moves or removes that same event.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from icalendar import Calendar, Event, vCalAddress, vText
+
+from .booking import external_url, manage_path
+from .models import Booking, MeetingType, User, utcnow
+
+PRODID = "-//Kairos//Kairos booking portal//EN"
+METHODS = ("REQUEST", "CANCEL", "PUBLISH")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def one_line(value: str) -> str:
+    """Collapse control characters (CR, LF, TAB …) to one space: for parameters and headers."""
+    return _CONTROL.sub(" ", value or "").strip()
+
+
+def meeting_link(booking: Booking) -> str:
+    """Where the meeting happens (a URL, phone number or address) as the booking recorded it.
+
+    The one place e-mails and the .ics read it from, so a richer source (a
+    provider-created join link) only has to be added here.
+    """
+    return booking.location or ""
+
+
+def manage_url(booking: Booking) -> str:
+    """Absolute link to the invitee's manage page (cancel / reschedule)."""
+    return external_url(manage_path(booking))
+
+
+def meeting_title(booking: Booking) -> str:
+    """The meeting type's name; its slug once the type was deleted."""
+    mt: MeetingType | None = booking.meeting_type
+    return mt.name if mt is not None else (booking.type_slug or "Meeting")
+
+
+def summary(booking: Booking, host: User) -> str:
+    return one_line(f"{meeting_title(booking)}: {host.display_name} and {booking.invitee_name}")
+
+
+def _address(email: str, name: str, **params: str) -> vCalAddress:
+    address = vCalAddress(f"mailto:{email}")
+    address.params["CN"] = vText(one_line(name) or email)
+    for key, value in params.items():
+        address.params[key.replace("_", "-").upper()] = value
+    return address
+
+
+def booking_event(booking: Booking, method: str = "REQUEST", now: datetime | None = None) -> Event:
+    """The VEVENT of ``booking``; ``method`` CANCEL marks it cancelled."""
+    if method not in METHODS:
+        raise ValueError(f"unsupported iTIP method {method!r}")
+    host: User = booking.host
+    link = meeting_link(booking)
+    manage = manage_url(booking)
+    cancelled = method == "CANCEL" or booking.status == "cancelled"
+
+    event = Event()
+    event.add("uid", booking.ical_uid)
+    event.add("sequence", booking.sequence)
+    event.add("dtstamp", now or utcnow())
+    event.add("dtstart", booking.start_utc)
+    event.add("dtend", booking.end_utc)
+    event.add("summary", summary(booking, host))
+    lines = []
+    if link:
+        lines.append(f"Where: {link}")
+    if booking.notes:
+        lines.append(f"Notes from {one_line(booking.invitee_name)}:\n{booking.notes}")
+    lines.append(f"Cancel or reschedule: {manage}")
+    event.add("description", "\n\n".join(lines))
+    if link:
+        event.add("location", link)
+    event.add("url", manage)
+    event.add("organizer", _address(host.email, host.display_name))
+    event.add(
+        "attendee",
+        _address(
+            booking.invitee_email,
+            booking.invitee_name,
+            role="REQ-PARTICIPANT",
+            partstat="DECLINED" if cancelled else "ACCEPTED",
+            rsvp="FALSE",
+        ),
+    )
+    event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
+    event.add("transp", "OPAQUE")
+    return event
+
+
+def booking_calendar(booking: Booking, method: str = "REQUEST", now: datetime | None = None):
+    cal = Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", method)
+    cal.add_component(booking_event(booking, method, now))
+    return cal
+
+
+def booking_ics(booking: Booking, method: str = "REQUEST", now: datetime | None = None) -> bytes:
+    """The booking as an ``.ics`` file (CRLF lines, UTF-8).
+
+    ``REQUEST`` for a new or moved booking, ``CANCEL`` once it is cancelled,
+    ``PUBLISH`` for a plain "add to calendar" download. Needs an app context
+    (the manage link is signed with the secret key); links are absolute, from
+    ``BASE_URL`` (see :func:`portal.booking.external_url`).
+    """
+    return booking_calendar(booking, method, now).to_ical()
