@@ -39,7 +39,6 @@ def make_database(url: str) -> Database:
             password=unquote(parsed.password or "") or None,
             host=parsed.hostname or None,
             port=parsed.port or None,
-            autorollback=True,
         )
     raise ValueError(f"unsupported DATABASE_URL scheme: {parsed.scheme!r}")
 
