@@ -1,0 +1,187 @@
+"""What a provider brings to the contract suite: a :class:`Harness`.
+
+Each provider adds ONE file, ``tests/contract/harnesses/<name>.py``, defining
+a pytest fixture named ``harness_<name>`` that yields a :class:`Harness`
+(plus any server fixtures it needs, in the same file). ``conftest.py`` finds
+those files, and every test in ``test_provider_contract.py`` runs once per
+harness. Nothing else needs editing.
+
+Seed events are described neutrally (:class:`SeedEvent`); a harness turns
+them into whatever its server stores (iCalendar text for ICS/CalDAV —
+:func:`to_ics` does that — JSON for a Google or Graph fake).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+from portal.providers import CalendarProvider, CalendarRef
+
+#: busy semantics a harness may declare it cannot express (skipped, with the reason shown)
+FEATURES = frozenset(
+    {
+        "transparent",  # TRANSP:TRANSPARENT / showAs=free
+        "cancelled",  # STATUS:CANCELLED events listed but ignored
+        "tentative",  # tentative follows TENTATIVE_IS_BUSY
+        "all_day",  # all-day / multi-day events in the calendar's zone
+        "recurrence",  # RRULE + EXDATE + RECURRENCE-ID override
+        "all_busy",  # CalendarRef.all_busy makes transparent events busy
+        "floating",  # floating local times read in the calendar's zone
+    }
+)
+
+
+@dataclass(frozen=True)
+class SeedEvent:
+    """An event to place in the harness calendar, server side.
+
+    Times: aware datetimes are instants; a naive datetime with ``tzid`` is
+    local time in that zone; a naive datetime without ``tzid`` is floating;
+    ``date`` values make an all-day event (``end`` exclusive).
+    """
+
+    uid: str
+    start: datetime | date
+    end: datetime | date
+    summary: str = "Busy"
+    transparent: bool = False
+    status: str = ""  # "", "CONFIRMED", "TENTATIVE", "CANCELLED"
+    tzid: str | None = None
+    rrule: str | None = None  # e.g. "FREQ=WEEKLY;COUNT=4"
+    exdates: tuple[datetime, ...] = ()  # same kind of value as ``start``
+    # (recurrence-id, new start, new end): a moved instance of the series
+    overrides: tuple[tuple[datetime, datetime, datetime], ...] = ()
+
+
+@dataclass(frozen=True)
+class RemoteEvent:
+    """An event as the *server* holds it, read without the adapter."""
+
+    external_id: str
+    start: datetime  # aware
+    end: datetime  # aware
+    summary: str
+    attendee_emails: tuple[str, ...]
+    text: str  # location + description, to find the meeting link in
+
+
+@dataclass
+class Harness:
+    """One provider wired to a real or fake server, with a fresh calendar."""
+
+    name: str
+    provider: CalendarProvider
+    #: the calendar ``seed`` fills; its ``timezone`` is the calendar's zone
+    calendar: CalendarRef
+    #: make exactly these events exist in ``calendar`` (replacing earlier seeds)
+    seed: Callable[[Sequence[SeedEvent]], None]
+    #: an adapter whose credentials the server refuses
+    bad_credentials: Callable[[], CalendarProvider]
+    #: an adapter pointed at an address where nothing listens
+    unreachable: Callable[[], CalendarProvider]
+    #: an adapter for the same account built with extra config (e.g. TENTATIVE_IS_BUSY)
+    with_config: Callable[[dict], CalendarProvider]
+    #: a writable calendar id, or None for read-only providers
+    write_calendar_id: str | None = None
+    #: server-side listing of a calendar's events (required when writable)
+    remote_events: Callable[[str], list[RemoteEvent]] | None = None
+    features: frozenset[str] = field(default=FEATURES)
+
+
+# --------------------------------------------------------------------------- iCalendar
+
+
+def _fmt(value: datetime | date, tzid: str | None) -> tuple[str, str]:
+    """(property parameters, value) for DTSTART/DTEND/EXDATE/RECURRENCE-ID."""
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            return "", value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+        stamp = value.strftime("%Y%m%dT%H%M%S")
+        return (f";TZID={tzid}", stamp) if tzid else ("", stamp)
+    return ";VALUE=DATE", value.strftime("%Y%m%d")
+
+
+def ics_event_lines(ev: SeedEvent) -> list[str]:
+    """VEVENT blocks (master plus overrides) for one seed event."""
+
+    def block(start, end, recurrence_id=None, master=True) -> list[str]:
+        lines = ["BEGIN:VEVENT", f"UID:{ev.uid}", "DTSTAMP:20260101T000000Z"]
+        p, v = _fmt(start, ev.tzid)
+        lines.append(f"DTSTART{p}:{v}")
+        p, v = _fmt(end, ev.tzid)
+        lines.append(f"DTEND{p}:{v}")
+        lines.append(f"SUMMARY:{ev.summary}")
+        if ev.transparent:
+            lines.append("TRANSP:TRANSPARENT")
+        if ev.status:
+            lines.append(f"STATUS:{ev.status}")
+        if recurrence_id is not None:
+            p, v = _fmt(recurrence_id, ev.tzid)
+            lines.append(f"RECURRENCE-ID{p}:{v}")
+        if master and ev.rrule:
+            lines.append(f"RRULE:{ev.rrule}")
+            for ex in ev.exdates:
+                p, v = _fmt(ex, ev.tzid)
+                lines.append(f"EXDATE{p}:{v}")
+        lines.append("END:VEVENT")
+        return lines
+
+    out = block(ev.start, ev.end)
+    for rid, start, end in ev.overrides:
+        out += block(start, end, recurrence_id=rid, master=False)
+    return out
+
+
+_VTIMEZONES = {
+    # Minimal VTIMEZONE definitions for the zones the suite uses; servers
+    # (Radicale) insist on one per TZID.
+    "Europe/Berlin": [
+        "BEGIN:VTIMEZONE",
+        "TZID:Europe/Berlin",
+        "BEGIN:STANDARD",
+        "DTSTART:19701025T030000",
+        "RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU",
+        "TZOFFSETFROM:+0200",
+        "TZOFFSETTO:+0100",
+        "END:STANDARD",
+        "BEGIN:DAYLIGHT",
+        "DTSTART:19700329T020000",
+        "RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU",
+        "TZOFFSETFROM:+0100",
+        "TZOFFSETTO:+0200",
+        "END:DAYLIGHT",
+        "END:VTIMEZONE",
+    ],
+    "America/New_York": [
+        "BEGIN:VTIMEZONE",
+        "TZID:America/New_York",
+        "BEGIN:STANDARD",
+        "DTSTART:19701101T020000",
+        "RRULE:FREQ=YEARLY;BYMONTH=11;BYDAY=1SU",
+        "TZOFFSETFROM:-0400",
+        "TZOFFSETTO:-0500",
+        "END:STANDARD",
+        "BEGIN:DAYLIGHT",
+        "DTSTART:19700308T020000",
+        "RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=2SU",
+        "TZOFFSETFROM:-0500",
+        "TZOFFSETTO:-0400",
+        "END:DAYLIGHT",
+        "END:VTIMEZONE",
+    ],
+}
+
+
+def to_ics(events: Sequence[SeedEvent], calendar_zone: str | None = None) -> str:
+    """One VCALENDAR holding ``events`` (an ICS feed, or one CalDAV resource per event)."""
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//Kairos tests//EN"]
+    if calendar_zone:
+        lines.append(f"X-WR-TIMEZONE:{calendar_zone}")
+    for zone in sorted({e.tzid for e in events if e.tzid}):
+        lines += _VTIMEZONES[zone]
+    for ev in events:
+        lines += ics_event_lines(ev)
+    lines.append("END:VCALENDAR")
+    return "\r\n".join(lines) + "\r\n"
