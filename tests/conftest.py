@@ -131,3 +131,23 @@ class Hosts:
 @pytest.fixture
 def hosts(app):
     return Hosts(app)
+
+
+@pytest.fixture(scope="session")
+def radicale(tmp_path_factory):
+    """A real Radicale CalDAV server on 127.0.0.1 (users alice/bob, see tests/servers.py)."""
+    from servers import RadicaleServer
+
+    server = RadicaleServer(tmp_path_factory.mktemp("radicale")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def feed_server():
+    """A local HTTP server publishing ICS feeds from memory (ETags, optional password)."""
+    from servers import FeedServer
+
+    server = FeedServer().start()
+    yield server
+    server.stop()

@@ -79,7 +79,8 @@ class Harness:
     seed: Callable[[Sequence[SeedEvent]], None]
     #: an adapter whose credentials the server refuses
     bad_credentials: Callable[[], CalendarProvider]
-    #: an adapter pointed at an address where nothing listens
+    #: an adapter whose server does not answer (closed port, proxy taken down);
+    #: it may take the harness's server down for the rest of the test
     unreachable: Callable[[], CalendarProvider]
     #: an adapter for the same account built with extra config (e.g. TENTATIVE_IS_BUSY)
     with_config: Callable[[dict], CalendarProvider]
