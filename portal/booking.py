@@ -156,16 +156,24 @@ def existing_bookings(
 
 
 def available_slots(
-    user: User, mt: MeetingType, start: datetime, end: datetime, now: datetime | None = None
+    user: User,
+    mt: MeetingType,
+    start: datetime,
+    end: datetime,
+    now: datetime | None = None,
+    exclude: int | None = None,
 ) -> list[datetime]:
-    """Offered starts in [start, end), read from the cache; never waits on a provider."""
+    """Offered starts in [start, end), read from the cache; never waits on a provider.
+
+    ``exclude`` leaves one booking out, so rescheduling it can offer its neighbours.
+    """
     now = now or utcnow()
     pad = timedelta(days=2)
     return engine.slots(
         host_rules(user),
         meeting_rules(mt),
         cached_busy(user, start - pad, end + pad),
-        existing_bookings(user, start - pad, end + pad),
+        existing_bookings(user, start - pad, end + pad, exclude=exclude),
         now,
         start,
         end,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from flask import Flask, g, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 
@@ -13,6 +15,28 @@ login_manager = LoginManager()
 login_manager.login_view = "auth.login"
 login_manager.session_protection = "strong"
 csrf = CSRFProtect()
+# Rate limits live in the app's Redis so every web process counts together; when Redis
+# is down each process falls back to counting in memory instead of failing the request.
+limiter = Limiter(
+    get_remote_address,
+    key_prefix="kairos",
+    in_memory_fallback_enabled=True,
+    swallow_errors=True,
+    headers_enabled=True,
+)
+
+
+def limiter_storage_uri(app: Flask) -> str:
+    """The limits-library URI of the app's Redis (starting the embedded one if needed)."""
+    url = app.config["REDIS_URL"]
+    if not url:
+        from .queue import get_redis
+
+        with app.app_context():
+            url = "unix://" + get_redis().socket_file
+    if url.startswith("unix://"):
+        return "redis+unix://" + url[len("unix://") :]
+    return url
 
 
 @login_manager.user_loader
@@ -26,6 +50,13 @@ def init_app(app: Flask) -> None:
     init_db(app.config["DATABASE_URL"])
     login_manager.init_app(app)
     csrf.init_app(app)
+    if app.config.get("RATELIMIT_ENABLED", True):
+        if not app.config.get("RATELIMIT_STORAGE_URI"):
+            app.config["RATELIMIT_STORAGE_URI"] = limiter_storage_uri(app)
+        app.config.setdefault(
+            "RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 1, "socket_timeout": 1}
+        )
+    limiter.init_app(app)
 
     @app.before_request
     def _open_db() -> None:

@@ -6,8 +6,8 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import api
+    from . import api, public
 
     # The public catch-all routes (/<host>) go last so fixed paths win.
-    for module in (api,):
+    for module in (api, public):
         app.register_blueprint(module.bp)

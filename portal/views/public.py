@@ -1,0 +1,699 @@
+"""Invitee pages: a host's profile, the booking page, its iframe twin, the manage page.
+
+Everything is served from the free/busy cache (``booking.available_slots``) and
+never waits on a provider. Each page works through query parameters alone
+(``month``, ``date``, ``tz``, ``start``); htmx only swaps named blocks of the
+same templates. The booking POSTs run inside third-party iframes where the
+session cookie is absent, so instead of Flask-WTF's CSRF token they are
+protected by a signed form token (:mod:`portal.formtoken`), an ``Origin``
+check against the host's allowed sites and a rate limit.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+import uuid
+import zoneinfo
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    g,
+    redirect,
+    request,
+    url_for,
+)
+from markupsafe import Markup
+
+from .. import booking as service
+from .. import formtoken
+from ..extensions import csrf, limiter
+from ..models import Booking, MeetingType, User, utcnow
+from .render import render
+
+bp = Blueprint("public", __name__)
+
+ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(?::\d{1,5})?$")
+MONTH_RE = re.compile(r"^\d{4}-\d{2}$")
+DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def booking_rate_limit() -> str:
+    return current_app.config.get("BOOKING_RATE_LIMIT", "10/minute")
+
+
+# One budget for every public POST (book, cancel, reschedule; page and embed alike),
+# so an address cannot multiply its allowance by switching forms.
+public_post_limit = limiter.shared_limit(booking_rate_limit, scope="public-post")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _host_or_404(slug: str) -> User:
+    """A host whose public pages are on; anyone else is indistinguishable from no one."""
+    user = User.get_or_none(User.slug == slug)
+    if user is None or not user.is_active or not user.allow_booking:
+        abort(404)
+    return user
+
+
+def _type_or_404(user: User, slug: str) -> MeetingType:
+    mt = MeetingType.get_or_none(
+        MeetingType.user == user,
+        MeetingType.slug == slug,
+        MeetingType.is_active == True,  # noqa: E712
+    )
+    if mt is None:
+        abort(404)
+    return mt
+
+
+def _managed_or_404(uid: str, token: str) -> Booking:
+    found = service.find_managed(uid, token)
+    if found is None:
+        abort(404)
+    return found
+
+
+def _allowed_origins(user: User) -> list[str]:
+    """The host's embedding sites, re-checked here because they end up in a header."""
+    return [o.rstrip("/") for o in user.origins() if ORIGIN_RE.match(o.rstrip("/"))]
+
+
+def _allow_framing(user: User) -> None:
+    """Let this page be framed by the app itself and the host's allowed sites only."""
+    g.frame_ancestors = " ".join(["'self'", *_allowed_origins(user)])
+
+
+def _own_origins() -> set[str]:
+    own = {request.host_url.rstrip("/")}
+    base = current_app.config.get("BASE_URL") or ""
+    if base:
+        parts = urlsplit(base)
+        own.add(f"{parts.scheme}://{parts.netloc}")
+    return own
+
+
+def _check_origin(user: User) -> None:
+    """Refuse a POST whose ``Origin`` is neither this app nor one of the host's sites.
+
+    Browsers send ``Origin`` on every cross-site form POST, so a page elsewhere
+    cannot drive the booking form; clients that send none still need the form token.
+    """
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return
+    if origin.rstrip("/") not in _own_origins() | set(_allowed_origins(user)):
+        abort(403, "This form cannot be sent from that site.")
+
+
+def _check_form_token(host_id: int, type_id: int, booking_uid: str = "") -> None:
+    try:
+        formtoken.verify(request.form.get("form_token"), host_id, type_id, booking_uid)
+    except formtoken.FormTokenError as exc:
+        abort(403, exc.message[0].upper() + exc.message[1:] + ". Nothing was sent.")
+
+
+def _no_referrer(response: Response) -> Response:
+    """Manage pages carry a secret in their URL: never leak it to linked sites."""
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _zone_name(value: str | None, fallback: str) -> str:
+    value = (value or "").strip()
+    if value and len(value) < 64 and service.is_valid_zone(value):
+        return value
+    return fallback
+
+
+def _parse_day(value: str | None) -> date | None:
+    if not value or not DAY_RE.match(value):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _parse_month(value: str | None) -> date | None:
+    if not value or not MONTH_RE.match(value):
+        return None
+    try:
+        return date(int(value[:4]), int(value[5:7]), 1)
+    except ValueError:
+        return None
+
+
+def _parse_start(value: str | None) -> datetime | None:
+    if not value or len(value) > 64:
+        return None
+    try:
+        return service.parse_start(value)
+    except service.BookingError:
+        return None
+
+
+def _add_month(first: date, months: int) -> date:
+    index = first.year * 12 + first.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+@lru_cache(maxsize=1)
+def _zone_names() -> tuple[str, ...]:
+    names = {n for n in zoneinfo.available_timezones() if "/" in n and not n.startswith("Etc/")}
+    return tuple(sorted(names | {"UTC"}))
+
+
+@lru_cache(maxsize=256)
+def zone_options(selected: str) -> Markup:
+    """The ``<option>`` list of IANA zones, built once per selected zone (it is long)."""
+    option = Markup('<option value="{}"{}>{}</option>')
+    chosen = Markup(" selected")
+    return Markup("").join(
+        option.format(name, chosen if name == selected else "", name.replace("_", " "))
+        for name in _zone_names()
+    )
+
+
+def day_label(day: date) -> str:
+    return f"{day:%A}, {day.day} {day:%B %Y}"
+
+
+def time_label(moment: datetime) -> str:
+    return f"{moment:%H:%M}"
+
+
+def is_link(location: str) -> bool:
+    return location.startswith(("https://", "http://"))
+
+
+@bp.context_processor
+def _template_helpers() -> dict:
+    return {
+        "day_label": day_label,
+        "time_label": time_label,
+        "zone_options": zone_options,
+        "is_link": is_link,
+    }
+
+
+# --------------------------------------------------------------------------- the picker
+
+
+@dataclass
+class Picker:
+    """A month calendar of bookable days and one day's slots, in the invitee's zone.
+
+    ``endpoint``, ``path`` and ``keep`` say which page the links return to (booking
+    page, embed page or manage page, with the query parameters that page needs), so
+    the same templates serve all three.
+    """
+
+    tz: str
+    month: date
+    endpoint: str
+    path: dict
+    keep: dict
+    today: date
+    last_day: date
+    days: dict[date, list[datetime]] = field(default_factory=dict)
+    selected: date | None = None
+    notice: str = ""
+
+    def url(self, **params) -> str:
+        args = {**self.path, **self.keep, "tz": self.tz, **params}
+        return url_for(self.endpoint, **{k: v for k, v in args.items() if v is not None})
+
+    @property
+    def action(self) -> str:
+        """Where the time-zone form goes; its fields carry the query (GET forms drop it)."""
+        return url_for(self.endpoint, **self.path)
+
+    def day_url(self, day: date) -> str:
+        return self.url(month=f"{day:%Y-%m}", date=day.isoformat())
+
+    def month_url(self, first: date) -> str:
+        return self.url(month=f"{first:%Y-%m}")
+
+    def slot_url(self, slot: datetime) -> str:
+        return self.url(start=slot.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ"))
+
+    @property
+    def prev_month(self) -> date | None:
+        prev = _add_month(self.month, -1)
+        return prev if _add_month(prev, 1) > self.today else None
+
+    @property
+    def next_month(self) -> date | None:
+        nxt = _add_month(self.month, 1)
+        return nxt if nxt <= self.last_day else None
+
+    @property
+    def weeks(self) -> list[list[date | None]]:
+        cal = calendar.Calendar(firstweekday=0)
+        return [
+            [d if d.month == self.month.month else None for d in week]
+            for week in cal.monthdatescalendar(self.month.year, self.month.month)
+        ]
+
+    @property
+    def slots(self) -> list[datetime]:
+        return self.days.get(self.selected, []) if self.selected else []
+
+    @property
+    def month_label(self) -> str:
+        return f"{self.month:%B %Y}"
+
+
+def _slots_by_day(
+    user: User, mt: MeetingType, first: date, last: date, tz: ZoneInfo, exclude=None
+) -> dict[date, list[datetime]]:
+    start, end = service.local_day_range(first, last, tz)
+    by_day: dict[date, list[datetime]] = defaultdict(list)
+    for slot in service.available_slots(user, mt, start, end, now=utcnow(), exclude=exclude):
+        local = slot.astimezone(tz)
+        by_day[local.date()].append(local)
+    return dict(by_day)
+
+
+def build_picker(
+    user: User,
+    mt: MeetingType,
+    endpoint: str,
+    path: dict,
+    keep: dict,
+    tz_name: str,
+    *,
+    day_only: bool = False,
+    exclude: int | None = None,
+    selected: date | None = None,
+) -> Picker:
+    """Read ``month``/``date`` from the query and compute what the page shows.
+
+    ``day_only`` (the htmx slots fragment) computes the selected day alone; a full
+    page computes the visible month once and takes the day from it.
+    """
+    tz = ZoneInfo(tz_name)
+    now_local = utcnow().astimezone(tz)
+    today = now_local.date()
+    last_day = (now_local + timedelta(days=mt.window_days, minutes=mt.duration_minutes)).date()
+    selected = selected or _parse_day(request.args.get("date"))
+    if selected and not (today <= selected <= last_day):
+        selected = None
+    month = _parse_month(request.args.get("month"))
+    if selected:
+        month = selected.replace(day=1)
+    explicit = month is not None
+    month = month or today.replace(day=1)
+    month = min(max(month, today.replace(day=1)), last_day.replace(day=1))
+    picker = Picker(tz_name, month, endpoint, path, keep, today, last_day, selected=selected)
+    if day_only:
+        if selected:
+            picker.days = _slots_by_day(user, mt, selected, selected, tz, exclude)
+        return picker
+    month_end = _add_month(month, 1) - timedelta(days=1)
+    picker.days = _slots_by_day(user, mt, max(month, today), month_end, tz, exclude)
+    if not picker.days and not explicit and picker.next_month:
+        # Late in the month with nothing left: open on the next month instead of a blank one.
+        picker.month = picker.next_month
+        month_end = _add_month(picker.month, 1) - timedelta(days=1)
+        picker.days = _slots_by_day(user, mt, picker.month, month_end, tz, exclude)
+    return picker
+
+
+def _picker_block() -> str | None:
+    """Which block an htmx GET wants: a day's ``slots``, or the whole ``picker``.
+
+    htmx names its target element in ``HX-Target``; element id and block share a name.
+    A history restore wants the whole page.
+    """
+    if not request.headers.get("HX-Request") or request.headers.get("HX-History-Restore-Request"):
+        return None
+    return "picker" if request.headers.get("HX-Target") == "picker" else "slots"
+
+
+# --------------------------------------------------------------------------- pages
+
+
+@bp.get("/healthz")
+def healthz():
+    """A trivial page: load balancers, and the benchmark's baseline."""
+    return "ok", 200, {"Content-Type": "text/plain; charset=utf-8"}
+
+
+@bp.get("/<host>")
+def profile(host: str):
+    user = _host_or_404(host)
+    types = (
+        MeetingType.select()
+        .where(MeetingType.user == user, MeetingType.is_active == True)  # noqa: E712
+        .order_by(MeetingType.name)
+    )
+    _allow_framing(user)
+    return render("public/profile.html", host=user, types=list(types))
+
+
+def _page_endpoint(embed: bool) -> str:
+    return "public.embed" if embed else "public.book"
+
+
+@bp.get("/<host>/<type_slug>", defaults={"embed": False})
+@bp.get("/embed/<host>/<type_slug>", defaults={"embed": True}, endpoint="embed")
+def book(host: str, type_slug: str, embed: bool):
+    """The booking page: calendar and slots, or (with ``start``) the form for one slot."""
+    user = _host_or_404(host)
+    mt = _type_or_404(user, type_slug)
+    _allow_framing(user)
+    tz_name = _zone_name(request.args.get("tz"), user.timezone)
+    endpoint = _page_endpoint(embed)
+    path = {"host": user.slug, "type_slug": mt.slug}
+    start = _parse_start(request.args.get("start"))
+    if start is not None:
+        return _form_or_gone(user, mt, endpoint, path, tz_name, start, embed)
+    block = _picker_block()
+    picker = build_picker(user, mt, endpoint, path, {}, tz_name, day_only=block == "slots")
+    return render(
+        "public/book.html", block, host=user, mt=mt, picker=picker, embed=embed, form=None
+    )
+
+
+def _form_or_gone(user, mt, endpoint, path, tz_name, start, embed):
+    """The booking form for ``start`` if it is still offered, else that day's fresh slots."""
+    tz = ZoneInfo(tz_name)
+    day = start.astimezone(tz).date()
+    if start.astimezone(tz) in _slots_by_day(user, mt, day, day, tz).get(day, []):
+        form = BookingForm.blank(
+            start, tz_name, mt.duration_minutes, formtoken.issue(user.id, mt.id)
+        )
+        return render("public/book.html", host=user, mt=mt, picker=None, embed=embed, form=form)
+    picker = build_picker(user, mt, endpoint, path, {}, tz_name, selected=day)
+    picker.notice = "That time is no longer available. Please pick another."
+    return render("public/book.html", host=user, mt=mt, picker=picker, embed=embed, form=None)
+
+
+@dataclass
+class BookingForm:
+    """What the booking form shows and re-shows: the slot, the answers, the errors."""
+
+    start: datetime
+    tz: str
+    duration: int
+    form_token: str
+    idempotency_key: str
+    name: str = ""
+    email: str = ""
+    notes: str = ""
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def blank(cls, start: datetime, tz: str, duration: int, token: str) -> BookingForm:
+        return cls(start, tz, duration, token, uuid.uuid4().hex)
+
+    @property
+    def local_start(self) -> datetime:
+        return self.start.astimezone(ZoneInfo(self.tz))
+
+    @property
+    def local_end(self) -> datetime:
+        return self.local_start + timedelta(minutes=self.duration)
+
+    @property
+    def start_value(self) -> str:
+        return self.start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@bp.post("/<host>/<type_slug>", defaults={"embed": False})
+@bp.post("/embed/<host>/<type_slug>", defaults={"embed": True}, endpoint="embed_submit")
+@public_post_limit
+def book_submit(host: str, type_slug: str, embed: bool):
+    """Create the booking; a refusal re-renders the form or the day, never an error page."""
+    user = _host_or_404(host)
+    mt = _type_or_404(user, type_slug)
+    _allow_framing(user)
+    _check_origin(user)
+    _check_form_token(user.id, mt.id)
+    tz_name = _zone_name(request.form.get("tz"), user.timezone)
+    endpoint = _page_endpoint(embed)
+    path = {"host": user.slug, "type_slug": mt.slug}
+    start = _parse_start(request.form.get("start"))
+    if start is None:
+        picker = build_picker(user, mt, endpoint, path, {}, tz_name)
+        picker.notice = "Please pick a time."
+        return render(
+            "public/book.html", host=user, mt=mt, picker=picker, embed=embed, form=None, status=422
+        )
+    form = BookingForm(
+        start,
+        tz_name,
+        mt.duration_minutes,
+        formtoken.issue(user.id, mt.id),
+        (request.form.get("idempotency_key") or "")[:200] or uuid.uuid4().hex,
+        name=request.form.get("name", ""),
+        email=request.form.get("email", ""),
+        notes=request.form.get("notes", ""),
+    )
+    try:
+        result = service.book(
+            user,
+            mt,
+            start,
+            form.name,
+            form.email,
+            timezone=tz_name,
+            notes=form.notes,
+            idempotency_key=form.idempotency_key,
+            now=utcnow(),
+        )
+    except service.BookingError as exc:
+        if exc.field == "start":
+            day = start.astimezone(ZoneInfo(tz_name)).date()
+            picker = build_picker(user, mt, endpoint, path, {}, tz_name, selected=day)
+            picker.notice = (
+                "This time was just taken. Please pick another."
+                if isinstance(exc, service.SlotTaken)
+                else f"{exc.message[0].upper()}{exc.message[1:]}. Please pick another time."
+            )
+            return render(
+                "public/book.html",
+                host=user,
+                mt=mt,
+                picker=picker,
+                embed=embed,
+                form=None,
+                status=exc.status,
+            )
+        form.errors[exc.field or "form"] = exc.message
+        return render(
+            "public/book.html", host=user, mt=mt, picker=None, embed=embed, form=form, status=422
+        )
+    return redirect(_manage_url(result.booking, embed, booked="1"), code=303)
+
+
+# --------------------------------------------------------------------------- manage
+
+
+def _manage_url(booking: Booking, embed: bool, **params) -> str:
+    endpoint = "public.manage_embed" if embed else "public.manage"
+    return url_for(endpoint, uid=booking.uid, token=service.manage_token(booking), **params)
+
+
+def _reschedulable(booking: Booking, host: User, mt: MeetingType | None) -> bool:
+    return (
+        booking.status == "confirmed"
+        and booking.start_utc > utcnow()
+        and mt is not None
+        and mt.is_active
+        and host.is_active
+        and host.allow_booking
+    )
+
+
+def _manage_context(booking: Booking, embed: bool, tz_name: str | None = None) -> dict:
+    host = User.get_by_id(booking.host_id)
+    mt = MeetingType.get_or_none(MeetingType.id == booking.meeting_type_id)
+    tz_name = _zone_name(tz_name or request.args.get("tz"), booking.invitee_timezone)
+    successor = None
+    if booking.status == "rescheduled":
+        successor = Booking.get_or_none(Booking.rescheduled_from == booking)
+    return {
+        "booking": booking,
+        "host": host,
+        "mt": mt,
+        "embed": embed,
+        "tz": tz_name,
+        "local_start": booking.start_utc.astimezone(ZoneInfo(tz_name)),
+        "local_end": booking.end_utc.astimezone(ZoneInfo(tz_name)),
+        "duration": int((booking.end_utc - booking.start_utc).total_seconds() // 60),
+        "token": service.manage_token(booking),
+        "manage_link": service.external_url(service.manage_path(booking)),
+        "successor_url": _manage_url(successor, embed) if successor else None,
+        "can_reschedule": _reschedulable(booking, host, mt),
+        "form_token": formtoken.issue(host.id, mt.id if mt else 0, booking.uid),
+        "picker": None,
+        "confirm_start": None,
+        "errors": {},
+        "notice": "",
+        "reason": "",
+    }
+
+
+@bp.get("/booking/<uid>", defaults={"embed": False})
+@bp.get("/embed/booking/<uid>", defaults={"embed": True}, endpoint="manage_embed")
+def manage(uid: str, embed: bool):
+    """The invitee's page for one booking, behind the secret token from the confirmation."""
+    token = request.args.get("token", "")
+    booking = _managed_or_404(uid, token)
+    ctx = _manage_context(booking, embed)
+    _allow_framing(ctx["host"])
+    block = None
+    if ctx["can_reschedule"] and request.args.get("reschedule"):
+        keep = {"token": token, "reschedule": "1"}
+        endpoint = "public.manage_embed" if embed else "public.manage"
+        start = _parse_start(request.args.get("start"))
+        if start is not None:
+            ctx["confirm_start"] = start.astimezone(ZoneInfo(ctx["tz"]))
+        else:
+            block = _picker_block()
+            ctx["picker"] = build_picker(
+                ctx["host"],
+                ctx["mt"],
+                endpoint,
+                {"uid": booking.uid},
+                keep,
+                ctx["tz"],
+                day_only=block == "slots",
+                exclude=booking.id,
+            )
+    body, status = render("public/manage.html", block, **ctx)
+    return _no_referrer(Response(body, status))
+
+
+@bp.get("/booking/<uid>/invite.ics")
+def invite_ics(uid: str):
+    """The booking as an .ics file for the invitee's own calendar."""
+    from ..ical import booking_ics
+
+    booking = _managed_or_404(uid, request.args.get("token", ""))
+    response = Response(booking_ics(booking, method="PUBLISH"), mimetype="text/calendar")
+    response.headers["Content-Disposition"] = 'attachment; filename="invite.ics"'
+    return _no_referrer(response)
+
+
+def _managed_post(uid: str) -> Booking:
+    """The common gate of the manage POSTs: secret token, Origin, form token."""
+    booking = _managed_or_404(uid, request.form.get("token", ""))
+    host = User.get_by_id(booking.host_id)
+    _allow_framing(host)
+    _check_origin(host)
+    _check_form_token(host.id, booking.meeting_type_id or 0, booking.uid)
+    return booking
+
+
+@bp.post("/booking/<uid>/cancel", defaults={"embed": False})
+@bp.post("/embed/booking/<uid>/cancel", defaults={"embed": True}, endpoint="cancel_embed")
+@public_post_limit
+def cancel(uid: str, embed: bool):
+    booking = _managed_post(uid)
+    reason = request.form.get("reason", "")
+    try:
+        service.cancel(booking, by="invitee", reason=reason)
+    except service.BookingError as exc:
+        ctx = _manage_context(Booking.get_by_id(booking.id), embed, request.form.get("tz"))
+        ctx["reason"] = reason
+        if exc.field:
+            ctx["errors"][exc.field] = exc.message
+        else:
+            ctx["notice"] = f"{exc.message[0].upper()}{exc.message[1:]}."
+        body, status = render("public/manage.html", status=exc.status, **ctx)
+        return _no_referrer(Response(body, status))
+    return _no_referrer(redirect(_manage_url(booking, embed), code=303))
+
+
+@bp.post("/booking/<uid>/reschedule", defaults={"embed": False})
+@bp.post("/embed/booking/<uid>/reschedule", defaults={"embed": True}, endpoint="reschedule_embed")
+@public_post_limit
+def reschedule(uid: str, embed: bool):
+    booking = _managed_post(uid)
+    start = _parse_start(request.form.get("start"))
+    tz_name = request.form.get("tz")
+    try:
+        if start is None:
+            raise service.BookingError("please pick a new time", "start")
+        new = service.reschedule(booking, start, by="invitee", now=utcnow())
+    except service.BookingError as exc:
+        ctx = _manage_context(Booking.get_by_id(booking.id), embed, tz_name)
+        if ctx["can_reschedule"]:
+            keep = {"token": ctx["token"], "reschedule": "1"}
+            endpoint = "public.manage_embed" if embed else "public.manage"
+            day = start.astimezone(ZoneInfo(ctx["tz"])).date() if start else None
+            ctx["picker"] = build_picker(
+                ctx["host"],
+                ctx["mt"],
+                endpoint,
+                {"uid": booking.uid},
+                keep,
+                ctx["tz"],
+                exclude=booking.id,
+                selected=day,
+            )
+            ctx["picker"].notice = (
+                "This time was just taken. Please pick another."
+                if isinstance(exc, service.SlotTaken)
+                else f"{exc.message[0].upper()}{exc.message[1:]}."
+            )
+        else:
+            ctx["notice"] = f"{exc.message[0].upper()}{exc.message[1:]}."
+        body, status = render("public/manage.html", status=exc.status, **ctx)
+        return _no_referrer(Response(body, status))
+    return _no_referrer(redirect(_manage_url(new, embed, rescheduled="1"), code=303))
+
+
+# The public POSTs are reachable from other sites' iframes, without the session cookie that
+# Flask-WTF's token lives in; the form token, Origin check and rate limit stand in for it.
+for _view in (book_submit, cancel, reschedule):
+    csrf.exempt(_view)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+@bp.errorhandler(403)
+@bp.errorhandler(404)
+@bp.errorhandler(429)
+def _error_page(exc):
+    titles = {
+        403: "This request was refused",
+        404: "Page not found",
+        429: "Too many attempts",
+    }
+    messages = {
+        404: "There is no booking page here. Please check the link you were given.",
+        429: "Please wait a minute before trying again.",
+    }
+    code = exc.code or 500
+    message = messages.get(code) or exc.description or ""
+    args = request.view_args or {}
+    embed = bool(args.get("embed"))
+    back = None
+    if code != 404 and "type_slug" in args:
+        back = url_for(_page_endpoint(embed), host=args["host"], type_slug=args["type_slug"])
+    body, status = render(
+        "public/error.html",
+        title=titles.get(code, "Error"),
+        message=message,
+        back=back,
+        embed=embed,
+        status=code,
+    )
+    return Response(body, status)
