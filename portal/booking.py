@@ -72,7 +72,8 @@ class NotAllowed(BookingError):
 def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
+    # OSError: a key naming a tzdata directory ("Europe") fails as IsADirectoryError.
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError) as exc:
         raise BookingError("unknown time zone", "timezone") from exc
 
 

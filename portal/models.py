@@ -101,7 +101,7 @@ def new_token(nbytes: int = 24) -> str:
 
 def validate_slug(slug: str) -> str | None:
     """Return an error message, or None when the slug is acceptable."""
-    if not SLUG_RE.match(slug or ""):
+    if not SLUG_RE.fullmatch(slug or ""):  # fullmatch: "$" alone lets "x\n" through
         return "use 1–40 lowercase letters, digits and dashes"
     if slug in RESERVED_SLUGS:
         return "this word is reserved"

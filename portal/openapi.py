@@ -1,0 +1,559 @@
+"""The OpenAPI 3.1 document of the JSON API, declared once.
+
+Every route of ``/api/v1`` has exactly one :class:`Op` entry in ``OPERATIONS``
+and its bodies a schema in ``SCHEMAS``; :func:`document` turns that
+declaration into the document served at ``/api/v1/openapi.json``. A test
+compares the declaration with Flask's ``url_map`` both ways, so a route added
+without an entry (or an entry without a route) fails CI instead of drifting.
+
+To document a new route: add its body / response schemas to ``SCHEMAS`` and
+one ``Op(...)`` to ``OPERATIONS``. The usual error answers (401, 404, 413,
+422) are added from the entry's flags, so an entry only names what is
+particular to it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+API_VERSION = "1.0.0"
+
+# Wall-clock time of day; "24:00" is only meaningful as the end of a window,
+# which the API checks (JSON Schema cannot relate two array items).
+TIME = {"type": "string", "pattern": r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$", "examples": ["09:00"]}
+DATE = {"type": "string", "format": "date", "examples": ["2026-12-24"]}
+DATETIME = {"type": "string", "format": "date-time", "examples": ["2026-12-01T09:00:00+01:00"]}
+ZONE = {"type": "string", "description": "IANA time zone", "examples": ["Europe/Berlin"]}
+
+
+def ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: dict) -> dict:
+    return {"oneOf": [schema, {"type": "null"}]}
+
+
+def minutes(low: int, high: int, description: str = "") -> dict:
+    out: dict[str, Any] = {"type": "integer", "minimum": low, "maximum": high}
+    if description:
+        out["description"] = description
+    return out
+
+
+# Bounds shared by the schemas and the API's own checks (portal.views.api).
+MEETING_TYPE_BOUNDS = {
+    "duration_minutes": (5, 720),
+    "buffer_before_minutes": (0, 720),
+    "buffer_after_minutes": (0, 720),
+    "lead_time_minutes": (0, 525_600),
+    "window_days": (1, 730),
+    "slot_interval_minutes": (5, 720),
+    "daily_limit": (1, 1000),
+}
+HOST_LEAD_TIME_MAX = 525_600  # one year, in minutes
+MAX_SLOT_RANGE_DAYS = 62
+MAX_INTERVALS_PER_DAY = 48
+MAX_OVERRIDES = 1000
+MAX_TYPE_NAME = 200
+MAX_LOCATION = 255
+MAX_DESCRIPTION = 5000
+
+
+def _meeting_type_fields() -> dict:
+    b = MEETING_TYPE_BOUNDS
+    return {
+        "slug": {
+            "type": "string",
+            "pattern": r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$",
+            "description": "lowercase letters, digits and dashes; unique per host; "
+            "words the app routes use are refused",
+        },
+        "name": {"type": "string", "minLength": 1, "maxLength": MAX_TYPE_NAME},
+        "description": {"type": "string", "maxLength": MAX_DESCRIPTION},
+        "duration_minutes": minutes(*b["duration_minutes"]),
+        "buffer_before_minutes": minutes(*b["buffer_before_minutes"]),
+        "buffer_after_minutes": minutes(*b["buffer_after_minutes"]),
+        "lead_time_minutes": minutes(
+            *b["lead_time_minutes"], "minimum notice; the host's own lead time also applies"
+        ),
+        "window_days": minutes(*b["window_days"], "how many days ahead invitees may book"),
+        "slot_interval_minutes": nullable(
+            minutes(*b["slot_interval_minutes"], "null = the duration")
+        ),
+        "daily_limit": nullable(
+            minutes(*b["daily_limit"], "bookings of this type per day; null = no limit")
+        ),
+        "location": {"type": "string", "maxLength": MAX_LOCATION},
+        "active": {"type": "boolean", "description": "inactive types are not bookable"},
+    }
+
+
+_BOOKING_FIELDS: dict[str, Any] = {
+    "uid": {"type": "string"},
+    "start": DATETIME,
+    "end": DATETIME,
+    "status": {"type": "string", "enum": ["confirmed", "cancelled", "rescheduled"]},
+    "meeting_type": {"type": "string"},
+    "name": {"type": "string"},
+    "email": {"type": "string", "format": "email"},
+    "timezone": ZONE,
+    "notes": {"type": "string"},
+    "location": {"type": "string"},
+    "created_at": DATETIME,
+}
+
+SCHEMAS: dict[str, dict] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string", "examples": ["invalid"]},
+                    "message": {"type": "string"},
+                    "field": {
+                        "type": "string",
+                        "description": "the input at fault, e.g. `email`, `weekly.mon[0]`",
+                    },
+                },
+            }
+        },
+    },
+    "Me": {
+        "type": "object",
+        "required": ["id", "email", "slug", "name", "timezone", "lead_time_minutes"],
+        "properties": {
+            "id": {"type": "integer"},
+            "email": {"type": "string", "format": "email"},
+            "slug": {"type": "string"},
+            "name": {"type": "string"},
+            "timezone": ZONE,
+            "lead_time_minutes": {"type": "integer"},
+            "is_admin": {"type": "boolean"},
+            "allow_booking": {"type": "boolean"},
+            "profile_url": {"type": "string", "format": "uri"},
+        },
+    },
+    "Interval": {
+        "type": "array",
+        "description": '["HH:MM", "HH:MM"], start before end; "24:00" only as an end',
+        "prefixItems": [TIME, TIME],
+        "minItems": 2,
+        "maxItems": 2,
+        "items": False,
+    },
+    "Intervals": {
+        "type": "array",
+        "items": ref("Interval"),
+        "maxItems": MAX_INTERVALS_PER_DAY,
+        "description": "non-overlapping windows of one day; [] = not bookable",
+    },
+    "Availability": {
+        "type": "object",
+        "description": "PUT replaces all of it; a weekday left out of `weekly` is a day off.",
+        "required": ["timezone", "weekly", "overrides", "lead_time_minutes"],
+        "additionalProperties": False,
+        "properties": {
+            "timezone": ZONE,
+            "weekly": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    day: ref("Intervals")
+                    for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+                },
+            },
+            "overrides": {
+                "type": "array",
+                "maxItems": MAX_OVERRIDES,
+                "description": "replace a date's weekly windows; one entry per date",
+                "items": {
+                    "type": "object",
+                    "required": ["date", "intervals"],
+                    "additionalProperties": False,
+                    "properties": {"date": DATE, "intervals": ref("Intervals")},
+                },
+            },
+            "lead_time_minutes": minutes(0, HOST_LEAD_TIME_MAX, "minimum notice for every type"),
+        },
+    },
+    "MeetingType": {
+        "type": "object",
+        "required": list(_meeting_type_fields()) + ["booking_url"],
+        "properties": _meeting_type_fields()
+        | {"booking_url": {"type": "string", "format": "uri", "readOnly": True}},
+    },
+    "MeetingTypeCreate": {
+        "type": "object",
+        "required": ["slug", "name", "duration_minutes"],
+        "additionalProperties": False,
+        "properties": _meeting_type_fields(),
+    },
+    "MeetingTypePatch": {
+        "type": "object",
+        "description": "only the fields given change; `booking_url` is ignored",
+        "additionalProperties": False,
+        "properties": _meeting_type_fields() | {"booking_url": {"readOnly": True}},
+    },
+    "MeetingTypeList": {
+        "type": "object",
+        "required": ["meeting_types"],
+        "properties": {"meeting_types": {"type": "array", "items": ref("MeetingType")}},
+    },
+    "Slots": {
+        "type": "object",
+        "required": ["timezone", "slots"],
+        "properties": {
+            "timezone": ZONE,
+            "meeting_type": {"type": "string"},
+            "duration_minutes": {"type": "integer"},
+            "slots": {
+                "type": "array",
+                "items": DATETIME,
+                "description": "offered starts, with the offset of `timezone`",
+            },
+        },
+    },
+    "BookingRequest": {
+        "type": "object",
+        "required": ["start", "name", "email"],
+        "additionalProperties": False,
+        "properties": {
+            "start": DATETIME | {"description": "one of the offered slots, with an offset"},
+            "name": {"type": "string", "minLength": 1, "maxLength": 200},
+            "email": {"type": "string", "format": "email"},
+            "timezone": ZONE | {"description": "the invitee's zone; default UTC"},
+            "notes": {"type": "string", "maxLength": 5000},
+            "idempotency_key": nullable(
+                {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 200,
+                    "description": "retrying with the same key returns the same booking",
+                }
+            ),
+        },
+    },
+    "PublicBooking": {
+        "type": "object",
+        "required": ["uid", "start", "end", "status", "manage_url"],
+        "properties": _BOOKING_FIELDS
+        | {
+            "manage_url": {
+                "type": "string",
+                "format": "uri",
+                "description": "the invitee's private link to cancel or reschedule",
+            }
+        },
+    },
+    "Booking": {
+        "type": "object",
+        "required": ["uid", "start", "end", "status", "calendar_event"],
+        "properties": _BOOKING_FIELDS
+        | {
+            "calendar_event": {
+                "type": "object",
+                "required": ["status", "calendar_id"],
+                "properties": {
+                    "status": {
+                        "type": "string",
+                        "enum": ["pending", "written", "failed", "deleted"],
+                    },
+                    "calendar_id": nullable({"type": "integer"}),
+                },
+            },
+            "rescheduled_to": nullable({"type": "string", "description": "uid of the new booking"}),
+            "rescheduled_from": nullable({"type": "string"}),
+            "cancelled_at": nullable(DATETIME),
+            "cancelled_by": {"type": "string", "enum": ["", "invitee", "host"]},
+            "cancel_reason": {"type": "string"},
+        },
+    },
+    "BookingList": {
+        "type": "object",
+        "required": ["bookings", "total", "limit", "offset", "next_offset"],
+        "properties": {
+            "bookings": {"type": "array", "items": ref("Booking")},
+            "total": {"type": "integer"},
+            "limit": {"type": "integer"},
+            "offset": {"type": "integer"},
+            "next_offset": nullable({"type": "integer"}),
+        },
+    },
+    "CancelRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"reason": {"type": "string", "maxLength": 5000}},
+    },
+    "RescheduleRequest": {
+        "type": "object",
+        "required": ["start"],
+        "additionalProperties": False,
+        "properties": {"start": DATETIME},
+    },
+    "OpenApiDocument": {"type": "object", "description": "this document"},
+}
+
+
+@dataclass(frozen=True)
+class Param:
+    """A query parameter."""
+
+    name: str
+    schema: dict
+    description: str = ""
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Op:
+    """One documented route: ``path`` uses OpenAPI's ``{name}`` placeholders."""
+
+    method: str
+    path: str
+    summary: str
+    tag: str
+    responses: dict[int, tuple[str, str | None]]  # status → (description, schema name)
+    auth: bool = True
+    body: str | None = None  # schema name of a JSON request body
+    body_required: bool = True
+    query: tuple[Param, ...] = ()
+    description: str = ""
+    errors: tuple[int, ...] = field(default=())  # extra error answers, e.g. (409,)
+
+
+_DATE_PARAM = {"type": "string", "format": "date"}
+
+OPERATIONS: list[Op] = [
+    Op(
+        "get",
+        "/api/v1/openapi.json",
+        "This OpenAPI document",
+        "meta",
+        {200: ("the document", "OpenApiDocument")},
+        auth=False,
+    ),
+    Op("get", "/api/v1/me", "The token's host", "host", {200: ("the host", "Me")}),
+    Op(
+        "get",
+        "/api/v1/availability",
+        "Weekly hours, date overrides, time zone and lead time",
+        "host",
+        {200: ("availability", "Availability")},
+    ),
+    Op(
+        "put",
+        "/api/v1/availability",
+        "Replace the availability",
+        "host",
+        {200: ("the stored availability", "Availability")},
+        body="Availability",
+    ),
+    Op(
+        "get",
+        "/api/v1/meeting-types",
+        "The host's meeting types",
+        "meeting types",
+        {200: ("meeting types", "MeetingTypeList")},
+    ),
+    Op(
+        "post",
+        "/api/v1/meeting-types",
+        "Create a meeting type",
+        "meeting types",
+        {201: ("created", "MeetingType")},
+        body="MeetingTypeCreate",
+        errors=(409,),
+        description="409 `slug_taken` when the host already has a type with this slug.",
+    ),
+    Op(
+        "get",
+        "/api/v1/meeting-types/{slug}",
+        "One meeting type",
+        "meeting types",
+        {200: ("the meeting type", "MeetingType")},
+    ),
+    Op(
+        "patch",
+        "/api/v1/meeting-types/{slug}",
+        "Change some fields of a meeting type",
+        "meeting types",
+        {200: ("the changed meeting type", "MeetingType")},
+        body="MeetingTypePatch",
+        errors=(409,),
+    ),
+    Op(
+        "delete",
+        "/api/v1/meeting-types/{slug}",
+        "Delete a meeting type (its existing bookings stay)",
+        "meeting types",
+        {204: ("deleted", None)},
+    ),
+    Op(
+        "get",
+        "/api/v1/hosts/{host}/{type}/slots",
+        "Offered start times (public)",
+        "public",
+        {200: ("slots", "Slots")},
+        auth=False,
+        query=(
+            Param("start", _DATE_PARAM, "first day, in `tz`; default today"),
+            Param("end", _DATE_PARAM, f"last day (inclusive); ≤ {MAX_SLOT_RANGE_DAYS} days"),
+            Param("tz", ZONE, "zone of the days and of the answer; default the host's"),
+        ),
+    ),
+    Op(
+        "post",
+        "/api/v1/hosts/{host}/{type}/bookings",
+        "Book a slot (public)",
+        "public",
+        {
+            201: ("booked", "PublicBooking"),
+            200: ("the booking made earlier with this idempotency key", "PublicBooking"),
+        },
+        auth=False,
+        body="BookingRequest",
+        errors=(409,),
+        description=(
+            "201 for a new booking. Repeating a request with the same `idempotency_key` "
+            "returns the same booking (same `uid`) with 200. 409 `slot_taken` when the "
+            "time was just taken; 409 `idempotency_conflict` when the key was used for a "
+            "different time, type or e-mail; 422 `start` when the time is not offered."
+        ),
+    ),
+    Op(
+        "get",
+        "/api/v1/bookings",
+        "The host's bookings",
+        "bookings",
+        {200: ("a page of bookings", "BookingList")},
+        query=(
+            Param(
+                "status",
+                {"type": "string", "enum": ["upcoming", "past", "cancelled"]},
+                "upcoming: confirmed, not yet ended (soonest first); past: confirmed, ended; "
+                "cancelled. Absent: every booking, rescheduled ones included.",
+            ),
+            Param("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 25}),
+            Param("offset", {"type": "integer", "minimum": 0, "default": 0}),
+        ),
+    ),
+    Op(
+        "get",
+        "/api/v1/bookings/{uid}",
+        "One booking, with its calendar write-back state",
+        "bookings",
+        {200: ("the booking", "Booking")},
+    ),
+    Op(
+        "post",
+        "/api/v1/bookings/{uid}/cancel",
+        "Cancel a booking (as the host)",
+        "bookings",
+        {200: ("the cancelled booking", "Booking")},
+        body="CancelRequest",
+        body_required=False,
+        errors=(409,),
+        description="409 `not_allowed` when the booking is not confirmed (cancelled already, "
+        "or rescheduled).",
+    ),
+    Op(
+        "post",
+        "/api/v1/bookings/{uid}/reschedule",
+        "Move a booking to another offered time",
+        "bookings",
+        {201: ("the new booking that replaces this one", "Booking")},
+        body="RescheduleRequest",
+        errors=(409,),
+        description="The booking becomes `rescheduled` and a new booking (new `uid`) replaces "
+        "it, so a rescheduled or cancelled booking answers 409 `not_allowed`.",
+    ),
+]
+
+_ERROR_TEXT = {
+    401: "no or an invalid bearer token",
+    404: "not found (or not yours)",
+    409: "conflict with the current state",
+    413: "body larger than the size cap",
+    422: "invalid input; `error.field` names it",
+}
+
+
+def _operation(op: Op) -> dict:
+    params = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in re.findall(r"{(\w+)}", op.path)
+    ]
+    params += [
+        {"name": p.name, "in": "query", "required": p.required, "schema": p.schema}
+        | ({"description": p.description} if p.description else {})
+        for p in op.query
+    ]
+    responses: dict[str, Any] = {}
+    for status, (text, schema) in sorted(op.responses.items()):
+        responses[str(status)] = {"description": text}
+        if schema:
+            responses[str(status)]["content"] = {"application/json": {"schema": ref(schema)}}
+    errors = set(op.errors)
+    if op.auth:
+        errors.add(401)
+    if "{" in op.path:
+        errors.add(404)
+    if op.body:
+        errors |= {413, 422}
+    if op.query:
+        errors.add(422)
+    for status in sorted(errors):
+        responses[str(status)] = {
+            "description": _ERROR_TEXT[status],
+            "content": {"application/json": {"schema": ref("Error")}},
+        }
+    out: dict[str, Any] = {
+        "operationId": f"{op.method}_{re.sub(r'[^a-z0-9]+', '_', op.path[8:].lower()).strip('_')}",
+        "summary": op.summary,
+        "tags": [op.tag],
+        "responses": responses,
+    }
+    if op.description:
+        out["description"] = op.description
+    if params:
+        out["parameters"] = params
+    if op.body:
+        out["requestBody"] = {
+            "required": op.body_required,
+            "content": {"application/json": {"schema": ref(op.body)}},
+        }
+    out["security"] = [{"bearer": []}] if op.auth else []
+    return out
+
+
+@cache
+def document() -> dict:
+    """The OpenAPI 3.1 document built from ``OPERATIONS`` and ``SCHEMAS``."""
+    paths: dict[str, dict] = {}
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method] = _operation(op)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Kairos API",
+            "version": API_VERSION,
+            "description": (
+                "Bearer tokens come from the settings page or `flask --app wsgi tokens create`. "
+                'Errors are `{"error": {"code", "message", "field"?}}`; invalid input is 422 '
+                "naming the field. Instants are ISO 8601 with an offset."
+            ),
+        },
+        "jsonSchemaDialect": "https://spec.openapis.org/oas/3.1/dialect/base",
+        "paths": paths,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }

@@ -1,0 +1,100 @@
+"""Helpers shared by the API tests (no tests here): hosts with tokens, dates, schema checks.
+
+Over HTTP the real clock applies (the service's ``now`` is not reachable), so
+dates are chosen relative to the real today: the Monday of next week plus
+seven days is always a bookable weekday inside the default 60-day window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from jsonschema import Draft202012Validator, FormatChecker
+
+from portal.models import utcnow
+from portal.openapi import document
+from tests.conftest import Hosts
+
+BERLIN = "Europe/Berlin"
+
+
+def bookable_monday(tz: str = BERLIN) -> date:
+    """A Monday 8–14 days from today in ``tz``: inside hours, window and any lead time we use."""
+    today = utcnow().astimezone(ZoneInfo(tz)).date()
+    return today + timedelta(days=7 - today.weekday()) + timedelta(days=7)
+
+
+def at(day: date, hhmm: str, tz: str = BERLIN) -> str:
+    """ISO 8601 instant with the offset of ``tz``, as the API prints slots."""
+    hour, minute = map(int, hhmm.split(":"))
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=ZoneInfo(tz)).isoformat()
+
+
+class Api:
+    """A test client that sends one host's bearer token (or none)."""
+
+    def __init__(self, client, token: str | None):
+        self.client = client
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+
+    def __getattr__(self, method: str):
+        send = getattr(self.client, method)
+
+        def call(path: str, **kw):
+            headers = self.headers | kw.pop("headers", {})
+            return send(path, headers=headers, **kw)
+
+        return call
+
+
+@dataclass
+class Env:
+    app: object
+    alice: object
+    bob: object
+    intro: object
+    alice_api: Api
+    bob_api: Api
+    public: Api
+
+
+def make_env(app) -> Env:
+    """Hosts alice (Berlin, Mon–Fri 09–17, type "intro" 30 min) and bob, each with a token."""
+    hosts = Hosts(app)
+    alice = hosts.create("alice", tz=BERLIN)
+    bob = hosts.create("bob", tz="America/New_York")
+    intro = hosts.meeting_type(alice, "intro", duration_minutes=30)
+    hosts.meeting_type(bob, "intro", duration_minutes=30)
+    client = app.test_client()
+    return Env(
+        app=app,
+        alice=alice,
+        bob=bob,
+        intro=intro,
+        alice_api=Api(client, hosts.token(alice)),
+        bob_api=Api(client, hosts.token(bob)),
+        public=Api(client, None),
+    )
+
+
+def book(env: Env, start: str, **fields):
+    body = {"start": start, "name": "Carol", "email": "carol@example.com"} | fields
+    return env.public.post("/api/v1/hosts/alice/intro/bookings", json=body)
+
+
+def matches_schema(response, method: str, path: str) -> None:
+    """Assert the JSON answer fits the OpenAPI document's schema for this route and status."""
+    op = document()["paths"][path][method.lower()]
+    answer = op["responses"].get(str(response.status_code))
+    assert answer is not None, f"{method} {path} documents no {response.status_code}"
+    content = answer.get("content")
+    if content is None:
+        assert not response.data, "an answer documented without content has a body"
+        return
+    schema = dict(content["application/json"]["schema"])
+    schema["components"] = document()["components"]
+    validator = Draft202012Validator(schema, format_checker=FormatChecker())
+    errors = sorted(validator.iter_errors(response.get_json()), key=lambda e: list(e.path))
+    assert not errors, [f"{list(e.path)}: {e.message}" for e in errors]
