@@ -151,3 +151,36 @@ def feed_server():
     server = FeedServer().start()
     yield server
     server.stop()
+
+@pytest.fixture(scope="session")
+def fake_google_process():
+    """The fake Google (Calendar API + OAuth) as a real process (tests/fakes/google_server.py)."""
+    from tests.fakes.google_server import GoogleFake
+
+    server = GoogleFake().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_google(fake_google_process):
+    """The fake Google, emptied for this test."""
+    fake_google_process.reset()
+    return fake_google_process
+
+
+@pytest.fixture(scope="session")
+def fake_microsoft_process():
+    """The fake Microsoft Graph + identity platform as a real process."""
+    from tests.fakes.microsoft_server import MicrosoftFake
+
+    server = MicrosoftFake().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_microsoft(fake_microsoft_process):
+    """The fake Microsoft, emptied for this test."""
+    fake_microsoft_process.reset()
+    return fake_microsoft_process

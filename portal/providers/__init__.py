@@ -9,7 +9,7 @@ are imported only by processes that talk to that provider.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from portal.providers.base import (
@@ -36,6 +36,8 @@ from portal.providers.base import (
 REGISTRY: dict[str, str] = {
     "ics": "portal.providers.ics:IcsProvider",
     "caldav": "portal.providers.caldav:CalDavProvider",
+    "google": "portal.providers.google:GoogleProvider",
+    "microsoft": "portal.providers.microsoft:MicrosoftProvider",
 }
 
 #: configuration keys handed to adapters (see ``base.py``, ``config``)
@@ -77,9 +79,17 @@ def get_provider(
     credentials: Mapping[str, Any],
     config: Mapping[str, Any] | None = None,
     on_credentials_updated: TokenCallback | None = None,
+    refresh_guard: Callable[[], Any] | None = None,
 ) -> CalendarProvider:
-    """Build an adapter for one account. ``config`` is :func:`provider_config`'s output."""
-    return provider_class(name)(settings, credentials, config or {}, on_credentials_updated)
+    """Build an adapter for one account. ``config`` is :func:`provider_config`'s output.
+
+    ``refresh_guard`` is passed only when given, so adapters written before it
+    existed keep working.
+    """
+    cls = provider_class(name)
+    if refresh_guard is None:
+        return cls(settings, credentials, config or {}, on_credentials_updated)
+    return cls(settings, credentials, config or {}, on_credentials_updated, refresh_guard)
 
 
 __all__ = [

@@ -19,7 +19,12 @@ need arrives through the constructor:
     ``ALLOW_PRIVATE_URLS``, ``TENTATIVE_IS_BUSY`` …);
 ``on_credentials_updated``
     called with the complete new credentials dict whenever the adapter
-    refreshes an OAuth token, so ``portal.sync`` can re-encrypt and store it.
+    refreshes an OAuth token, so ``portal.sync`` can re-encrypt and store it;
+``refresh_guard`` (optional, OAuth adapters)
+    a zero-argument callable returning a context manager that holds a
+    per-connection lock and yields the credentials as stored *now*; OAuth
+    adapters refresh inside it, so two processes never spend the same
+    (rotating) refresh token — see ``portal/providers/oauth.py``.
 
 All datetimes crossing this boundary are timezone-aware; instants returned by
 adapters are in UTC. Errors leave an adapter only as subclasses of
@@ -244,11 +249,13 @@ class CalendarProvider(abc.ABC):
         credentials: Mapping[str, Any],
         config: Mapping[str, Any] | None = None,
         on_credentials_updated: TokenCallback | None = None,
+        refresh_guard: Callable[[], Any] | None = None,
     ) -> None:
         self.settings = dict(settings)
         self.credentials = dict(credentials)
         self.config = dict(config or {})
         self.on_credentials_updated = on_credentials_updated
+        self.refresh_guard = refresh_guard
 
     # -- connecting -------------------------------------------------------
 

@@ -1,0 +1,141 @@
+"""Microsoft Graph harness: the adapter against the fake Microsoft process (tests/fakes).
+
+Seed events become Graph event resources: ``showAs`` for transparency and
+tentative, ``isCancelled``, ``isAllDay`` dates, and a ``patternedRecurrence``
+series with exceptions for the recurring seed.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, date, datetime
+
+import pytest
+from harness import FEATURES, Harness, RemoteEvent, SeedEvent
+from servers import closed_url
+
+from portal.providers import CalendarRef, get_provider
+from tests.fakes.common import obtain_token
+
+EMAIL = "test.user@example.com"
+ZONE = "America/New_York"
+WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+FREQ = {"DAILY": "daily", "WEEKLY": "weekly"}
+
+
+def _point(value: datetime | date, tzid: str | None) -> dict:
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            return {
+                "dateTime": value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+                "timeZone": "UTC",
+            }
+        assert tzid, "Graph has no floating times"
+        return {"dateTime": value.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": tzid}
+    return {"dateTime": value.strftime("%Y-%m-%dT00:00:00"), "timeZone": ZONE}
+
+
+def _recurrence(ev: SeedEvent) -> dict:
+    """The RRULEs the suite uses (DAILY/WEEKLY, INTERVAL, COUNT/UNTIL) as Graph patterns."""
+    rule = dict(part.split("=", 1) for part in (ev.rrule or "").split(";"))
+    first = ev.start if isinstance(ev.start, date) else ev.start.date()
+    pattern: dict = {"type": FREQ[rule["FREQ"]], "interval": int(rule.get("INTERVAL", 1))}
+    if pattern["type"] == "weekly":
+        pattern["daysOfWeek"] = [WEEKDAYS[first.weekday()]]
+        pattern["firstDayOfWeek"] = "sunday"
+    rng: dict = {"startDate": first.isoformat(), "recurrenceTimeZone": ev.tzid or "UTC"}
+    if "COUNT" in rule:
+        rng |= {"type": "numbered", "numberOfOccurrences": int(rule["COUNT"])}
+    elif "UNTIL" in rule:
+        until = rule["UNTIL"][:8]
+        rng |= {"type": "endDate", "endDate": f"{until[:4]}-{until[4:6]}-{until[6:]}"}
+    else:
+        rng |= {"type": "noEnd"}
+    return {"pattern": pattern, "range": rng}
+
+
+def to_graph(ev: SeedEvent) -> list[dict]:
+    """A seed event as Graph event resources (series master plus exceptions)."""
+    master = {
+        "id": "AAMkAG" + ev.uid.replace("@", "-"),
+        "subject": ev.summary,
+        "start": _point(ev.start, ev.tzid),
+        "end": _point(ev.end, ev.tzid),
+        "isAllDay": not isinstance(ev.start, datetime),
+        "isCancelled": ev.status == "CANCELLED",
+        "showAs": "free" if ev.transparent else "tentative" if ev.status == "TENTATIVE" else "busy",
+        "type": "singleInstance",
+    }
+    out = [master]
+    if ev.rrule:
+        master["type"] = "seriesMaster"
+        master["recurrence"] = _recurrence(ev)
+        master["_exdates"] = [x.isoformat() for x in ev.exdates]
+        for n, (rid, start, end) in enumerate(ev.overrides):
+            out.append(
+                {
+                    "id": f"{master['id']}-exception-{n}",
+                    "type": "exception",
+                    "seriesMasterId": master["id"],
+                    "_originalStart": rid.isoformat(),
+                    "subject": ev.summary,
+                    "start": _point(start, ev.tzid),
+                    "end": _point(end, ev.tzid),
+                    "showAs": master["showAs"],
+                    "isAllDay": master["isAllDay"],
+                    "isCancelled": False,
+                }
+            )
+    return out
+
+
+def _remote(item: dict) -> RemoteEvent:
+    def when(p: dict) -> datetime:
+        assert p["timeZone"] == "UTC", p
+        return datetime.fromisoformat(p["dateTime"].split(".")[0]).replace(tzinfo=UTC)
+
+    return RemoteEvent(
+        external_id=item["id"],
+        start=when(item["start"]),
+        end=when(item["end"]),
+        summary=item.get("subject", ""),
+        attendee_emails=tuple(a["emailAddress"]["address"] for a in item.get("attendees", [])),
+        text=f"{item.get('location', {}).get('displayName', '')}\n"
+        f"{item.get('body', {}).get('content', '')}",
+    )
+
+
+@pytest.fixture
+def harness_microsoft(fake_microsoft):
+    calendar_id = fake_microsoft.add_calendar(owner=EMAIL, name="Calendar", default=True)
+    fake_microsoft.add_calendar(owner=EMAIL, name="Birthdays", can_edit=False)
+    fake_microsoft.mailbox_zone(EMAIL, ZONE)
+    config = fake_microsoft.config() | {"HTTP_TIMEOUT": 5, "TENTATIVE_IS_BUSY": True}
+    token = obtain_token("microsoft", config)
+
+    def make(extra=None, credentials=None):
+        return get_provider(
+            "microsoft", {"email": EMAIL}, credentials or token, config | (extra or {})
+        )
+
+    def seed(events):
+        fake_microsoft.put_events(calendar_id, [r for ev in events for r in to_graph(ev)])
+
+    refused = {
+        "access_token": "forged",
+        "refresh_token": "forged",
+        "expires_at": time.time() + 3600,
+    }
+    dead = closed_url().rstrip("/")
+    yield Harness(
+        name="microsoft",
+        provider=make(),
+        calendar=CalendarRef(calendar_id, timezone=ZONE),
+        seed=seed,
+        bad_credentials=lambda: make(credentials=refused),
+        unreachable=lambda: make({"MS_GRAPH_BASE": dead + "/v1.0", "MS_LOGIN_BASE": dead}),
+        with_config=make,
+        write_calendar_id=calendar_id,
+        remote_events=lambda cal: [_remote(i) for i in fake_microsoft.events(cal)],
+        features=FEATURES - {"floating"},  # Graph has no floating times
+    )
