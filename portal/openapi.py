@@ -419,7 +419,7 @@ OPERATIONS: list[Op] = [
         },
         auth=False,
         body="BookingRequest",
-        errors=(409,),
+        errors=(409, 429),
         description=(
             "201 for a new booking. Repeating a request with the same `idempotency_key` "
             "returns the same booking (same `uid`) with 200. 409 `slot_taken` when the "
@@ -482,6 +482,7 @@ _ERROR_TEXT = {
     409: "conflict with the current state",
     413: "body larger than the size cap",
     422: "invalid input; `error.field` names it",
+    429: "too many requests from this address; retry after `Retry-After` seconds",
 }
 
 

@@ -39,6 +39,7 @@ from ..models import (
     utcnow,
     validate_slug,
 )
+from .public import public_post_limit
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -614,8 +615,12 @@ BOOKING_REQUEST = ("start", "name", "email", "timezone", "notes", "idempotency_k
 
 
 @bp.post("/hosts/<host>/<type>/bookings")
+@public_post_limit
 def create_booking(host: str, type: str):
     """Book an offered slot. A repeated ``idempotency_key`` returns the first booking (200).
+
+    It shares the public pages' POST budget per address, so the API is no way
+    around the booking form's rate limit.
 
     The replay is only honoured for the same type, start and e-mail: otherwise
     a guessed key would hand out someone else's manage link.

@@ -154,3 +154,18 @@ def test_another_hosts_booking_is_404(env, method, suffix, body):
     missing = getattr(env.bob_api, method)(f"/api/v1/bookings/{'f' * 32}{suffix}", json=body)
     assert missing.status_code == 404 and missing.json == r.json
     assert env.alice_api.get(f"/api/v1/bookings/{uid}").json["status"] == "confirmed"
+
+
+def test_public_booking_shares_the_pages_rate_limit(tmp_path, redis_url):
+    """The API is no way around the booking form's per-address budget; 429 is JSON too."""
+    from tests.conftest import make_app
+
+    app = make_app(tmp_path, redis_url, RATELIMIT_ENABLED=True, BOOKING_RATE_LIMIT="2/minute")
+    env = make_env(app)
+    monday = bookable_monday()
+    answers = [book(env, at(monday, f"{h}:00")).status_code for h in (10, 11, 12)]
+    assert answers == [201, 201, 429]
+    r = book(env, at(monday, "13:00"))
+    assert r.status_code == 429 and r.json["error"]["code"] == "too_many_requests"
+    assert r.headers.get("Retry-After")
+    assert _count(Booking) == 2
