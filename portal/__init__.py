@@ -27,6 +27,10 @@ def create_app(config: dict | None = None) -> Flask:
 
     extensions.init_app(app)
 
+    from . import mail
+
+    mail.init_app(app)  # checks SMTP_URL; subscribes e-mail ("notify") to booking events
+
     from .views import register_blueprints
 
     register_blueprints(app)

@@ -270,6 +270,27 @@ def record_event(booking: Booking, event: str) -> None:
         Outbox.add(kind, booking_id=booking.id, event=event)
 
 
+def schedule_reminders(booking: Booking, mt: MeetingType, now: datetime) -> None:
+    """Record one "reminder" outbox row per offset of the type, due at start − offset.
+
+    The worker's ticker relays each row when it falls due; the handler
+    (jobs.mail.reminder) re-reads the booking and sends only if it is still
+    confirmed at this start, so cancelling or moving needs no clean-up here.
+    Offsets already past at booking time are skipped rather than sent at once.
+    """
+    start = booking.start_utc
+    for offset in mt.reminder_minutes():
+        run_at = start - timedelta(minutes=offset)
+        if run_at > now:
+            Outbox.add(
+                "reminder",
+                run_at=run_at,
+                booking_id=booking.id,
+                start=start.isoformat(),
+                offset=offset,
+            )
+
+
 def _check_offered(host: User, mt: MeetingType, start: datetime, now: datetime, exclude=None):
     if start < now:
         raise BookingError("this time is in the past", "start")
@@ -320,6 +341,7 @@ def book(
             _check_offered(host, mt, start, now)
             booking = _insert(host, mt, start, name, email, timezone, notes, idempotency_key)
             record_event(booking, "created")
+            schedule_reminders(booking, mt, now)
     except IntegrityError:
         # Same idempotency key committed by a concurrent request.
         prior = Booking.get_or_none(
@@ -419,6 +441,7 @@ def reschedule(
 
         CalendarEvent.update(booking=new).where(CalendarEvent.booking == old).execute()
         record_event(new, "rescheduled")
+        schedule_reminders(new, mt, now)
     relay_quietly()
     return new
 
@@ -468,8 +491,5 @@ def external_url(path: str) -> str:
     if not base:
         from flask import has_request_context, request
 
-        if has_request_context():
-            base = request.host_url.rstrip("/")
-        else:
-            base = "http://localhost:5000"
+        base = request.host_url.rstrip("/") if has_request_context() else "http://localhost:5000"
     return f"{base}{path}"

@@ -23,11 +23,12 @@ from .models import Booking, MeetingType, User, utcnow
 
 PRODID = "-//Kairos//Kairos booking portal//EN"
 METHODS = ("REQUEST", "CANCEL", "PUBLISH")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+# Control characters, and bidi overrides that would make a name read backwards.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069]+")
 
 
 def one_line(value: str) -> str:
-    """Collapse control characters (CR, LF, TAB …) to one space: for parameters and headers."""
+    """Collapse control characters (CR, LF, TAB, bidi overrides) to one space: for headers."""
     return _CONTROL.sub(" ", value or "").strip()
 
 

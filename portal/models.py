@@ -201,6 +201,15 @@ class MeetingType(BaseModel):
     class Meta:
         indexes = ((("user", "slug"), True),)
 
+    def reminder_minutes(self) -> list[int]:
+        """Reminder offsets in minutes, largest first; blanks, junk and duplicates dropped."""
+        out = set()
+        for part in (self.reminder_offsets or "").split(","):
+            part = part.strip()
+            if part.isdigit() and 0 < int(part) <= 60 * 24 * 366:
+                out.add(int(part))
+        return sorted(out, reverse=True)
+
 
 class Booking(BaseModel):
     uid = CharField(unique=True)
@@ -356,13 +365,34 @@ class CalendarEvent(BaseModel):
 
 
 class SentEmail(BaseModel):
-    """One row per message actually handed to SMTP/outbox, so a rerun sends nothing twice."""
+    """One row per message handed to SMTP/outbox, so a rerun sends nothing twice.
+
+    The row is claimed ("sending") before delivery and marked "sent" after it;
+    see portal.mail.send_once for the crash window.
+    """
 
     key = CharField(unique=True)
     booking = ForeignKeyField(Booking, null=True, backref="emails", on_delete="CASCADE")
     to = CharField()
     subject = CharField(default="")
-    sent_at = DateTimeField(default=lambda: to_db(utcnow()))
+    status = CharField(default="sent")  # sending | sent
+    sent_at = DateTimeField(default=lambda: to_db(utcnow()))  # claim time while "sending"
+
+
+class PasswordReset(BaseModel):
+    """A single-use, expiring password reset for a host.
+
+    The link's token is HMAC(secret key, salt + the user's password hash), like
+    the manage links, so the e-mail job can rebuild it while the database keeps
+    only its hash; see portal.passwords.
+    """
+
+    user = ForeignKeyField(User, backref="password_resets", on_delete="CASCADE")
+    salt = CharField()
+    token_hash = CharField(unique=True)
+    created_at = DateTimeField(index=True, default=lambda: to_db(utcnow()))
+    expires_at = DateTimeField()
+    used_at = DateTimeField(null=True)
 
 
 class AppSetting(BaseModel):
@@ -406,6 +436,7 @@ ALL_MODELS = [
     SentEmail,
     AppSetting,
     LoginThrottle,
+    PasswordReset,
 ]
 
 DEFAULT_WEEKLY = {d: (("09:00", "17:00"),) for d in range(5)}

@@ -10,7 +10,7 @@ reaches RQ twice still does its work once.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import current_app
 from redis.exceptions import RedisError
@@ -27,9 +27,9 @@ RETRY = Retry(max=5, interval=[10, 60, 300, 900, 3600])
 STALE_AFTER = timedelta(hours=2)  # longer than the longest RQ backoff
 
 
-def relay(limit: int = 200) -> int:
-    """Move due outbox rows to RQ; returns how many were enqueued."""
-    now = utcnow()
+def relay(limit: int = 200, now: datetime | None = None) -> int:
+    """Move due outbox rows to RQ; returns how many were enqueued (``now``: tests)."""
+    now = now or utcnow()
     due = (Outbox.run_at.is_null()) | (Outbox.run_at <= to_db(now))
     pending = Outbox.status == "pending"
     stale = (Outbox.status == "enqueued") & (Outbox.enqueued_at < to_db(now - STALE_AFTER))

