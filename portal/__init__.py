@@ -29,7 +29,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     from . import mail
 
-    mail.init_app(app)  # checks SMTP_URL; subscribes e-mail ("notify") to booking events
+    mail.init_app(app)  # checks SMTP_URL; importing it subscribes e-mail to booking events
 
     from .views import register_blueprints
 

@@ -139,16 +139,16 @@ def parse_smtp_url(url: str) -> SmtpSettings:
 
 
 def init_app(app: Flask) -> None:
-    """Check ``SMTP_URL`` at start-up and subscribe e-mail to booking events.
-
-    Called by ``create_app`` so the web process — where bookings record their
-    outbox rows — and the worker agree on the handler list; a malformed
-    ``SMTP_URL`` stops the start instead of failing every later e-mail job.
-    """
+    """Check ``SMTP_URL`` at start-up: a malformed one stops the start, not every e-mail job."""
     if app.config.get("SMTP_URL"):
         parse_smtp_url(app.config["SMTP_URL"])
-    if "notify" not in booking_service.BOOKING_EVENT_HANDLERS:
-        booking_service.BOOKING_EVENT_HANDLERS.append("notify")
+
+
+# E-mail follows every booking event. Registered when this module is first imported:
+# by create_app in the web process (where bookings record their outbox rows) and by
+# jobs.mail in the worker, so both agree; once per process, so a test may swap the list.
+if "notify" not in booking_service.BOOKING_EVENT_HANDLERS:
+    booking_service.BOOKING_EVENT_HANDLERS.append("notify")
 
 
 # ---------------------------------------------------------------- templates
