@@ -65,17 +65,14 @@ def not_found(what: str = "not found") -> ApiError:
     return ApiError(404, "not_found", what)
 
 
-@bp.errorhandler(ApiError)
 def _api_error(exc: ApiError):
     return api_error(exc.status, exc.code, exc.message, exc.field)
 
 
-@bp.errorhandler(BookingError)
 def _booking_error(exc: BookingError):
     return api_error(exc.status, exc.code, exc.message, exc.field)
 
 
-@bp.errorhandler(HTTPException)
 def _http_error(exc: HTTPException):
     code = (exc.name or "error").lower().replace(" ", "_")
     field = None
@@ -99,11 +96,26 @@ def _app_http_error(exc: HTTPException):
     return exc
 
 
-@bp.after_request
 def _no_store(response):
     """Answers carry personal data or change with every booking: never cache them."""
     response.headers.setdefault("Cache-Control", "no-store")
     return response
+
+
+def json_errors(blueprint: Blueprint) -> Blueprint:
+    """Give an /api/v1 blueprint the API's JSON errors and no-store caching.
+
+    Other API modules (e.g. connections) call this on their own blueprint so
+    their answers look exactly like these.
+    """
+    blueprint.register_error_handler(ApiError, _api_error)
+    blueprint.register_error_handler(BookingError, _booking_error)
+    blueprint.register_error_handler(HTTPException, _http_error)
+    blueprint.after_request(_no_store)
+    return blueprint
+
+
+json_errors(bp)
 
 
 def require_token(view):

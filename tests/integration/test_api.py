@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -25,13 +26,9 @@ def env(app):
 
 
 def _path(template: str) -> str:
-    return (
-        template.replace("{slug}", "intro")
-        .replace("{host}", "alice")
-        .replace("{type}", "intro")
-        .replace("{uid}", "0" * 32)
-        .replace("{id}", "1")
-    )
+    """A concrete path for a documented one; unknown placeholders become 1 (fits <int:…>)."""
+    values = {"slug": "intro", "host": "alice", "type": "intro", "uid": "0" * 32}
+    return re.sub(r"{(\w+)}", lambda m: values.get(m.group(1), "1"), template)
 
 
 TOKEN_OPS = [

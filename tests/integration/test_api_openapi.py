@@ -46,7 +46,7 @@ def test_the_served_document_is_the_declared_one_and_valid(client):
 def test_each_route_answers_with_what_its_entry_says_about_auth(client):
     """Routes documented without security answer without a token; the others refuse."""
     for path, ops in document()["paths"].items():
-        concrete = re.sub(r"{\w+}", "x", path)
+        concrete = re.sub(r"{\w+}", "1", path)  # "1" also fits <int:…> converters
         for method, op in ops.items():
             r = client.open(concrete, method=method.upper(), json={})
             if op["security"]:
