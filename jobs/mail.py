@@ -24,7 +24,7 @@ from portal.models import (
     to_db,
     utcnow,
 )
-from portal.passwords import reset_token
+from portal.passwords import is_live, reset_token
 
 from .outbox import handler
 
@@ -143,7 +143,7 @@ def password_reset(reset_id: int, now: str | datetime | None = None) -> int:
     """Send the reset link, unless it was used, expired, or the password changed meanwhile."""
     when = _now(now)
     reset = PasswordReset.get_or_none(PasswordReset.id == reset_id)
-    if reset is None or reset.used_at is not None or from_db(reset.expires_at) <= when:
+    if reset is None or not is_live(reset, when):
         return 0
     user = User.get_or_none(User.id == reset.user_id)
     if user is None or not user.is_active:

@@ -284,7 +284,8 @@ def check_headers(msg: EmailMessage) -> None:
     set, each address header exactly the one address we put in it, and no
     value that decodes to a line break.
     """
-    if msg.policy.utf8:  # SMTPUTF8: headers travel as UTF-8, read them back as text
+    # SMTPUTF8 headers travel as UTF-8: read them back as text.
+    if getattr(msg.policy, "utf8", False):
         received = HeaderParser(policy=policy.default).parsestr(msg.as_string())
     else:
         received = BytesHeaderParser(policy=policy.default).parsebytes(msg.as_bytes())

@@ -70,13 +70,19 @@ def request_reset(email: str, now: datetime | None = None) -> PasswordReset | No
     return reset
 
 
+def is_live(reset: PasswordReset, now: datetime) -> bool:
+    """Not used yet and not expired."""
+    expires = from_db(reset.expires_at)
+    return reset.used_at is None and expires is not None and now < expires
+
+
 def find_reset(token: str, now: datetime | None = None) -> PasswordReset | None:
     """The unused, unexpired reset behind ``token`` whose user's password is unchanged."""
     if not token or len(token) > MAX_TOKEN:
         return None
     now = now or utcnow()
     reset = PasswordReset.get_or_none(PasswordReset.token_hash == hash_token(token))
-    if reset is None or reset.used_at is not None or from_db(reset.expires_at) <= now:
+    if reset is None or not is_live(reset, now):
         return None
     user = User.get_or_none(User.id == reset.user_id)
     if user is None or not user.is_active:

@@ -13,6 +13,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import Email, InputRequired, Length
 
+from ..extensions import limiter
 from ..outbox import relay_quietly
 from ..passwords import (
     MAX_PASSWORD,
@@ -47,7 +48,13 @@ def _private(body: str, status: int = 200) -> tuple[str, int, dict[str, str]]:
     return body, status, {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 
+# Per address, on top of the per-account cap in portal.passwords: no mail bombing,
+# no probing many accounts quickly.
+FORGOT_LIMIT = "5/minute;30/hour"
+
+
 @bp.route("/forgot", methods=["GET", "POST"])
+@limiter.limit(FORGOT_LIMIT, methods=["POST"])
 def forgot():
     """Record a reset (and its e-mail) if the account exists; the same page either way."""
     form = ForgotForm()

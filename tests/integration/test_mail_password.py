@@ -184,3 +184,11 @@ def test_inactive_hosts_get_nothing(app, client, host):
         User.update(is_active=False).where(User.id == host.id).execute()
     ask(client, "alice@example.com")
     assert deliver(app) == []
+
+
+def test_the_form_is_rate_limited_per_address(tmp_path, redis_url):
+    limited = make_app(tmp_path / "limited", redis_url, RATELIMIT_ENABLED=True, SMTP_URL="")
+    client = limited.test_client()
+    codes = [ask(client, f"someone{i}@example.com").status_code for i in range(6)]
+    assert codes == [200] * 5 + [429]
+    assert client.get("/password/forgot").status_code == 200  # reading the form is not limited
