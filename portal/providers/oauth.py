@@ -233,8 +233,8 @@ def refresh(app: OAuthApp, refresh_token: str) -> dict[str, Any]:
 def normalize_token(token: Mapping[str, Any]) -> dict[str, Any]:
     """The credential fields we keep; ``expires_at`` as epoch seconds.
 
-    The ID token is read once at connect time (:func:`id_token_claims`) and
-    not stored: it is no use for calling APIs.
+    An ID token is passed through for :func:`id_token_claims` at connect
+    time; the caller drops it before storing — it is no use for calling APIs.
     """
     out: dict[str, Any] = {
         "access_token": token.get("access_token", ""),
@@ -245,6 +245,8 @@ def normalize_token(token: Mapping[str, Any]) -> dict[str, Any]:
     if token.get("scope"):
         scope = token["scope"]
         out["scope"] = " ".join(scope) if isinstance(scope, list | tuple) else str(scope)
+    if token.get("id_token"):
+        out["id_token"] = token["id_token"]
     if token.get("expires_at"):
         out["expires_at"] = int(token["expires_at"])
     elif token.get("expires_in"):

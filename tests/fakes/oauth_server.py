@@ -98,9 +98,16 @@ class OAuthState:
             self.stats: dict[str, int] = {"authorization_code": 0, "refresh_token": 0}
 
     def add_user(self, email: str, name: str = "", **extra: Any) -> TestUser:
+        """Add a test user, or update one (keeping its subject unless a new one is given)."""
         with self.lock:
-            user = TestUser(email=email.lower(), name=name or email.split("@")[0], **extra)
-            self.users[user.email] = user
+            user = self.users.get(email.lower())
+            if user is None:
+                user = TestUser(email=email.lower(), name=name or email.split("@")[0], **extra)
+                self.users[user.email] = user
+            else:
+                user.name = name or user.name
+                for key, value in extra.items():
+                    setattr(user, key, value)
             return user
 
     # -- tokens ----------------------------------------------------------
