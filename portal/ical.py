@@ -46,6 +46,15 @@ def manage_url(booking: Booking) -> str:
     return external_url(manage_path(booking))
 
 
+def host_url(booking: Booking) -> str:
+    """Absolute link to the booking in the host's settings (sign-in and ownership checked).
+
+    The host never gets the invitee's secret link: acting through it would be
+    recorded, and announced, as the invitee's doing.
+    """
+    return external_url(f"/settings/appointments/{booking.uid}")
+
+
 def meeting_title(booking: Booking) -> str:
     """The meeting type's name; its slug once the type was deleted."""
     mt: MeetingType | None = booking.meeting_type
@@ -64,13 +73,19 @@ def _address(email: str, name: str, **params: str) -> vCalAddress:
     return address
 
 
-def booking_event(booking: Booking, method: str = "REQUEST", now: datetime | None = None) -> Event:
-    """The VEVENT of ``booking``; ``method`` CANCEL marks it cancelled."""
+def booking_event(
+    booking: Booking, method: str = "REQUEST", now: datetime | None = None, url: str | None = None
+) -> Event:
+    """The VEVENT of ``booking``; ``method`` CANCEL marks it cancelled.
+
+    ``url`` replaces the invitee's manage link (the host's copy points at
+    their settings instead).
+    """
     if method not in METHODS:
         raise ValueError(f"unsupported iTIP method {method!r}")
     host: User = booking.host
     link = meeting_link(booking)
-    manage = manage_url(booking)
+    manage = url or manage_url(booking)
     cancelled = method == "CANCEL" or booking.status == "cancelled"
 
     event = Event()
@@ -85,7 +100,7 @@ def booking_event(booking: Booking, method: str = "REQUEST", now: datetime | Non
         lines.append(f"Where: {link}")
     if booking.notes:
         lines.append(f"Notes from {one_line(booking.invitee_name)}:\n{booking.notes}")
-    lines.append(f"Cancel or reschedule: {manage}")
+    lines.append(f"Manage this booking: {manage}")
     event.add("description", "\n\n".join(lines))
     if link:
         event.add("location", link)
@@ -106,22 +121,27 @@ def booking_event(booking: Booking, method: str = "REQUEST", now: datetime | Non
     return event
 
 
-def booking_calendar(booking: Booking, method: str = "REQUEST", now: datetime | None = None):
+def booking_calendar(
+    booking: Booking, method: str = "REQUEST", now: datetime | None = None, url: str | None = None
+):
     cal = Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
     cal.add("method", method)
-    cal.add_component(booking_event(booking, method, now))
+    cal.add_component(booking_event(booking, method, now, url))
     return cal
 
 
-def booking_ics(booking: Booking, method: str = "REQUEST", now: datetime | None = None) -> bytes:
+def booking_ics(
+    booking: Booking, method: str = "REQUEST", now: datetime | None = None, url: str | None = None
+) -> bytes:
     """The booking as an ``.ics`` file (CRLF lines, UTF-8).
 
     ``REQUEST`` for a new or moved booking, ``CANCEL`` once it is cancelled,
-    ``PUBLISH`` for a plain "add to calendar" download. Needs an app context
+    ``PUBLISH`` for a plain "add to calendar" download; ``url`` overrides the
+    URL (default: the invitee's manage link). Needs an app context
     (the manage link is signed with the secret key); links are absolute, from
     ``BASE_URL`` (see :func:`portal.booking.external_url`).
     """
-    return booking_calendar(booking, method, now).to_ical()
+    return booking_calendar(booking, method, now, url).to_ical()

@@ -70,7 +70,7 @@ from markupsafe import Markup
 from peewee import IntegrityError
 
 from . import booking as booking_service
-from .ical import booking_ics, manage_url, meeting_link, meeting_title, one_line
+from .ical import booking_ics, host_url, manage_url, meeting_link, meeting_title, one_line
 from .models import Booking, SentEmail, User, db, from_db, to_db, utcnow
 
 log = logging.getLogger(__name__)
@@ -471,7 +471,9 @@ def booking_message(
 
     The invitee reads times in their zone and replies to the host; the host
     reads times in theirs and replies to the invitee. Both get the meeting
-    link, the manage link and the booking as an ``.ics`` (CANCEL once cancelled).
+    link, a link to act on the booking (the invitee their secret manage link,
+    the host the booking in their settings) and the booking as an ``.ics``
+    (CANCEL once cancelled).
     """
     if (event, role) not in SUBJECTS:
         raise ValueError(f"no message for {event!r} to {role!r}")
@@ -494,7 +496,7 @@ def booking_message(
         "when": when_long(booking.start_utc, booking.end_utc, tz),
         "previous_when": when_long(previous.start_utc, previous.end_utc, tz) if previous else "",
         "meeting_link": meeting_link(booking),
-        "manage_url": manage_url(booking),
+        "manage_url": host_url(booking) if role == "host" else manage_url(booking),
         "book_again_url": booking_service.external_url(
             f"/{host.slug}/{booking.type_slug}" if booking.meeting_type_id else f"/{host.slug}"
         ),
@@ -514,7 +516,7 @@ def booking_message(
     method = "CANCEL" if event == "cancelled" else "REQUEST"
     ics = Attachment(
         "cancel.ics" if method == "CANCEL" else "invite.ics",
-        booking_ics(booking, method, now),
+        booking_ics(booking, method, now, url=context["manage_url"]),
         params={"method": method, "charset": "utf-8"},
     )
     if role == "invitee":

@@ -169,9 +169,13 @@ def test_confirmation_reaches_invitee_and_host(mail_app, setup, smtp, now):
         "New booking: Intro call with Eve Invitee on Tue 1 Dec 2026, 10:00 UTC"
     )
     assert to_invitee["Auto-Submitted"] == "auto-generated"
-    for msg in (to_invitee, to_host):
+    # The invitee gets their secret manage link; the host the booking in their settings,
+    # never the invitee's token (acting through it would pass for the invitee).
+    settings_link = f"https://book.example.org/settings/appointments/{b.uid}"
+    token = manage.split("token=")[1]
+    for msg, link in ((to_invitee, manage), (to_host, settings_link)):
         text, html = bodies(msg)
-        assert manage in text and manage in html.replace("&amp;", "&")
+        assert link in text and f'href="{link}"' in html.replace("&amp;", "&")
         assert "https://meet.example/alice" in text and 'href="https://meet.example/alice"' in html
         assert "See you" in text and "See you" in html
         part, cal, event = ics_of(msg)
@@ -181,7 +185,8 @@ def test_confirmation_reaches_invitee_and_host(mail_app, setup, smtp, now):
         assert str(event["UID"]) == b.ical_uid
         assert event["SEQUENCE"] == 0
         assert event["DTSTART"].dt == SLOT
-        assert str(event["URL"]) == manage
+        assert str(event["URL"]) == link
+    assert token not in to_host.as_string()
     assert "Tuesday 1 December 2026, 11:00–11:30 (Europe/Berlin)" in bodies(to_invitee)[0]
     assert "Tuesday 1 December 2026, 10:00–10:30 (UTC)" in bodies(to_host)[0]
 

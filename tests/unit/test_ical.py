@@ -99,6 +99,12 @@ def test_cancel_and_publish(flask_app):
     assert str(event["STATUS"]) == "CONFIRMED"
 
 
+def test_link_can_point_elsewhere(flask_app):
+    _, event = parse(booking_ics(make_booking(), url="https://book.example.org/settings/x"))
+    assert str(event["URL"]) == "https://book.example.org/settings/x"
+    assert "token=" not in str(event["DESCRIPTION"])
+
+
 def test_deleted_meeting_type_falls_back_to_slug(flask_app):
     _, event = parse(booking_ics(make_booking(meeting_type=None, type_slug="intro")))
     assert str(event["SUMMARY"]).startswith("intro: ")
