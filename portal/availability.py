@@ -138,7 +138,7 @@ class Blocked:
     detail: str = ""  # calendar name for "busy"; see `explain_candidates` for the others
 
 
-Verdict = tuple[str | None, str]
+_Verdict = tuple[str | None, str]
 
 
 # --------------------------------------------------------------------------- validation
@@ -389,7 +389,8 @@ class _Engine:
     ) -> None:
         """Index the conflicts that can reach a slot starting in ``[lo, hi)``; drop the rest."""
         for b in booked:
-            _utc(b.start, "booking start"), _utc(b.end, "booking end")
+            _utc(b.start, "booking start")
+            _utc(b.end, "booking end")
         self.per_day: Counter[date] = Counter()
         if self.limit:
             local_date = self.schedule.local_date
@@ -417,7 +418,7 @@ class _Engine:
                 s += self.step
         return starts
 
-    def verdict(self, s: datetime) -> Verdict:
+    def verdict(self, s: datetime) -> _Verdict:
         """The first reason in `REASONS` order that keeps grid start `s` from being offered."""
         if s < self.earliest:
             return "lead_time", ""
