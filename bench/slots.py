@@ -6,6 +6,11 @@ look at every busy interval at least once, and a sort is the honest floor for th
 engine <= 5x sort at 10,000 busy intervals, and <= 12x growth from 1,000 to 10,000 (an
 engine that compared every slot with every busy interval would grow about 10x per 10x on
 its own and be far above the sort).
+
+At 1,000 the ratio to the sort is high because a 0.1 ms sort is smaller than the fixed cost
+of building 31 days of windows; at 10,000 the calendar is saturated (an interval every few
+minutes), so nothing is offered, yet every busy interval is still indexed and every
+candidate checked.
 """
 
 import random

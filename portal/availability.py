@@ -368,7 +368,11 @@ def _booked_items(booked: Sequence[Booked], lo: datetime, hi: datetime, widen: b
 
 
 class _Engine:
-    """One call's compiled rules: the slot grid and the verdict for any start on it."""
+    """One call's compiled rules: the slot grid and the verdict for any start on it.
+
+    Built in two steps because `slots` needs the lead-time and booking-window bounds to
+    decide which conflicts are worth indexing at all.
+    """
 
     def __init__(self, host: HostRules, mt: MeetingRules, now: datetime) -> None:
         _check_meeting(mt)
@@ -383,6 +387,8 @@ class _Engine:
         self.earliest = now + max(host.lead_time, mt.lead_time)
         self.latest = now + timedelta(days=mt.window_days)
         self.limit = mt.daily_limit or 0
+        self.per_day: Counter[date] = Counter()
+        self.busy = self.booked = self.booked_wide = _Index([])
 
     def load(
         self, busy: Sequence[Busy], booked: Sequence[Booked], lo: datetime, hi: datetime
@@ -391,7 +397,6 @@ class _Engine:
         for b in booked:
             _utc(b.start, "booking start")
             _utc(b.end, "booking end")
-        self.per_day: Counter[date] = Counter()
         if self.limit:
             local_date = self.schedule.local_date
             self.per_day.update(local_date(b.start) for b in booked if b.meeting_type == self.slug)
