@@ -7,10 +7,11 @@ from flask import Flask
 
 def register_blueprints(app: Flask) -> None:
     from ..extensions import csrf
-    from . import api, password, public
+    from . import api, auth, password, public, settings
 
-    # The public catch-all routes (/<host>) go last so fixed paths win.
-    for module in (api, password, public):
+    # Fixed paths first (sign-in and settings: /login, /setup, /settings/...);
+    # the public catch-all routes (/<host>) go last so fixed paths win.
+    for module in (api, auth, password, settings, public):
         app.register_blueprint(module.bp)
         if (module.bp.url_prefix or "").startswith("/api/"):
             # Bearer tokens, no cookies: there is no ambient credential for CSRF to abuse.

@@ -1,0 +1,237 @@
+"""The host's settings area (``/settings``): overview, profile and password.
+
+Every route of this blueprint needs a signed-in host, and every object it
+touches is looked up through ``current_user``, so another host's id is a 404.
+The other pages live beside this file (``settings_*.py``) on the same
+blueprint; importing them at the bottom registers their routes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flask import Blueprint, current_app, flash, redirect, request, url_for
+from flask_login import current_user
+from peewee import IntegrityError
+
+from ..extensions import login_manager
+from ..forms import PasswordForm, ProfileForm, timezone_names
+from ..models import Booking, MeetingType, User, db, from_db, to_db, utcnow
+from .render import render
+
+bp = Blueprint("settings", __name__, url_prefix="/settings")
+
+
+@dataclass(frozen=True)
+class NavItem:
+    """One link of the settings navigation.
+
+    Pages of other blueprints appear once their endpoint exists, so a feature
+    adds its page by appending here (or is listed already, below) and nothing
+    breaks while it is not installed.
+    """
+
+    endpoint: str
+    label: str
+    admin_only: bool = False
+
+    def is_active(self) -> bool:
+        here = request.endpoint or ""
+        if here == self.endpoint or here.startswith(self.endpoint + "_"):
+            return True
+        own_bp = self.endpoint.partition(".")[0]
+        return own_bp != "settings" and request.blueprint == own_bp
+
+
+NAV: list[NavItem] = [
+    NavItem("settings.index", "Overview"),
+    NavItem("settings.appointments", "Appointments"),
+    NavItem("settings.types", "Meeting types"),
+    NavItem("settings.hours", "Weekly hours"),
+    NavItem("settings.overrides", "Date overrides"),
+    NavItem("settings.preview", "Preview"),
+    NavItem("connections.index", "Calendars"),
+    NavItem("settings.profile", "Profile"),
+    NavItem("settings.embed", "Embed"),
+    NavItem("settings.tokens", "API tokens"),
+    NavItem("admin.index", "Organisation", admin_only=True),
+]
+
+
+@bp.app_context_processor
+def _nav():
+    def settings_nav() -> list[tuple[str, str, bool]]:
+        """``(url, label, active)`` for the links this host may see, in order."""
+        items = []
+        for item in NAV:
+            if item.endpoint not in current_app.view_functions:
+                continue
+            if item.admin_only and not getattr(current_user, "is_admin", False):
+                continue
+            items.append((url_for(item.endpoint), item.label, item.is_active()))
+        return items
+
+    return {"settings_nav": settings_nav}
+
+
+@bp.app_template_filter("in_zone")
+def in_zone(value: datetime, zone_name: str, fmt: str = "%a %d %b %Y, %H:%M") -> str:
+    """An aware instant as wall-clock text in ``zone_name`` (the host's, on these pages)."""
+    try:
+        tz = ZoneInfo(zone_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        tz = ZoneInfo("UTC")
+    return value.astimezone(tz).strftime(fmt)
+
+
+bp.add_app_template_filter(from_db, "aware")  # stored naive UTC → aware, for in_zone
+
+
+@bp.before_request
+def _require_host():
+    """The whole area is for signed-in hosts; pages added later get this for free."""
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    return None
+
+
+@bp.after_request
+def _no_store(response):
+    """Settings pages hold personal data and one-time secrets: keep them out of caches."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def done(message: str, endpoint: str, **values):
+    """After a plain (non-htmx) form post: flash, then redirect (post/redirect/get)."""
+    flash(message, "info")
+    return redirect(url_for(endpoint, **values))
+
+
+def base_url() -> str:
+    """Where invitees reach this app: ``BASE_URL`` when set, else the address used now."""
+    return current_app.config.get("BASE_URL") or request.host_url.rstrip("/")
+
+
+def is_htmx() -> bool:
+    return bool(request.headers.get("HX-Request")) and not request.headers.get("HX-Boosted")
+
+
+# ---------------------------------------------------------------- overview
+
+
+@bp.route("/")
+def index():
+    """Where a host lands after signing in: their link, what is next, what is missing."""
+    now = utcnow()
+    upcoming = list(
+        Booking.select()
+        .where(
+            Booking.host == current_user.id,
+            Booking.status == "confirmed",
+            Booking.end > to_db(now),
+        )
+        .order_by(Booking.start)
+        .limit(5)
+    )
+    types = list(
+        MeetingType.select().where(MeetingType.user == current_user.id).order_by(MeetingType.name)
+    )
+    week = (
+        Booking.select()
+        .where(
+            Booking.host == current_user.id,
+            Booking.status == "confirmed",
+            Booking.start >= to_db(now),
+            Booking.start < to_db(now + timedelta(days=7)),
+        )
+        .count()
+    )
+    from .settings_hours import stored_windows, summary
+
+    return render(
+        "settings/index.html",
+        upcoming=upcoming,
+        types=types,
+        week_count=week,
+        hours=summary(stored_windows(current_user.id)),
+        public_url=f"{base_url()}/{current_user.slug}",
+    )
+
+
+# ---------------------------------------------------------------- profile
+
+
+@bp.route("/profile", methods=["GET", "POST"])
+def profile():
+    """Name, link name, time zone, minimum notice, and the public-page switch."""
+    user: User = current_user._get_current_object()
+    form = ProfileForm(obj=user)
+    saved = False
+    valid = form.validate_on_submit()
+    # Checked even when other fields are wrong, so every problem shows at once.
+    if (
+        request.method == "POST"
+        and not form.slug.errors
+        and User.select().where(User.slug == form.slug.data, User.id != user.id).exists()
+    ):
+        form.slug.errors.append("another host has this link name")
+        valid = False
+    if valid:
+        try:
+            with db.atomic():
+                form.populate_obj(user)
+                user.save()
+        except IntegrityError:  # taken by a concurrent request after the check above
+            form.slug.errors.append("another host has this link name")
+        else:
+            if not is_htmx():
+                return done("Profile saved.", "settings.profile")
+            saved = True
+    return render(
+        "settings/profile.html",
+        "profile",
+        form=form,
+        password_form=PasswordForm(formdata=None),
+        timezones=timezone_names(),
+        saved=saved,
+    )
+
+
+@bp.route("/password", methods=["POST"])
+def password():
+    """Change the password; the current one is asked again so a borrowed session cannot."""
+    user: User = current_user._get_current_object()
+    form = PasswordForm()
+    saved = False
+    if form.validate_on_submit():
+        if not user.check_password(form.current_password.data):
+            form.current_password.errors.append("this is not your current password")
+        else:
+            user.set_password(form.new_password.data)
+            user.save()
+            if not is_htmx():
+                return done("Password changed.", "settings.profile")
+            saved = True
+            form = PasswordForm(formdata=None)
+    return render(
+        "settings/profile.html",
+        "password",
+        form=ProfileForm(obj=user, formdata=None),
+        password_form=form,
+        timezones=timezone_names(),
+        password_saved=saved,
+    )
+
+
+# Routes of the other settings pages register on ``bp`` when imported.
+from . import (  # noqa: E402
+    settings_appointments,  # noqa: F401
+    settings_embed,  # noqa: F401
+    settings_hours,  # noqa: F401
+    settings_preview,  # noqa: F401
+    settings_tokens,  # noqa: F401
+    settings_types,  # noqa: F401
+)

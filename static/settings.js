@@ -1,0 +1,184 @@
+/* Kairos settings: the weekly hours grid, copy buttons, and the browser's time zone on
+ * first run. Every page works without this file; it only makes the same forms smoother.
+ * Loaded again by htmx after each boosted page swap, so it installs its listeners once
+ * and finds its elements through event delegation. */
+(function () {
+  "use strict";
+  if (window.kairosSettings) return;
+  window.kairosSettings = true;
+
+  /* ------------------------------------------------------------ weekly hours grid */
+
+  var GRID = ".hours-grid";
+  var CELL = '[role="gridcell"]';
+  var drag = null; // {grid, anchor, value, before: Map(cell -> bool), changed}
+
+  function isOn(cell) { return cell.getAttribute("aria-selected") === "true"; }
+
+  function setCell(cell, on) {
+    if (isOn(cell) === on) return false;
+    cell.setAttribute("aria-selected", on ? "true" : "false");
+    var box = cell.querySelector("input[type=checkbox]");
+    if (box) box.checked = on;
+    return true;
+  }
+
+  function pos(cell) { return [+cell.dataset.day, +cell.dataset.slot]; }
+
+  function cellAt(grid, day, slot) {
+    return grid.querySelector('[data-day="' + day + '"][data-slot="' + slot + '"]');
+  }
+
+  function focusCell(grid, cell) {
+    grid.querySelectorAll(CELL + '[tabindex="0"]').forEach(function (c) { c.tabIndex = -1; });
+    cell.tabIndex = 0;
+    cell.focus({ preventScroll: false });
+  }
+
+  function save(grid) {
+    var form = grid.closest("form");
+    var status = document.getElementById("hours-status");
+    if (status) { status.textContent = "Saving…"; status.className = "save-state saving"; }
+    if (window.htmx) { window.htmx.trigger(form, "hours-changed"); }
+    else { form.submit(); }
+  }
+
+  /* Paint the rectangle between the anchor and `cell`; cells outside it return to how
+   * they were when the drag began, so dragging back undoes. */
+  function paintTo(cell) {
+    var a = pos(drag.anchor), b = pos(cell);
+    var d0 = Math.min(a[0], b[0]), d1 = Math.max(a[0], b[0]);
+    var s0 = Math.min(a[1], b[1]), s1 = Math.max(a[1], b[1]);
+    drag.before.forEach(function (was, c) {
+      var p = pos(c);
+      var inside = p[0] >= d0 && p[0] <= d1 && p[1] >= s0 && p[1] <= s1;
+      if (setCell(c, inside ? drag.value : was)) drag.changed = true;
+    });
+  }
+
+  document.addEventListener("pointerdown", function (e) {
+    var cell = e.target.closest && e.target.closest(GRID + " " + CELL);
+    if (!cell || e.button !== 0) return;
+    e.preventDefault();
+    // Touch pointers are captured by the first element; release so moves reach others.
+    if (cell.hasPointerCapture && cell.hasPointerCapture(e.pointerId)) {
+      cell.releasePointerCapture(e.pointerId);
+    }
+    var grid = cell.closest(GRID);
+    var before = new Map();
+    grid.querySelectorAll(CELL).forEach(function (c) { before.set(c, isOn(c)); });
+    drag = { grid: grid, anchor: cell, value: !isOn(cell), before: before, changed: false };
+    paintTo(cell);
+    focusCell(grid, cell);
+  });
+
+  document.addEventListener("pointermove", function (e) {
+    if (!drag) return;
+    var el = document.elementFromPoint(e.clientX, e.clientY);
+    var cell = el && el.closest && el.closest(CELL);
+    if (cell && drag.grid.contains(cell)) paintTo(cell);
+  });
+
+  function endDrag() {
+    if (!drag) return;
+    var d = drag;
+    drag = null;
+    if (d.changed) save(d.grid);
+  }
+  document.addEventListener("pointerup", endDrag);
+  document.addEventListener("pointercancel", endDrag);
+
+  // With the script on, the checkboxes are hidden: a click on a cell's label must not
+  // toggle its box a second time after pointerdown already did.
+  document.addEventListener("click", function (e) {
+    if (e.target.closest && e.target.closest(GRID + " " + CELL)) e.preventDefault();
+  });
+
+  document.addEventListener("keydown", function (e) {
+    var cell = e.target.closest && e.target.closest(GRID + " " + CELL);
+    if (!cell) return;
+    var grid = cell.closest(GRID);
+    var p = pos(cell), day = p[0], slot = p[1];
+    var moves = {
+      ArrowUp: [0, -1], ArrowDown: [0, 1], ArrowLeft: [-1, 0], ArrowRight: [1, 0],
+      PageUp: [0, -8], PageDown: [0, 8]
+    };
+    if (e.key === " " || e.key === "Enter") {
+      e.preventDefault();
+      setCell(cell, !isOn(cell));
+      save(grid);
+      return;
+    }
+    var next = null;
+    if (moves[e.key]) {
+      var m = moves[e.key];
+      next = cellAt(grid, Math.max(0, Math.min(6, day + m[0])), Math.max(0, Math.min(47, slot + m[1])));
+    } else if (e.key === "Home") {
+      next = cellAt(grid, e.ctrlKey ? day : 0, e.ctrlKey ? 0 : slot);
+    } else if (e.key === "End") {
+      next = cellAt(grid, e.ctrlKey ? day : 6, e.ctrlKey ? 47 : slot);
+    }
+    if (!next) return;
+    e.preventDefault();
+    if (e.shiftKey && next !== cell) {
+      // Shift + arrow carries the current cell's state along, like a keyboard brush.
+      if (setCell(next, isOn(cell))) save(grid);
+    }
+    focusCell(grid, next);
+  });
+
+  document.addEventListener("htmx:responseError", function (e) {
+    if (!e.target.closest || !e.target.closest("#hours")) return;
+    var status = document.getElementById("hours-status");
+    if (status) {
+      status.textContent = "Not saved: the server refused the change. Reload the page and try again.";
+      status.className = "save-state failed";
+    }
+  });
+  document.addEventListener("htmx:sendError", function (e) {
+    if (!e.target.closest || !e.target.closest("#hours")) return;
+    var status = document.getElementById("hours-status");
+    if (status) {
+      status.textContent = "Not saved: no connection. Your next change will try again.";
+      status.className = "save-state failed";
+    }
+  });
+
+  /* ------------------------------------------------------------ copy buttons */
+
+  document.addEventListener("click", function (e) {
+    var button = e.target.closest && e.target.closest("[data-copy]");
+    if (!button) return;
+    var source = document.querySelector(button.getAttribute("data-copy"));
+    if (!source) return;
+    var label = button.textContent;
+    function done(text) {
+      button.textContent = text;
+      setTimeout(function () { button.textContent = label; }, 2000);
+    }
+    source.select();
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(source.value).then(
+        function () { done("Copied"); },
+        function () { done("Press Ctrl+C to copy"); }
+      );
+    } else {
+      var ok = false;
+      try { ok = document.execCommand("copy"); } catch (err) { ok = false; }
+      done(ok ? "Copied" : "Press Ctrl+C to copy");
+    }
+  });
+
+  /* ------------------------------------------------------------ time zone on first run */
+
+  function detectZone() {
+    var field = document.querySelector("[data-detect-tz]");
+    if (!field || (field.value && field.value !== "UTC")) return;
+    try {
+      var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+      if (zone) field.value = zone;
+    } catch (err) { /* keep UTC */ }
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", detectZone);
+  else detectZone();
+})();
