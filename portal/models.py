@@ -421,6 +421,48 @@ class LoginThrottle(BaseModel):
     last_failure_at = DateTimeField(null=True)
 
 
+class OAuthFlow(BaseModel):
+    """An OAuth browser flow in progress: the server half of ``state`` (portal.oauth_accounts).
+
+    Single use (deleted when the provider sends the browser back) and short
+    lived; bound to the browser session that started it. A sign-in that may
+    also connect the calendar keeps its grant here, sealed, until the host
+    answers the offer.
+    """
+
+    nonce = CharField(unique=True)
+    provider = CharField()
+    purpose = CharField()  # connect | login | offer
+    user = ForeignKeyField(User, null=True, backref="oauth_flows", on_delete="CASCADE")
+    session_hash = CharField()  # SHA-256 of a random value kept in the session
+    code_verifier = CharField(default="")  # PKCE
+    redirect_uri = CharField(default="")
+    next_path = CharField(default="")  # where to land afterwards (allow-listed)
+    connection_id = IntegerField(null=True)  # the connection a reconnect renews
+    secret = TextField(default="")  # sealed grant of an "offer" (portal.crypto)
+    label = CharField(default="")  # account shown in the offer
+    created_at = DateTimeField(default=lambda: to_db(utcnow()))
+    expires_at = DateTimeField(index=True)
+
+    class Meta:
+        table_name = "oauth_flow"
+
+
+class OAuthIdentity(BaseModel):
+    """A Google / Microsoft account that signs a host in (provider + stable subject id)."""
+
+    user = ForeignKeyField(User, backref="oauth_identities", on_delete="CASCADE")
+    provider = CharField()
+    subject = CharField()
+    email = CharField(default="")
+    created_at = DateTimeField(default=lambda: to_db(utcnow()))
+    last_login_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "oauth_identity"
+        indexes = ((("provider", "subject"), True),)
+
+
 ALL_MODELS = [
     User,
     WeeklyHours,
@@ -437,6 +479,8 @@ ALL_MODELS = [
     AppSetting,
     LoginThrottle,
     PasswordReset,
+    OAuthFlow,
+    OAuthIdentity,
 ]
 
 DEFAULT_WEEKLY = {d: (("09:00", "17:00"),) for d in range(5)}
