@@ -12,7 +12,7 @@ import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
@@ -20,6 +20,7 @@ from flask import current_app
 from peewee import IntegrityError
 
 from . import availability as engine
+from . import slot_memo, sync
 from .database import host_lock
 from .models import (
     Booking,
@@ -31,6 +32,7 @@ from .models import (
     Outbox,
     User,
     WeeklyHours,
+    db,
     from_db,
     hash_token,
     to_db,
@@ -64,6 +66,13 @@ class SlotTaken(BookingError):
 class NotAllowed(BookingError):
     status = 409
     code = "not_allowed"
+
+
+class CalendarUnavailable(BookingError):
+    """The host's calendar could not be re-checked and the cache is too old to trust."""
+
+    status = 503
+    code = "calendar_unavailable"
 
 
 # ---------------------------------------------------------------- rules from rows
@@ -117,7 +126,11 @@ def meeting_rules(mt: MeetingType) -> engine.MeetingRules:
 
 
 def cached_busy(user: User, start: datetime, end: datetime) -> list[engine.Busy]:
-    """Busy intervals from the free/busy cache of the host's conflict calendars."""
+    """Busy intervals from the free/busy cache of the host's conflict calendars.
+
+    Rows come straight from the driver's cursor: a month page reads thousands of
+    them, and peewee's per-field conversion was most of the page's time.
+    """
     query = (
         BusyBlock.select(BusyBlock.start, BusyBlock.end, Calendar.name)
         .join(Calendar)
@@ -128,9 +141,18 @@ def cached_busy(user: User, start: datetime, end: datetime) -> list[engine.Busy]
             BusyBlock.end > to_db(start),
             BusyBlock.start < to_db(end),
         )
-        .tuples()
     )
-    return [engine.Busy(from_db(s), from_db(e), name) for s, e, name in query]  # type: ignore[arg-type]
+    return [
+        engine.Busy(_stored_instant(s), _stored_instant(e), name)
+        for s, e, name in db.execute(query)
+    ]
+
+
+def _stored_instant(value: datetime | str) -> datetime:
+    """A raw naive-UTC column value (SQLite gives ISO text, PostgreSQL a datetime) → aware."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC)
 
 
 def existing_bookings(
@@ -170,14 +192,30 @@ def available_slots(
     """
     now = now or utcnow()
     pad = timedelta(days=2)
-    return engine.slots(
-        host_rules(user),
-        meeting_rules(mt),
-        cached_busy(user, start - pad, end + pad),
-        existing_bookings(user, start - pad, end + pad, exclude=exclude),
+    rules, mrules = host_rules(user), meeting_rules(mt)
+    # Starts before the lead time or past the window are never offered.
+    if max(start, now + max(rules.lead_time, mrules.lead_time)) >= min(
+        end, now + timedelta(days=mrules.window_days, hours=1)
+    ):
+        return []
+    # Read the busy cache for a superset of what the slots and their buffers can reach,
+    # with ends that move by whole days only, so page views share one memo entry.
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    read_lo = max(start, today) - mrules.buffer_before
+    read_hi = min(end, today + timedelta(days=mrules.window_days + 2))
+    busy_key, busy = slot_memo.busy(
+        user, read_lo, read_hi + mrules.duration + mrules.buffer_after, cached_busy
+    )
+    booked = existing_bookings(user, start - pad, end + pad, exclude=exclude)
+    return slot_memo.slots(
+        busy_key,
+        rules,
+        mrules,
+        booked,
         now,
         start,
         end,
+        lambda: engine.slots(rules, mrules, busy, booked, now, start, end),
     )
 
 
@@ -291,14 +329,37 @@ def schedule_reminders(booking: Booking, mt: MeetingType, now: datetime) -> None
             )
 
 
-def _check_offered(host: User, mt: MeetingType, start: datetime, now: datetime, exclude=None):
+def live_busy(host: User, mt: MeetingType, start: datetime, now: datetime) -> list[engine.Busy]:
+    """Re-read the host's conflict calendars now, with a short timeout, before the lock.
+
+    Pages are served from the cache; a confirmation must not trust a cache that
+    may be minutes old. Runs outside ``host_lock`` so a slow provider never
+    holds the host's bookings. Unreachable with a stale cache → 503, never a
+    double booking.
+    """
+    if start < now:
+        return []  # refused below without asking anyone
+    lo = start - timedelta(minutes=mt.buffer_before_minutes)
+    hi = start + timedelta(minutes=mt.duration_minutes + mt.buffer_after_minutes)
+    try:
+        timeout = float(current_app.config["LIVE_CHECK_TIMEOUT"])
+        return sync.live_busy(host, lo, hi, timeout, now=now)
+    except sync.LiveCheckFailed as exc:
+        raise CalendarUnavailable(
+            "we could not check the host's calendar just now; please try again shortly"
+        ) from exc
+
+
+def _check_offered(
+    host: User, mt: MeetingType, start: datetime, now: datetime, exclude=None, live=()
+):
     if start < now:
         raise BookingError("this time is in the past", "start")
     pad = timedelta(days=2)
     end = start + timedelta(minutes=mt.duration_minutes)
     rules = host_rules(host)
     mrules = meeting_rules(mt)
-    busy = cached_busy(host, start - pad, end + pad)
+    busy = cached_busy(host, start - pad, end + pad) + list(live)
     booked = existing_bookings(host, start - pad, end + pad, exclude=exclude)
     if engine.is_offered(rules, mrules, busy, booked, now, start):
         return
@@ -330,6 +391,7 @@ def book(
         )
         if prior is not None:
             return Result(prior, False)
+    live = live_busy(host, mt, start, now)
     try:
         with host_lock(host.id):
             if idempotency_key:
@@ -338,8 +400,9 @@ def book(
                 )
                 if prior is not None:
                     return Result(prior, False)
-            _check_offered(host, mt, start, now)
+            _check_offered(host, mt, start, now, live=live)
             booking = _insert(host, mt, start, name, email, timezone, notes, idempotency_key)
+            sync.attach_calendar_event(booking)
             record_event(booking, "created")
             schedule_reminders(booking, mt, now)
     except IntegrityError:
@@ -382,14 +445,26 @@ def _insert(host, mt, start, name, email, timezone, notes, idempotency_key, **ex
     return booking
 
 
-def cancel(booking: Booking, by: str = "invitee", reason: str = "") -> Booking:
-    """Cancel a confirmed booking; cancelling twice is refused, not repeated."""
+def cancel(
+    booking: Booking,
+    by: str = "invitee",
+    reason: str = "",
+    now: datetime | None = None,
+) -> Booking:
+    """Cancel a confirmed booking; cancelling twice is refused, not repeated.
+
+    An invitee can no longer cancel a meeting that has started; the host still can
+    (e.g. to record that it did not take place).
+    """
     if len(reason or "") > MAX_NOTES:
         raise BookingError("reason is too long", "reason")
+    now = now or utcnow()
     with host_lock(booking.host_id):
         fresh = Booking.get_by_id(booking.id)
         if fresh.status != "confirmed":
             raise NotAllowed(f"this booking is already {fresh.status}")
+        if by == "invitee" and fresh.start_utc <= now:
+            raise NotAllowed("this meeting has already started")
         fresh.status = "cancelled"
         fresh.cancelled_by = by
         fresh.cancel_reason = reason or ""
@@ -410,15 +485,21 @@ def reschedule(
     and the calendar identity (iCalendar UID, external event) carries over.
     """
     now = now or utcnow()
+    current_type = MeetingType.get_or_none(MeetingType.id == booking.meeting_type_id)
+    live = []
+    if current_type is not None and booking.status == "confirmed":
+        live = live_busy(User.get_by_id(booking.host_id), current_type, start, now)
     with host_lock(booking.host_id):
         old = Booking.get_by_id(booking.id)
         if old.status != "confirmed":
             raise NotAllowed(f"this booking is {old.status} and cannot be rescheduled")
+        if old.start_utc <= now:
+            raise NotAllowed("this meeting has already started and cannot be rescheduled")
         mt = MeetingType.get_or_none(MeetingType.id == old.meeting_type_id)
         if mt is None:
             raise NotAllowed("this meeting type no longer exists")
         host = User.get_by_id(old.host_id)
-        _check_offered(host, mt, start, now, exclude=old.id)
+        _check_offered(host, mt, start, now, exclude=old.id, live=live)
         old.status = "rescheduled"
         old.cancelled_at = to_db(now)
         old.cancelled_by = by
@@ -439,7 +520,9 @@ def reschedule(
         # The calendar event follows the booking it now belongs to.
         from .models import CalendarEvent
 
-        CalendarEvent.update(booking=new).where(CalendarEvent.booking == old).execute()
+        moved = CalendarEvent.update(booking=new).where(CalendarEvent.booking == old).execute()
+        if not moved:
+            sync.attach_calendar_event(new)
         record_event(new, "rescheduled")
         schedule_reminders(new, mt, now)
     relay_quietly()

@@ -169,3 +169,15 @@ def test_booking_and_its_work_commit_together(setup, now, monkeypatch):
         b = _book(host, mt, now).booking
         rows = list(Outbox.select().where(Outbox.kind == "probe"))
         assert [r.data() for r in rows] == [{"booking_id": b.id, "event": "created"}]
+
+
+def test_invitee_cannot_cancel_or_move_a_started_meeting(setup, now):
+    app, host, mt = setup
+    with app.test_request_context(), db.connection_context():
+        b = _book(host, mt, now).booking
+        later = SLOT + timedelta(minutes=5)
+        with pytest.raises(booking.NotAllowed):
+            booking.cancel(b, by="invitee", now=later)
+        with pytest.raises(booking.NotAllowed):
+            booking.reschedule(b, SLOT + timedelta(days=1), now=later)
+        assert booking.cancel(b, by="host", now=later).status == "cancelled"
