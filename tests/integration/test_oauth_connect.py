@@ -25,8 +25,17 @@ from oauth_support import (
 
 from portal import sync
 from portal.cli import create_user
-from portal.models import AppSetting, Calendar, Connection, OAuthFlow, db, to_db, utcnow
-from tests.conftest import make_app
+from portal.models import (
+    AppSetting,
+    Calendar,
+    Connection,
+    OAuthFlow,
+    OAuthIdentity,
+    db,
+    to_db,
+    utcnow,
+)
+from tests.conftest import TEST_DATABASE_URL, make_app
 
 
 @pytest.fixture
@@ -261,3 +270,26 @@ def test_authorize_hop_requires_pkce_at_the_fake(client, oauth_app):
     )
     assert query(hop.headers["Location"])["error"] == "invalid_request"
     assert through_provider(client.get("/settings/connections/google/connect"))
+
+
+@pytest.mark.skipif(not TEST_DATABASE_URL, reason="TEST_DATABASE_URL not set")
+def test_connect_and_sign_in_on_postgresql(tmp_path, redis_url, fake_google):
+    """The flow and identity tables, the single-use delete and the sealed grant on PostgreSQL."""
+    app = make_app(tmp_path, redis_url, TEST_DATABASE_URL, **fake_google.config(), HTTP_TIMEOUT=2)
+    fake_google.add_calendar(calendar_id="test.user@example.com", primary=True)
+    with app.app_context():
+        create_user("test.user@example.com", PASSWORD, "alice")
+    client = app.test_client()
+    sign_in(client, "test.user@example.com")
+    callback = start_connect(client, "google")
+    assert client.get(callback).status_code == 302
+    assert "already used" in client.get(callback, follow_redirects=True).get_data(as_text=True)
+    [conn] = Connection.select()
+    assert Calendar.get(Calendar.connection == conn).write
+
+    other = app.test_client()
+    token = csrf_token(other, "/login")
+    answer = other.get(through_provider(other.post("/login/google", data={"csrf_token": token})))
+    assert answer.status_code == 302 and answer.headers["Location"] == "/settings/"
+    assert OAuthIdentity.select().count() == 1
+    db.close()
