@@ -349,7 +349,7 @@ class BusyBlock(BaseModel):
     external_id = CharField(default="")  # source event, for incremental updates
 
     class Meta:
-        indexes = ((("calendar", "start"), False),)
+        indexes = ((("calendar", "start", "end"), False),)
 
 
 class CalendarEvent(BaseModel):

@@ -18,8 +18,8 @@ import zoneinfo
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
-from urllib.parse import urlsplit
+from functools import cached_property, lru_cache
+from urllib.parse import urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 from flask import (
@@ -67,15 +67,23 @@ def _host_or_404(slug: str) -> User:
     return user
 
 
-def _type_or_404(user: User, slug: str) -> MeetingType:
-    mt = MeetingType.get_or_none(
-        MeetingType.user == user,
-        MeetingType.slug == slug,
-        MeetingType.is_active == True,  # noqa: E712
+def _host_and_type_or_404(host_slug: str, type_slug: str) -> tuple[User, MeetingType]:
+    """An active meeting type of a bookable host, in one query (this runs on every view)."""
+    mt = (
+        MeetingType.select(MeetingType, User)
+        .join(User)
+        .where(
+            User.slug == host_slug,
+            User.is_active == True,  # noqa: E712
+            User.allow_booking == True,  # noqa: E712
+            MeetingType.slug == type_slug,
+            MeetingType.is_active == True,  # noqa: E712
+        )
+        .first()
     )
     if mt is None:
         abort(404)
-    return mt
+    return mt.user, mt
 
 
 def _managed_or_404(uid: str, token: str) -> Booking:
@@ -112,6 +120,10 @@ def _check_origin(user: User) -> None:
     """
     origin = request.headers.get("Origin")
     if origin is None:
+        return
+    if origin == "null" and request.headers.get("Sec-Fetch-Site") == "same-origin":
+        # Our own manage pages send "Referrer-Policy: no-referrer", under which browsers
+        # post an opaque origin; Sec-Fetch-Site, which pages cannot set, vouches for them.
         return
     if origin.rstrip("/") not in _own_origins() | set(_allowed_origins(user)):
         abort(403, "This form cannot be sent from that site.")
@@ -232,12 +244,13 @@ class Picker:
     notice: str = ""
 
     def url(self, **params) -> str:
-        args = {**self.path, **self.keep, "tz": self.tz, **params}
-        return url_for(self.endpoint, **{k: v for k, v in args.items() if v is not None})
+        args = {**self.keep, "tz": self.tz, **params}
+        query = urlencode({k: v for k, v in args.items() if v is not None}, safe="/:")
+        return f"{self.action}?{query}"
 
-    @property
+    @cached_property
     def action(self) -> str:
-        """Where the time-zone form goes; its fields carry the query (GET forms drop it)."""
+        """The page's path; also where the time-zone form goes (its fields carry the query)."""
         return url_for(self.endpoint, **self.path)
 
     def day_url(self, day: date) -> str:
@@ -372,8 +385,7 @@ def _page_endpoint(embed: bool) -> str:
 @bp.get("/embed/<host>/<type_slug>", defaults={"embed": True}, endpoint="embed")
 def book(host: str, type_slug: str, embed: bool):
     """The booking page: calendar and slots, or (with ``start``) the form for one slot."""
-    user = _host_or_404(host)
-    mt = _type_or_404(user, type_slug)
+    user, mt = _host_and_type_or_404(host, type_slug)
     _allow_framing(user)
     tz_name = _zone_name(request.args.get("tz"), user.timezone)
     endpoint = _page_endpoint(embed)
@@ -438,8 +450,7 @@ class BookingForm:
 @public_post_limit
 def book_submit(host: str, type_slug: str, embed: bool):
     """Create the booking; a refusal re-renders the form or the day, never an error page."""
-    user = _host_or_404(host)
-    mt = _type_or_404(user, type_slug)
+    user, mt = _host_and_type_or_404(host, type_slug)
     _allow_framing(user)
     _check_origin(user)
     _check_form_token(user.id, mt.id)

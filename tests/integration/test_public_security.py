@@ -82,6 +82,22 @@ def test_origin_check_on_manage_posts(client, site):
     assert ok.status_code == 303
 
 
+@pytest.mark.parametrize(
+    "fetch_site, allowed",
+    [("same-origin", True), ("cross-site", False), ("same-site", False), (None, False)],
+)
+def test_opaque_origin_only_from_our_own_no_referrer_pages(client, site, fetch_site, allowed):
+    """Under "Referrer-Policy: no-referrer" browsers post "Origin: null"; only
+    Sec-Fetch-Site (which no page can set) tells our manage page from a sandboxed stranger."""
+    resp = submit(client, open_form(client))
+    path, query = resp.headers["Location"].split("?")
+    page = client.get(resp.headers["Location"])
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    headers = {"Origin": "null"} | ({"Sec-Fetch-Site": fetch_site} if fetch_site else {})
+    cancel = client.post(f"{path}/cancel", data=form_fields(page.text), headers=headers)
+    assert cancel.status_code == (303 if allowed else 403)
+
+
 def test_forged_missing_and_foreign_form_tokens_are_refused(client, site, app):
     alice, mt = site
     fields = open_form(client)

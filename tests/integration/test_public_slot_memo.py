@@ -1,0 +1,91 @@
+"""The page memos never serve busy time or slots that differ from the database."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from portal import booking as service
+from portal import slot_memo
+from portal.models import BusyBlock, Calendar, Connection, db, to_db
+
+DAY = "2026-12-01"  # Tuesday; Alice is free 09:00–17:00 Berlin = 08:00–16:00 UTC
+
+
+@pytest.fixture
+def site(app, hosts, now, monkeypatch):
+    monkeypatch.setattr("portal.views.public.utcnow", lambda: now)
+    alice = hosts.create("alice", tz="Europe/Berlin")
+    mt = hosts.meeting_type(alice, "intro")
+    with app.app_context(), db.connection_context():
+        conn = Connection.create(user=alice, provider="ics", label="feed")
+        cal = Calendar.create(connection=conn, external_id="c1", name="Work", conflict=True)
+    slot_memo.clear()
+    return alice, mt, cal
+
+
+def times(client) -> list[str]:
+    resp = client.get(f"/alice/intro?date={DAY}&tz=Europe/Berlin")
+    return re.findall(r'class="slot"[^>]*>([^<]+)<', resp.text)
+
+
+def utc(hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 12, 1, hour, minute, tzinfo=UTC)
+
+
+def test_busy_changes_show_on_the_next_view(client, site, app):
+    alice, mt, cal = site
+    assert "09:00" in times(client) and times(client)[0] == "09:00"  # cold, then warm
+    with app.app_context(), db.connection_context():
+        block = BusyBlock.create(calendar=cal, start=to_db(utc(8)), end=to_db(utc(9)))
+    assert times(client)[0] == "10:00"  # inserted
+    with app.app_context(), db.connection_context():
+        BusyBlock.update(start=to_db(utc(9)), end=to_db(utc(10))).where(
+            BusyBlock.id == block.id
+        ).execute()
+    shown = times(client)
+    assert shown[:2] == ["09:00", "09:30"] and "10:00" not in shown  # moved in place
+    with app.app_context(), db.connection_context():
+        Calendar.update(conflict=False).where(Calendar.id == cal.id).execute()
+    assert "10:00" in times(client)  # calendar no longer checked
+    with app.app_context(), db.connection_context():
+        Calendar.update(conflict=True).where(Calendar.id == cal.id).execute()
+        BusyBlock.delete().execute()
+    assert len(times(client)) == 16  # deleted
+
+
+def test_same_rows_are_read_once(app, site, now, monkeypatch):
+    alice, mt, cal = site
+    with app.app_context(), db.connection_context():
+        BusyBlock.create(calendar=cal, start=to_db(utc(8)), end=to_db(utc(9)))
+    loads = []
+    real = service.cached_busy
+
+    def counting(user, start, end):
+        loads.append((start, end))
+        return real(user, start, end)
+
+    monkeypatch.setattr(service, "cached_busy", counting)
+    start, end = utc(0), utc(0) + timedelta(days=1)
+    with app.app_context(), db.connection_context():
+        first = service.available_slots(alice, mt, start, end, now=now)
+        again = service.available_slots(alice, mt, start, end, now=now + timedelta(hours=1))
+        assert len(loads) == 1 and first[0] == utc(9) and again[0] == utc(9)
+        BusyBlock.create(calendar=cal, start=to_db(utc(9)), end=to_db(utc(10)))
+        after = service.available_slots(alice, mt, start, end, now=now)
+        assert len(loads) == 2 and after[0] == utc(10)
+
+
+def test_slots_from_this_minute_still_respect_the_lead_time(app, site):
+    alice, mt, cal = site
+    start, end = utc(0), utc(0) + timedelta(days=1)
+    with app.app_context(), db.connection_context():
+        at_start = service.available_slots(alice, mt, start, end, now=utc(8, 0))
+        assert at_start[0] == utc(8, 0)
+        # 40 seconds later the 08:00 start has passed: it goes, though the minute is the same.
+        later = service.available_slots(
+            alice, mt, start, end, now=utc(8, 0) + timedelta(seconds=40)
+        )
+        assert later[0] == utc(8, 30)
