@@ -15,8 +15,17 @@ DAY = "2026-12-01"  # Tuesday; Alice is free 09:00–17:00 Berlin = 08:00–16:0
 
 
 @pytest.fixture
-def site(app, hosts, now, monkeypatch):
+def app(backend_app):
+    """These run on PostgreSQL too (its fingerprint SQL differs), when it is configured."""
+    return backend_app
+
+
+@pytest.fixture
+def site(app, now, monkeypatch):
+    from tests.conftest import Hosts
+
     monkeypatch.setattr("portal.views.public.utcnow", lambda: now)
+    hosts = Hosts(app)
     alice = hosts.create("alice", tz="Europe/Berlin")
     mt = hosts.meeting_type(alice, "intro")
     with app.app_context(), db.connection_context():
@@ -35,8 +44,9 @@ def utc(hour: int, minute: int = 0) -> datetime:
     return datetime(2026, 12, 1, hour, minute, tzinfo=UTC)
 
 
-def test_busy_changes_show_on_the_next_view(client, site, app):
+def test_busy_changes_show_on_the_next_view(site, app):
     alice, mt, cal = site
+    client = app.test_client()
     assert "09:00" in times(client) and times(client)[0] == "09:00"  # cold, then warm
     with app.app_context(), db.connection_context():
         block = BusyBlock.create(calendar=cal, start=to_db(utc(8)), end=to_db(utc(9)))
