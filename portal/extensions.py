@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Flask, g, request
+from flask import Flask, g, has_request_context, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -39,6 +40,21 @@ def limiter_storage_uri(app: Flask) -> str:
     return url
 
 
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, marked ``Secure`` whenever the site runs on HTTPS.
+
+    ``KAIROS_SECURE_COOKIES`` forces it; otherwise an HTTPS request, or an ``https://``
+    ``KAIROS_BASE_URL`` (TLS ended at a proxy), is enough — so nobody has to remember it.
+    """
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        if app.config.get("SESSION_COOKIE_SECURE"):
+            return True
+        if str(app.config.get("BASE_URL") or "").startswith("https://"):
+            return True
+        return has_request_context() and request.is_secure
+
+
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
     if not user_id.isdigit():
@@ -48,6 +64,7 @@ def load_user(user_id: str) -> User | None:
 
 def init_app(app: Flask) -> None:
     init_db(app.config["DATABASE_URL"])
+    app.session_interface = SessionInterface()
     login_manager.init_app(app)
     csrf.init_app(app)
     if app.config.get("RATELIMIT_ENABLED", True):

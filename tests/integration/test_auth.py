@@ -244,15 +244,35 @@ def test_session_cookie_is_httponly_and_samesite_lax(hosts, client, auth):
         assert "SameSite=Lax" in cookie
 
 
-def test_session_cookie_is_secure_when_configured(tmp_path, redis_url):
+def _session_cookie(response) -> str:
+    return next(c for c in response.headers.getlist("Set-Cookie") if c.startswith("session="))
+
+
+@pytest.mark.parametrize(
+    ("config", "base_url", "secure"),
+    [
+        ({}, "http://localhost", False),
+        ({}, "https://localhost", True),  # served over HTTPS
+        ({"BASE_URL": "https://kairos.example"}, "http://localhost", True),  # TLS at a proxy
+        ({"SESSION_COOKIE_SECURE": True}, "http://localhost", True),  # forced
+    ],
+)
+def test_session_cookie_is_secure_over_https(tmp_path, redis_url, config, base_url, secure):
     from tests.conftest import AuthActions, Hosts, make_app
 
-    app = make_app(tmp_path, redis_url, SESSION_COOKIE_SECURE=True)
+    app = make_app(tmp_path, redis_url, **config)
     Hosts(app).create("alice")
     client = app.test_client()
-    response = AuthActions(client).login()
-    cookie = next(c for c in response.headers.getlist("Set-Cookie") if c.startswith("session="))
-    assert "Secure" in cookie
+    page = client.get("/login", base_url=base_url)
+    token = AuthActions.TOKEN.search(page.get_data(as_text=True)).group(1)
+    response = client.post(
+        "/login",
+        base_url=base_url,
+        headers={"Referer": f"{base_url}/login"},  # Flask-WTF checks it over HTTPS
+        data={"email": "alice@example.com", "password": "correct horse", "csrf_token": token},
+    )
+    assert response.status_code == 302
+    assert ("Secure" in _session_cookie(response)) is secure
 
 
 @pytest.mark.parametrize("path", ["/login", "/setup"])
