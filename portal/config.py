@@ -95,6 +95,10 @@ class Config:
         self.MS_TENANT = e.get("MS_TENANT", "common")
         self.MS_CLIENT_ID = e.get("MS_CLIENT_ID", "")
         self.MS_CLIENT_SECRET = e.get("MS_CLIENT_SECRET", "")
+        # Exchange on-premises: where SOAP Autodiscover is asked when a host gives no EWS URL.
+        # Empty means the standard places for the e-mail's domain (https://<domain>/… and
+        # https://autodiscover.<domain>/…); set it when that DNS does not point at Exchange.
+        self.EWS_AUTODISCOVER_URL = e.get("KAIROS_EWS_AUTODISCOVER_URL", "")
 
         # Outbound fetches (ICS feeds, webhooks) refuse private addresses unless allowed.
         self.ALLOW_PRIVATE_URLS = _bool(e.get("KAIROS_ALLOW_PRIVATE_URLS"))

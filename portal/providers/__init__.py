@@ -38,6 +38,7 @@ REGISTRY: dict[str, str] = {
     "caldav": "portal.providers.caldav:CalDavProvider",
     "google": "portal.providers.google:GoogleProvider",
     "microsoft": "portal.providers.microsoft:MicrosoftProvider",
+    "exchange": "portal.providers.exchange:ExchangeProvider",
 }
 
 #: configuration keys handed to adapters (see ``base.py``, ``config``)
@@ -56,6 +57,7 @@ CONFIG_KEYS = (
     "MS_TENANT",
     "MS_CLIENT_ID",
     "MS_CLIENT_SECRET",
+    "EWS_AUTODISCOVER_URL",
 )
 
 
