@@ -35,13 +35,30 @@
     cell.focus({ preventScroll: false });
   }
 
-  function save(grid) {
-    var form = grid.closest("form");
+  // "Saved" may only show once the latest change has been sent: count changes, and
+  // remember which one the request in flight carries.
+  var changes = 0;
+  var sent = 0;
+
+  function showSaving() {
     var status = document.getElementById("hours-status");
     if (status) { status.textContent = "Saving…"; status.className = "save-state saving"; }
+  }
+
+  function save(grid) {
+    var form = grid.closest("form");
+    changes += 1;
+    showSaving();
     if (window.htmx) { window.htmx.trigger(form, "hours-changed"); }
     else { form.submit(); }
   }
+
+  document.addEventListener("htmx:configRequest", function (e) {
+    if (e.target.id === "hours") sent = changes;
+  });
+  document.addEventListener("htmx:afterSwap", function () {
+    if (sent < changes && document.getElementById("hours")) showSaving();
+  });
 
   /* Paint the rectangle between the anchor and `cell`; cells outside it return to how
    * they were when the drag began, so dragging back undoes. */

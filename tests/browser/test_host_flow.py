@@ -37,6 +37,11 @@ def weekly(app, slug: str) -> dict[int, list[tuple[str, str]]]:
         return out
 
 
+def saved(page) -> None:
+    """Wait until the page says the latest change is saved (it says so only then)."""
+    expect(page.locator("#hours-status")).to_have_text(re.compile(r"^Saved at \d\d:\d\d$"))
+
+
 def cell(page, day: int, slot: int):
     return page.locator(f'.hours-grid [data-day="{day}"][data-slot="{slot}"]')
 
@@ -72,25 +77,21 @@ def test_first_run_hours_and_meeting_type(live_server, page):
     expect(cell(page, 0, 18)).to_have_attribute("aria-selected", "true")
     expect(cell(page, 5, 20)).to_have_attribute("aria-selected", "false")
     drag(page, cell(page, 5, 20), cell(page, 5, 23))
-    expect(page.locator("#hours-status")).to_have_text(re.compile(r"^Saved"))
+    saved(page)
     for slot in range(20, 24):
         expect(cell(page, 5, slot)).to_have_attribute("aria-selected", "true")
     assert weekly(live_server.app, "alice")[5] == [("10:00", "12:00")]
 
     # A rectangle: dragging from Mon 17:00 to Tue 17:30 extends both days by an hour.
     drag(page, cell(page, 0, 34), cell(page, 1, 35))
-    expect(page.locator("#hours-status")).to_have_text(re.compile(r"^Saved"))
-    page.wait_for_function(
-        "() => !document.querySelector('#hours').classList.contains('htmx-request')"
-    )
+    saved(page)
     hours = weekly(live_server.app, "alice")
     assert hours[0] == [("09:00", "18:00")] and hours[1] == [("09:00", "18:00")]
 
     # Dragging from a painted cell erases: Wednesday 09:00–10:00 off.
     drag(page, cell(page, 2, 18), cell(page, 2, 19))
     expect(cell(page, 2, 19)).to_have_attribute("aria-selected", "false")
-    expect(page.locator("#hours-status")).to_have_text(re.compile(r"^Saved"))
-    page.wait_for_timeout(100)
+    saved(page)
     assert weekly(live_server.app, "alice")[2] == [("10:00", "17:00")]
 
     # Keyboard: focus Sunday 10:00, Space paints it, Shift+ArrowDown carries it along.
@@ -104,8 +105,7 @@ def test_first_run_hours_and_meeting_type(live_server, page):
     page.keyboard.press("ArrowUp")
     page.keyboard.press("ArrowUp")
     page.keyboard.press("Enter")  # Sunday 09:30 on too
-    expect(page.locator("#hours-status")).to_have_text(re.compile(r"^Saved"))
-    page.wait_for_timeout(100)
+    saved(page)
     assert weekly(live_server.app, "alice")[6] == [("09:30", "11:00")]
 
     # The page was never reloaded, and a reload shows what was saved.
@@ -140,6 +140,13 @@ def test_first_run_hours_and_meeting_type(live_server, page):
     page.get_by_role("link", name="Preview", exact=True).first.click()
     expect(page.locator(".preview-grid")).to_be_visible()
     expect(page.locator(".pv-open").first).to_be_visible()
+
+    # After an htmx-boosted page change the grid still paints and saves.
+    nav.get_by_role("link", name="Weekly hours").click()
+    expect(page).to_have_url(re.compile(r"/settings/hours$"))
+    drag(page, cell(page, 3, 36), cell(page, 3, 37))
+    saved(page)
+    assert weekly(live_server.app, "alice")[3] == [("09:00", "17:00"), ("18:00", "19:00")]
 
     # On a 375-px phone every settings page fits the width.
     page.set_viewport_size({"width": 375, "height": 800})
