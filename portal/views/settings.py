@@ -23,6 +23,9 @@ from .render import render
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
+DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+SLOTS = 48  # half hours in a day: the cells of the hours grid and of the preview
+
 
 @dataclass(frozen=True)
 class NavItem:
@@ -52,6 +55,7 @@ NAV: list[NavItem] = [
     NavItem("settings.hours", "Weekly hours"),
     NavItem("settings.overrides", "Date overrides"),
     NavItem("settings.preview", "Preview"),
+    NavItem("findtime.index", "Find a time"),
     NavItem("connections.index", "Calendars"),
     NavItem("settings.profile", "Profile"),
     NavItem("settings.embed", "Embed"),

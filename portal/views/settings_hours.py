@@ -18,10 +18,8 @@ from ..booking import zone
 from ..forms import OverrideForm, format_hhmm, parse_hhmm
 from ..models import DateOverride, WeeklyHours, db
 from .render import render
-from .settings import bp, done, is_htmx
+from .settings import DAYS, SLOTS, bp, done, is_htmx
 
-DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-SLOTS = 48  # half hours in a day
 CELL_RE = re.compile(r"^([0-6])-([0-9]|[1-3][0-9]|4[0-7])$")
 
 

@@ -17,8 +17,7 @@ from .. import availability as engine
 from ..booking import cached_busy, existing_bookings, host_rules, meeting_rules, zone
 from ..models import MeetingType, utcnow
 from .render import render
-from .settings import bp
-from .settings_hours import DAYS, SLOTS
+from .settings import DAYS, SLOTS, bp
 
 CELL = timedelta(minutes=30)
 # Wide enough for any buffer or meeting reaching into the week from outside it.

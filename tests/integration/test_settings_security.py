@@ -92,6 +92,9 @@ def world(app, hosts):
             "connection_id": conn.id,
             "calendar_id": cal.id,
             "provider": "google",
+            "user_id": alice.id,  # admin pages: Bob is no admin, so they must 404 for him
+            "invite_id": 1,
+            "job_id": "x",
             "filename": "style.css",
             "token": "not-a-real-token",
             "nonce": "not-a-real-nonce",
