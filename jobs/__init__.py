@@ -3,5 +3,5 @@
 Importing this package registers every outbox handler (see ``jobs.outbox``).
 """
 
-# mail: notify, reminder, host_action_required, password_reset
-from . import mail, outbox  # noqa: F401
+# mail: notify, reminder, host_action_required, password_reset; calendar: write_back
+from . import calendar, mail, outbox  # noqa: F401

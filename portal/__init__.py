@@ -31,6 +31,10 @@ def create_app(config: dict | None = None) -> Flask:
 
     mail.init_app(app)  # checks SMTP_URL; importing it subscribes e-mail to booking events
 
+    from . import sync
+
+    sync.init_app(app)  # subscribes calendar write-back; periodic free/busy refresh
+
     from .views import register_blueprints
 
     register_blueprints(app)

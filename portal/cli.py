@@ -80,6 +80,21 @@ def register_cli(app: Flask) -> None:
 
         run_worker(current_app._get_current_object(), burst=burst)
 
+    keys = click.Group("keys", help="Encryption keys for stored secrets.")
+
+    @keys.command("rotate")
+    def keys_rotate():
+        """Re-encrypt every stored secret under the newest KAIROS_ENCRYPTION_KEYS key."""
+        from .crypto import SecretError, rotate
+
+        with db.connection_context():
+            try:
+                count = rotate()
+            except SecretError as exc:
+                raise click.ClickException(str(exc)) from exc
+        click.echo(f"re-encrypted {count} secret(s) under the newest key")
+
     app.cli.add_command(users)
     app.cli.add_command(tokens)
     app.cli.add_command(dbg)
+    app.cli.add_command(keys)

@@ -319,6 +319,8 @@ class Connection(BaseModel):
     last_synced_at = DateTimeField(null=True)
     last_error = TextField(default="")
     created_at = DateTimeField(default=lambda: to_db(utcnow()))
+    failures = IntegerField(default=0)  # consecutive failed refreshes (backoff)
+    next_sync_at = DateTimeField(null=True)  # naive UTC; None = due now
 
     def settings_dict(self) -> dict:
         return json.loads(self.settings or "{}")
@@ -349,7 +351,10 @@ class BusyBlock(BaseModel):
     external_id = CharField(default="")  # source event, for incremental updates
 
     class Meta:
-        indexes = ((("calendar", "start", "end"), False),)
+        indexes = (
+            (("calendar", "start", "end"), False),
+            (("calendar", "external_id"), False),
+        )
 
 
 class CalendarEvent(BaseModel):
@@ -362,6 +367,7 @@ class CalendarEvent(BaseModel):
     etag = CharField(default="")  # etag / change key
     last_error = TextField(default="")
     updated_at = DateTimeField(default=lambda: to_db(utcnow()))
+    attempts = IntegerField(default=0)  # write-back runs since the last success or retry
 
 
 class SentEmail(BaseModel):

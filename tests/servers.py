@@ -100,6 +100,15 @@ class RadicaleServer:
                 self.process.kill()
                 self.process.wait()
 
+    def add_user(self, name: str | None = None, password: str | None = None) -> tuple[str, str]:
+        """A fresh account (Radicale re-reads htpasswd), so tests do not share calendars."""
+        name = name or "u" + uuid.uuid4().hex[:10]
+        password = password or uuid.uuid4().hex
+        self.USERS = {**self.USERS, name: password}
+        with open(self.root / "users", "a") as fh:
+            fh.write(f"{name}:{password}\n")
+        return name, password
+
     # -- direct access, without the adapter -------------------------------
 
     def http(self, user: str = "alice") -> niquests.Session:
@@ -194,6 +203,9 @@ class TcpProxy:
             listener, self._listener = self._listener, None
             conns, self._conns = self._conns, []
         if listener is not None:
+            # shutdown() wakes the thread blocked in accept(); close() alone would not
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
             listener.close()
         for conn in conns:
             with contextlib.suppress(OSError):
@@ -210,12 +222,15 @@ class TcpProxy:
                 client, _ = listener.accept()
             except OSError:
                 return
-            try:
-                upstream = socket.create_connection(("127.0.0.1", self.target_port))
-            except OSError:
-                client.close()
-                continue
             with self._lock:
+                if self._listener is not listener:  # went down meanwhile
+                    client.close()
+                    return
+                try:
+                    upstream = socket.create_connection(("127.0.0.1", self.target_port))
+                except OSError:
+                    client.close()
+                    continue
                 self._conns += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()

@@ -113,6 +113,12 @@ class EventData:
     organizer_name: str = ""
     organizer_email: str = ""
     timezone: str = "UTC"  # host zone, for providers that want a display zone
+    # Further attendees as (name, email): the co-workers of a meeting a host set up with them.
+    more_attendees: tuple[tuple[str, str], ...] = ()
+
+    def attendees(self) -> tuple[tuple[str, str], ...]:
+        """Everyone invited, as (name, email): the invitee first."""
+        return ((self.attendee_name, self.attendee_email), *self.more_attendees)
 
 
 @dataclass(frozen=True)

@@ -105,13 +105,14 @@ def event_ical(event: EventData, now: datetime | None = None) -> str:
         organizer = icalendar.vCalAddress(f"mailto:{event.organizer_email}")
         organizer.params["CN"] = icalendar.vText(event.organizer_name or event.organizer_email)
         ev.add("organizer", organizer)
-    attendee = icalendar.vCalAddress(f"mailto:{event.attendee_email}")
-    attendee.params["CN"] = icalendar.vText(event.attendee_name or event.attendee_email)
-    attendee.params["ROLE"] = "REQ-PARTICIPANT"
-    attendee.params["PARTSTAT"] = "ACCEPTED"
-    attendee.params["RSVP"] = "FALSE"
-    attendee.params["SCHEDULE-AGENT"] = "CLIENT"
-    ev.add("attendee", attendee)
+    for name, email in event.attendees():
+        attendee = icalendar.vCalAddress(f"mailto:{email}")
+        attendee.params["CN"] = icalendar.vText(name or email)
+        attendee.params["ROLE"] = "REQ-PARTICIPANT"
+        attendee.params["PARTSTAT"] = "ACCEPTED"
+        attendee.params["RSVP"] = "FALSE"
+        attendee.params["SCHEDULE-AGENT"] = "CLIENT"
+        ev.add("attendee", attendee)
     ev.add("x-kairos-booking", event.booking_uid)
     cal.add_component(ev)
     return cal.to_ical().decode()

@@ -108,11 +108,13 @@ class IcsProvider(CalendarProvider):
                 response = http.get(
                     url, headers=headers, timeout=timeout, stream=True, allow_redirects=False
                 )
-                if response.is_redirect and response.headers.get("Location"):
-                    url = net.check_url(urljoin(url, response.headers["Location"]))
+                try:  # a streamed response holds its connection until closed
+                    if response.is_redirect and response.headers.get("Location"):
+                        url = net.check_url(urljoin(url, response.headers["Location"]))
+                        continue
+                    return self._read(response, limit, deadline)
+                finally:
                     response.close()
-                    continue
-                return self._read(response, limit, deadline)
             raise ProviderError("the feed redirects too often")
         except niquests.exceptions.Timeout as exc:
             raise Transient(f"the feed did not answer in {timeout:g} s") from exc

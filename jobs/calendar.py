@@ -1,0 +1,214 @@
+"""Calendar jobs: the free/busy refresh of a connection, and writing bookings back.
+
+Both take ids, re-read the database and are safe to run twice:
+
+* ``refresh(connection_id)`` — enqueued with one job id per connection
+  (``portal.sync.enqueue_refresh``), and guarded by a Redis lock, so two
+  refreshes of one account never interleave their cursors.
+* ``write_back`` — an outbox handler run for every booking event. It does
+  not replay the event; it makes the host's calendar match the booking *as
+  it is now* (confirmed → the event exists at this time; cancelled → it is
+  gone). The adapters create events at an id derived from the booking's
+  iCalendar UID, so a retry after the provider already wrote (a lost
+  response, a crash before our commit) finds that event instead of making a
+  second one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from portal import sync
+from portal.ical import meeting_link, meeting_title, summary
+from portal.models import (
+    Booking,
+    BookingAttendee,
+    Calendar,
+    CalendarEvent,
+    Connection,
+    User,
+    db,
+    to_db,
+    utcnow,
+)
+from portal.outbox import RETRY
+from portal.providers import CredentialsInvalid, EventData, NotFound, ProviderError, Transient
+from portal.queue import get_redis
+
+from .outbox import handler
+
+log = logging.getLogger(__name__)
+
+LOCK_SECONDS = 600
+
+
+@contextmanager
+def redis_lock(name: str, blocking_timeout: float) -> Iterator[bool]:
+    """A Redis lock; yields whether it was acquired (released on exit)."""
+    lock = get_redis().lock(f"kairos:lock:{name}", timeout=LOCK_SECONDS)
+    acquired = lock.acquire(blocking=blocking_timeout > 0, blocking_timeout=blocking_timeout)
+    try:
+        yield bool(acquired)
+    finally:
+        if acquired:
+            lock.release()
+
+
+def refresh(connection_id: int) -> str:
+    """Refresh one connection's calendars and busy cache (incremental where possible)."""
+    with redis_lock(f"refresh:{connection_id}", blocking_timeout=0) as acquired:
+        if not acquired:
+            return "already running"
+        with db.connection_context():
+            return sync.refresh_connection(connection_id)
+
+
+# ---------------------------------------------------------------- write-back
+
+
+def event_data(booking: Booking) -> EventData:
+    """What the host's calendar shows for a booking."""
+    host: User = booking.host
+    lines = [f"Booked through Kairos by {booking.invitee_name} <{booking.invitee_email}>."]
+    if booking.notes:
+        lines += ["", "Notes:", booking.notes]
+    link = meeting_link(booking)
+    if link:
+        lines += ["", f"Where: {link}"]
+    return EventData(
+        booking_uid=booking.uid,
+        ical_uid=booking.ical_uid,
+        summary=summary(booking, host) or meeting_title(booking),
+        description="\n".join(lines),
+        start=booking.start_utc,
+        end=booking.end_utc,
+        attendee_name=booking.invitee_name,
+        attendee_email=booking.invitee_email,
+        location=link,
+        sequence=booking.sequence,
+        organizer_name=host.display_name,
+        organizer_email=host.email,
+        timezone=host.timezone,
+        more_attendees=tuple(
+            (a.name, a.email)
+            for a in BookingAttendee.select()
+            .where(BookingAttendee.booking == booking.id)
+            .order_by(BookingAttendee.id)
+            if a.email != booking.invitee_email
+        ),
+    )
+
+
+def _fail(row: CalendarEvent, message: str) -> None:
+    CalendarEvent.update(
+        status="failed", last_error=message[:2000], updated_at=to_db(utcnow())
+    ).where(CalendarEvent.id == row.id).execute()
+
+
+@handler("write_back")
+def write_back(booking_id: int, event: str = "", **_: object) -> str:
+    """Make the host's write calendar match this booking (see the module docstring).
+
+    Transient provider errors are raised so RQ retries with backoff
+    (``portal.outbox.RETRY``); the last attempt marks the event ``failed``,
+    which the host sees on the booking with a retry action. Refused
+    credentials mark the account ``needs_reconnect`` and stop at once.
+    """
+    with db.connection_context():
+        booking = Booking.get_or_none(Booking.id == booking_id)
+        if booking is None:
+            return "gone"
+        ical_uid = booking.ical_uid
+    # One write-back per calendar identity at a time: a cancel never races its create.
+    with redis_lock(f"write-back:{ical_uid}", blocking_timeout=60) as acquired:
+        if not acquired:
+            raise Transient("another write-back of this booking is still running")
+        with db.connection_context():
+            return _write_back(booking_id)
+
+
+def _row_for(booking: Booking) -> CalendarEvent | None:
+    return (
+        CalendarEvent.select()
+        .where(CalendarEvent.booking == booking)
+        .order_by(CalendarEvent.id.desc())
+        .first()
+    )
+
+
+def _write_back(booking_id: int) -> str:
+    booking = Booking.get_by_id(booking_id)
+    row = _row_for(booking)
+    wanted = booking.status == "confirmed"
+    if row is None:
+        if not wanted:
+            return "nothing to do"
+        row = sync.attach_calendar_event(booking)
+        if row is None:
+            return "no write calendar"
+    if not wanted and (row.status == "deleted" or not row.external_id):
+        CalendarEvent.update(status="deleted", updated_at=to_db(utcnow())).where(
+            CalendarEvent.id == row.id
+        ).execute()
+        return "nothing to delete"
+    calendar = Calendar.get_or_none(Calendar.id == row.calendar_id) if row.calendar_id else None
+    if calendar is None:
+        _fail(row, "the calendar was disconnected")
+        return "failed"
+    conn = Connection.get_by_id(calendar.connection_id)
+    if conn.status == "needs_reconnect":
+        _fail(row, "the calendar account needs to be reconnected")
+        return "failed"
+    CalendarEvent.update(attempts=CalendarEvent.attempts + 1).where(
+        CalendarEvent.id == row.id
+    ).execute()
+    try:
+        provider = sync.adapter(conn)
+    except sync.crypto.SecretError as exc:
+        sync.mark_needs_reconnect(conn, str(exc))
+        _fail(row, str(exc))
+        return "failed"
+    try:
+        if wanted:
+            data = event_data(booking)
+            written = None
+            if row.external_id:
+                try:
+                    written = provider.update_event(
+                        calendar.external_id, row.external_id, data, row.etag
+                    )
+                except NotFound:
+                    written = None  # deleted in the calendar meanwhile: write it again
+            if written is None:
+                written = provider.create_event(calendar.external_id, data)
+            CalendarEvent.update(
+                status="written",
+                external_id=written.external_id,
+                etag=written.etag[:255],
+                last_error="",
+                attempts=0,
+                updated_at=to_db(utcnow()),
+            ).where(CalendarEvent.id == row.id).execute()
+            return "written"
+        provider.delete_event(calendar.external_id, row.external_id, row.etag)
+        CalendarEvent.update(
+            status="deleted", last_error="", attempts=0, updated_at=to_db(utcnow())
+        ).where(CalendarEvent.id == row.id).execute()
+        return "deleted"
+    except CredentialsInvalid as exc:
+        sync.mark_needs_reconnect(conn, str(exc))
+        _fail(row, f"the calendar account refused our credentials: {exc}")
+        return "failed"
+    except ProviderError as exc:
+        attempts = CalendarEvent.get_by_id(row.id).attempts
+        if exc.retryable and attempts <= RETRY.max:
+            CalendarEvent.update(last_error=str(exc)[:2000]).where(
+                CalendarEvent.id == row.id
+            ).execute()
+            raise  # RQ retries with backoff
+        _fail(row, str(exc) or type(exc).__name__)
+        return "failed"
+    finally:
+        provider.close()

@@ -1,0 +1,402 @@
+"""Connections, the busy cache and the confirm-time re-check, against a real Radicale and feed."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
+
+import pytest
+from servers import TcpProxy
+
+from portal import booking, crypto, sync
+from portal.models import BusyBlock, Calendar, Connection, Outbox, db
+
+SEARCH_ZONE = "Europe/Berlin"
+
+
+def utc(day, hour, minute=0, month=12):
+    return datetime(2026, month, day, hour, minute, tzinfo=UTC)
+
+
+def vevent(uid, start, end, *extra, tzid=None):
+    def fmt(v):
+        if isinstance(v, datetime):
+            if v.tzinfo:
+                return "", v.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+            return (f";TZID={tzid}" if tzid else ""), v.strftime("%Y%m%dT%H%M%S")
+        return ";VALUE=DATE", v.strftime("%Y%m%d")
+
+    p1, v1 = fmt(start)
+    p2, v2 = fmt(end)
+    return [
+        "BEGIN:VEVENT",
+        f"UID:{uid}",
+        "DTSTAMP:20260101T000000Z",
+        f"DTSTART{p1}:{v1}",
+        f"DTEND{p2}:{v2}",
+        "SUMMARY:Private title",
+        *extra,
+        "END:VEVENT",
+    ]
+
+
+BERLIN_TZ = [
+    "BEGIN:VTIMEZONE",
+    "TZID:Europe/Berlin",
+    "BEGIN:STANDARD",
+    "DTSTART:19701025T030000",
+    "RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU",
+    "TZOFFSETFROM:+0200",
+    "TZOFFSETTO:+0100",
+    "END:STANDARD",
+    "BEGIN:DAYLIGHT",
+    "DTSTART:19700329T020000",
+    "RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU",
+    "TZOFFSETFROM:+0100",
+    "TZOFFSETTO:+0200",
+    "END:DAYLIGHT",
+    "END:VTIMEZONE",
+]
+
+
+def vcal(*events, tz=False, header=()):
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//test//EN", *header]
+    if tz:
+        lines += BERLIN_TZ
+    for ev in events:
+        lines += ev
+    return "\r\n".join(lines + ["END:VCALENDAR"]) + "\r\n"
+
+
+@pytest.fixture
+def ctx(app):
+    with app.app_context(), db.connection_context():
+        yield app
+
+
+@pytest.fixture
+def dav(radicale):
+    """A fresh Radicale account with a busy calendar and a bookings calendar."""
+    user, password = radicale.add_user()
+    return SimpleNamespace(
+        server=radicale,
+        user=user,
+        password=password,
+        work=radicale.make_calendar(user, "Work", tz=SEARCH_ZONE),
+        trips=radicale.make_calendar(user, "Trips", tz="America/New_York"),
+        bookings=radicale.make_calendar(user, "Bookings"),
+        fields={"url": radicale.url, "username": user, "password": password},
+    )
+
+
+@pytest.fixture
+def host(hosts):
+    user = hosts.create("alice", tz=SEARCH_ZONE)
+    hosts.meeting_type(user, "intro", duration_minutes=30)
+    return user
+
+
+def blocks(calendar_url):
+    cal = Calendar.get(Calendar.external_id == calendar_url)
+    return sorted(
+        (b.start.replace(tzinfo=UTC), b.end.replace(tzinfo=UTC))
+        for b in BusyBlock.select().where(BusyBlock.calendar == cal)
+    )
+
+
+def test_connect_caldav_lists_calendars_and_seals_the_password(ctx, host, dav):
+    conn = sync.connect(host, "caldav", dav.fields)
+    assert conn.provider == "caldav" and dav.user in conn.label
+    cals = {c.name: c for c in Calendar.select().where(Calendar.connection == conn)}
+    assert set(cals) == {"Work", "Trips", "Bookings"}
+    assert all(c.writable and c.conflict for c in cals.values())
+    assert cals["Work"].timezone == SEARCH_ZONE and cals["Trips"].timezone == "America/New_York"
+    assert sum(c.write for c in cals.values()) == 1
+    # the password is stored encrypted and bound to this row
+    assert dav.password not in Connection.get_by_id(conn.id).secret
+    assert sync.credentials(Connection.get_by_id(conn.id)) == {"password": dav.password}
+    assert "password" not in conn.settings
+
+
+def test_connect_rejects_wrong_password_naming_the_field(ctx, host, dav):
+    with pytest.raises(sync.InvalidSetup) as err:
+        sync.connect(host, "caldav", dav.fields | {"password": "nope"})
+    assert err.value.field == "password"
+    assert Connection.select().count() == 0
+
+
+def test_refresh_applies_busy_semantics(ctx, host, dav, now):
+    put = dav.server.put
+    put(
+        dav.work,
+        "weekly.ics",
+        vcal(
+            vevent(
+                "weekly",
+                datetime(2026, 12, 2, 9),
+                datetime(2026, 12, 2, 10),
+                "RRULE:FREQ=WEEKLY;COUNT=4",
+                "EXDATE;TZID=Europe/Berlin:20261209T090000",
+                tzid=SEARCH_ZONE,
+            ),
+            vevent(
+                "weekly",
+                datetime(2026, 12, 17, 14),
+                datetime(2026, 12, 17, 15),
+                "RECURRENCE-ID;TZID=Europe/Berlin:20261216T090000",
+                tzid=SEARCH_ZONE,
+            ),
+            tz=True,
+        ),
+        user=dav.user,
+    )
+    put(
+        dav.work,
+        "free.ics",
+        vcal(vevent("free", utc(1, 10), utc(1, 11), "TRANSP:TRANSPARENT")),
+        user=dav.user,
+    )
+    put(
+        dav.work,
+        "gone.ics",
+        vcal(vevent("gone", utc(1, 12), utc(1, 13), "STATUS:CANCELLED")),
+        user=dav.user,
+    )
+    put(
+        dav.trips,
+        "trip.ics",
+        vcal(vevent("trip", date(2026, 12, 3), date(2026, 12, 4))),
+        user=dav.user,
+    )
+
+    conn = sync.connect(host, "caldav", dav.fields)
+    assert sync.refresh_connection(conn.id, now=now) == "ok"
+    conn = Connection.get_by_id(conn.id)
+    assert conn.status == "ok" and conn.last_synced_at is not None
+
+    assert blocks(dav.work) == [
+        (utc(2, 8), utc(2, 9)),  # 09:00 Berlin; the 9th is excluded
+        (utc(17, 13), utc(17, 14)),  # the moved instance
+        (utc(23, 8), utc(23, 9)),
+    ]
+    # all-day in the calendar's own zone (New York), not the host's (Berlin)
+    assert blocks(dav.trips) == [(utc(3, 5), utc(4, 5))]
+
+    mt = host.meeting_types.get()
+    day = booking.available_slots(host, mt, utc(2, 0), utc(3, 0), now=now)
+    # hours start 09:00 Berlin (08:00Z), busy until 10:00 Berlin
+    assert utc(2, 8) not in day and utc(2, 8, 30) not in day and utc(2, 9) in day
+    assert utc(1, 10) in booking.available_slots(host, mt, utc(1, 0), utc(2, 0), now=now)
+    assert booking.available_slots(host, mt, utc(3, 5), utc(4, 5), now=now) == []
+
+
+def test_second_refresh_is_incremental(ctx, host, dav, now):
+    for i in range(5):
+        dav.server.put(
+            dav.work,
+            f"e{i}.ics",
+            vcal(vevent(f"e{i}", utc(2 + i, 9), utc(2 + i, 10))),
+            user=dav.user,
+        )
+    conn = sync.connect(host, "caldav", dav.fields)
+    provider = sync.adapter(conn)
+    work = Calendar.get(Calendar.external_id == dav.work)
+    assert sync.sync_calendar(provider, work, host, now) == "full"
+    assert sync.sync_calendar(provider, Calendar.get_by_id(work.id), host, now) == "unchanged"
+    dav.server.put(dav.work, "e1.ics", vcal(vevent("e1", utc(3, 15), utc(3, 16))), user=dav.user)
+    dav.server.delete(dav.work + "e2.ics", user=dav.user)
+    assert sync.sync_calendar(provider, Calendar.get_by_id(work.id), host, now) == "incremental"
+    provider.close()
+    assert blocks(dav.work) == [
+        (utc(2, 9), utc(2, 10)),
+        (utc(3, 15), utc(3, 16)),
+        (utc(5, 9), utc(5, 10)),
+        (utc(6, 9), utc(6, 10)),
+    ]
+
+
+def test_expired_sync_token_falls_back_to_a_full_read(ctx, host, dav, now):
+    dav.server.put(dav.work, "a.ics", vcal(vevent("a", utc(2, 9), utc(2, 10))), user=dav.user)
+    conn = sync.connect(host, "caldav", dav.fields)
+    sync.refresh_connection(conn.id, now=now)
+    work = Calendar.get(Calendar.external_id == dav.work)
+    state = json.loads(work.sync_state)
+    state["cursor"]["sync_token"] = "http://radicale.org/ns/sync/unknown"
+    Calendar.update(sync_state=json.dumps(state)).where(Calendar.id == work.id).execute()
+    assert sync.refresh_connection(conn.id, now=now) == "ok"
+    assert blocks(dav.work) == [(utc(2, 9), utc(2, 10))]
+
+
+def test_ics_feed_connects_refreshes_and_revalidates_with_etag(ctx, host, feed_server, now):
+    body = vcal(
+        vevent("x", utc(2, 9), utc(2, 10)),
+        vevent("allday", date(2026, 12, 4), date(2026, 12, 5)),
+        header=["X-WR-CALNAME:Team rota", "X-WR-TIMEZONE:America/New_York"],
+    )
+    url = feed_server.publish("/rota.ics", body)
+    conn = sync.connect(host, "ics", {"url": url})
+    assert conn.label == "Team rota"
+    assert url not in conn.settings  # the feed address is a secret
+    assert sync.refresh_connection(conn.id, now=now) == "ok"
+    assert blocks("feed") == [(utc(2, 9), utc(2, 10)), (utc(4, 5), utc(5, 5))]
+    assert sync.refresh_connection(conn.id, now=now) == "ok"
+    assert feed_server.requests[-1] == ("/rota.ics", 304)
+    assert blocks("feed") == [(utc(2, 9), utc(2, 10)), (utc(4, 5), utc(5, 5))]
+    feed_server.publish("/rota.ics", vcal(vevent("x", utc(2, 11), utc(2, 12))))
+    sync.refresh_connection(conn.id, now=now)
+    assert blocks("feed") == [(utc(2, 11), utc(2, 12))]
+
+
+def test_ics_feed_refuses_private_addresses_unless_allowed(ctx, host, feed_server):
+    url = feed_server.publish("/a.ics", vcal())
+    ctx.config["ALLOW_PRIVATE_URLS"] = False
+    with pytest.raises(sync.InvalidSetup) as err:
+        sync.connect(host, "ics", {"url": url})
+    assert err.value.field == "url" and "private" in str(err.value)
+    assert feed_server.requests == []  # refused before a single byte was sent
+
+
+def test_ics_feed_size_cap(ctx, host, feed_server):
+    url = feed_server.publish(
+        "/big.ics", vcal(*[vevent(f"e{i}", utc(2, 9), utc(2, 10)) for i in range(200)])
+    )
+    ctx.config["ICS_MAX_BYTES"] = 4096
+    with pytest.raises(sync.InvalidSetup) as err:
+        sync.connect(host, "ics", {"url": url})
+    assert "larger than" in str(err.value)
+
+
+def test_auth_failure_needs_reconnect_stops_retrying_and_keeps_the_cache(ctx, host, dav, now):
+    dav.server.put(dav.work, "a.ics", vcal(vevent("a", utc(2, 9), utc(2, 10))), user=dav.user)
+    conn = sync.connect(host, "caldav", dav.fields)
+    sync.refresh_connection(conn.id, now=now)
+    sync.store_credentials(conn, {"password": "revoked"})
+
+    assert sync.refresh_connection(conn.id, now=now) == "needs_reconnect"
+    conn = Connection.get_by_id(conn.id)
+    assert conn.status == "needs_reconnect" and conn.last_error
+    [mail] = Outbox.select().where(Outbox.kind == sync.ACTION_REQUIRED)
+    assert mail.data() == {"connection_id": conn.id}
+    # no more attempts, no second e-mail, and the cache still blocks the slot
+    assert sync.refresh_connection(conn.id, now=now) == "needs_reconnect"
+    assert Outbox.select().where(Outbox.kind == sync.ACTION_REQUIRED).count() == 1
+    assert sync.enqueue_due_refreshes(now) == 0
+    assert blocks(dav.work) == [(utc(2, 9), utc(2, 10))]
+
+    sync.reconnect(conn, dav.fields)
+    assert sync.refresh_connection(conn.id, now=now) == "ok"
+
+
+def test_transient_failure_backs_off(ctx, host, dav, now):
+    proxy = TcpProxy(dav.server.port).up()
+    conn = sync.connect(host, "caldav", dav.fields | {"url": proxy.url})
+    proxy.down()
+    assert sync.refresh_connection(conn.id, now=now) == "error"
+    conn = Connection.get_by_id(conn.id)
+    assert conn.failures == 1 and conn.next_sync_at == (now + timedelta(minutes=1)).replace(
+        tzinfo=None
+    )
+    assert sync.refresh_connection(conn.id, now=now) == "error"
+    assert Connection.get_by_id(conn.id).failures == 2
+
+
+def test_only_one_write_calendar_per_host(ctx, host, dav, feed_server):
+    conn = sync.connect(host, "caldav", dav.fields)
+    feed = sync.connect(host, "ics", {"url": feed_server.publish("/f.ics", vcal())})
+    work = Calendar.get(Calendar.external_id == dav.work)
+    sync.set_calendar_flags(work, write=True)
+    assert [c.id for c in Calendar.select().where(Calendar.write == True)] == [work.id]  # noqa: E712
+    with pytest.raises(sync.InvalidSetup):
+        sync.set_calendar_flags(Calendar.get(Calendar.connection == feed), write=True)
+    bookings = Calendar.get(Calendar.external_id == dav.bookings)
+    sync.set_calendar_flags(bookings, write=True, conflict=False)
+    assert [c.id for c in Calendar.select().where(Calendar.write == True)] == [bookings.id]  # noqa: E712
+    assert sync.write_calendar(host).id == bookings.id
+    sync.disconnect(conn)
+    assert sync.write_calendar(host) is None
+    assert Connection.select().count() == 1
+
+
+# ---------------------------------------------------------------- confirm-time re-check
+
+
+def test_confirm_sees_an_event_the_cache_does_not_know(ctx, host, dav, now):
+    conn = sync.connect(host, "caldav", dav.fields)
+    sync.refresh_connection(conn.id, now=now)
+    mt = host.meeting_types.get()
+    assert utc(1, 9) in booking.available_slots(host, mt, utc(1, 0), utc(2, 0), now=now)
+    dav.server.put(dav.work, "new.ics", vcal(vevent("new", utc(1, 9), utc(1, 10))), user=dav.user)
+    with pytest.raises(booking.BookingError):
+        booking.book(host, mt, utc(1, 9), "Ada", "ada@example.com", now=now)
+    assert host.bookings.count() == 0
+
+
+def test_provider_down_during_confirm(ctx, host, dav, now):
+    proxy = TcpProxy(dav.server.port).up()
+    conn = sync.connect(host, "caldav", dav.fields | {"url": proxy.url})
+    sync.refresh_connection(conn.id, now=now)
+    proxy.down()
+    mt = host.meeting_types.get()
+    trust = ctx.config["CACHE_TRUST_SECONDS"]
+
+    # A fresh cache is trusted: the booking goes through.
+    result = booking.book(
+        host, mt, utc(1, 9), "Ada", "ada@example.com", now=now + timedelta(seconds=30)
+    )
+    assert result.created
+
+    # A stale one is not: a clear 503 "try again shortly", and nothing is booked.
+    later = now + timedelta(seconds=trust + 60)
+    with pytest.raises(booking.CalendarUnavailable) as err:
+        booking.book(host, mt, utc(1, 10), "Bob", "bob@example.com", now=later)
+    assert err.value.status == 503 and err.value.code == "calendar_unavailable"
+    assert "try again" in err.value.message
+    assert host.bookings.count() == 1
+
+
+def test_slow_provider_is_cut_off_by_the_timeout(ctx, host, feed_server, now):
+    conn = sync.connect(host, "ics", {"url": feed_server.publish("/slow.ics", vcal())})
+    sync.refresh_connection(conn.id, now=now)
+    feed_server.delay = 3
+    ctx.config["LIVE_CHECK_TIMEOUT"] = 0.5
+    mt = host.meeting_types.get()
+    started = datetime.now(UTC)
+    with pytest.raises(booking.CalendarUnavailable):
+        booking.book(host, mt, utc(1, 9), "Ada", "ada@example.com", now=now + timedelta(hours=1))
+    assert datetime.now(UTC) - started < timedelta(seconds=2.5)
+    feed_server.delay = 0
+
+
+def test_confirm_with_needs_reconnect_and_stale_cache_is_refused(ctx, host, dav, now):
+    conn = sync.connect(host, "caldav", dav.fields)
+    sync.refresh_connection(conn.id, now=now)
+    sync.mark_needs_reconnect(conn, "revoked")
+    mt = host.meeting_types.get()
+    assert booking.book(host, mt, utc(1, 9), "Ada", "ada@example.com", now=now).created
+    with pytest.raises(booking.CalendarUnavailable):
+        booking.book(host, mt, utc(1, 10), "Bo", "bo@example.com", now=now + timedelta(days=1))
+
+
+def test_calendar_with_conflict_off_is_not_checked(ctx, host, dav, now):
+    conn = sync.connect(host, "caldav", dav.fields)
+    sync.refresh_connection(conn.id, now=now)
+    for cal in Calendar.select().where(Calendar.connection == conn):
+        sync.set_calendar_flags(cal, conflict=False)
+    dav.server.put(dav.work, "n.ics", vcal(vevent("n", utc(1, 9), utc(1, 10))), user=dav.user)
+    mt = host.meeting_types.get()
+    assert booking.book(host, mt, utc(1, 9), "Ada", "ada@example.com", now=now).created
+
+
+# ---------------------------------------------------------------- secrets
+
+
+def test_secret_moved_to_another_row_fails(ctx, host, dav, feed_server):
+    a = sync.connect(host, "caldav", dav.fields)
+    b = sync.connect(host, "ics", {"url": feed_server.publish("/b.ics", vcal())})
+    Connection.update(secret=Connection.get_by_id(a.id).secret).where(
+        Connection.id == b.id
+    ).execute()
+    with pytest.raises(crypto.SecretError):
+        sync.credentials(Connection.get_by_id(b.id))
+    assert sync.refresh_connection(b.id) == "needs_reconnect"
