@@ -296,16 +296,19 @@ class GoogleProvider(OAuthProvider):
 
     def _body(self, event: EventData) -> dict[str, Any]:
         zone = event.timezone if event.timezone else "UTC"
-        attendee = {"email": event.attendee_email, "responseStatus": "accepted"}
-        if event.attendee_name:
-            attendee["displayName"] = event.attendee_name
+        attendees = []
+        for name, email in event.attendees():
+            attendee = {"email": email, "responseStatus": "accepted"}
+            if name:
+                attendee["displayName"] = name
+            attendees.append(attendee)
         return {
             "summary": event.summary,
             "description": event.description,
             "location": event.location,
             "start": {"dateTime": rfc3339(event.start), "timeZone": zone},
             "end": {"dateTime": rfc3339(event.end), "timeZone": zone},
-            "attendees": [attendee],
+            "attendees": attendees,
             "sequence": event.sequence,
             "reminders": {"useDefault": True},
             "extendedProperties": {

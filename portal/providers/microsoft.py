@@ -175,10 +175,8 @@ class MicrosoftProvider(OAuthProvider):
             "showAs": "busy",
             "isReminderOn": True,
             "attendees": [
-                {
-                    "emailAddress": {"address": event.attendee_email, "name": event.attendee_name},
-                    "type": "required",
-                }
+                {"emailAddress": {"address": email, "name": name}, "type": "required"}
+                for name, email in event.attendees()
             ],
         }
         if event.location:
