@@ -239,6 +239,8 @@ class Booking(BaseModel):
     cancel_reason = TextField(default="")
     cancelled_by = CharField(default="")  # invitee | host
     location = CharField(default="")
+    # Subject of a meeting a host set up with co-workers ("find a time"); those have no type.
+    title = CharField(default="")
     created_at = DateTimeField(default=lambda: to_db(utcnow()))
     cancelled_at = DateTimeField(null=True)
 
@@ -469,6 +471,38 @@ class OAuthIdentity(BaseModel):
         indexes = ((("provider", "subject"), True),)
 
 
+class Invite(BaseModel):
+    """An admin's single-use, expiring invitation for a co-worker (see portal.admin).
+
+    Like password resets, the link's token is HMAC(secret key, salt): the
+    database keeps only its hash and the salt, and the e-mail job rebuilds it.
+    """
+
+    email = CharField(index=True)
+    salt = CharField()
+    token_hash = CharField(unique=True)
+    is_admin = BooleanField(default=False)
+    invited_by = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
+    user = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")  # who accepted
+    created_at = DateTimeField(default=lambda: to_db(utcnow()))
+    expires_at = DateTimeField()
+    accepted_at = DateTimeField(null=True)
+    revoked_at = DateTimeField(null=True)
+
+
+class BookingAttendee(BaseModel):
+    """A co-worker on a meeting another host booked for them both; their time is blocked too."""
+
+    booking = ForeignKeyField(Booking, backref="attendees", on_delete="CASCADE")
+    user = ForeignKeyField(User, backref="+", on_delete="CASCADE")
+    name = CharField(default="")
+    email = CharField()
+
+    class Meta:
+        table_name = "booking_attendee"
+        indexes = ((("booking", "user"), True), (("user",), False))
+
+
 ALL_MODELS = [
     User,
     WeeklyHours,
@@ -487,6 +521,8 @@ ALL_MODELS = [
     PasswordReset,
     OAuthFlow,
     OAuthIdentity,
+    Invite,
+    BookingAttendee,
 ]
 
 DEFAULT_WEEKLY = {d: (("09:00", "17:00"),) for d in range(5)}
