@@ -80,7 +80,9 @@ def register_cli(app: Flask) -> None:
 
         run_worker(current_app._get_current_object(), burst=burst)
 
-    keys = click.Group("keys", help="Encryption keys for stored secrets.")
+    from flask.cli import AppGroup
+
+    keys = AppGroup("keys", help="Encryption keys for stored secrets.")
 
     @keys.command("rotate")
     def keys_rotate():
