@@ -60,7 +60,7 @@ NAV: list[NavItem] = [
     NavItem("settings.profile", "Profile"),
     NavItem("settings.embed", "Embed"),
     NavItem("settings.tokens", "API tokens"),
-    NavItem("admin.index", "Organisation", admin_only=True),
+    NavItem("admin.index", "Admin", admin_only=True),
 ]
 
 
