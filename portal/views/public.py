@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import calendar
 import re
+import threading
+import time
 import uuid
 import zoneinfo
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property, lru_cache
@@ -37,10 +39,16 @@ from markupsafe import Markup
 from .. import booking as service
 from .. import formtoken
 from ..extensions import csrf, limiter
-from ..models import Booking, MeetingType, User, utcnow
+from ..models import Booking, MeetingType, User, db, utcnow
 from .render import render
 
 bp = Blueprint("public", __name__)
+
+# The per-process cache of what browsing shows (see slots_by_day).
+SLOTS_CACHE_SECONDS = 3
+SLOTS_CACHE_ENTRIES = 512
+_slots_lock = threading.Lock()
+_slots_memo: OrderedDict[tuple, tuple[float, dict[date, list[datetime]]]] = OrderedDict()
 
 ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(?::\d{1,5})?$")
 MONTH_RE = re.compile(r"^\d{4}-\d{2}$")
@@ -239,6 +247,7 @@ class Picker:
     keep: dict
     today: date
     last_day: date
+    available: frozenset[date] = frozenset()
     days: dict[date, list[datetime]] = field(default_factory=dict)
     selected: date | None = None
     notice: str = ""
@@ -289,7 +298,7 @@ class Picker:
         return f"{self.month:%B %Y}"
 
 
-def _slots_by_day(
+def _compute_slots_by_day(
     user: User, mt: MeetingType, first: date, last: date, tz: ZoneInfo, exclude=None
 ) -> dict[date, list[datetime]]:
     start, end = service.local_day_range(first, last, tz)
@@ -298,6 +307,40 @@ def _slots_by_day(
         local = slot.astimezone(tz)
         by_day[local.date()].append(local)
     return dict(by_day)
+
+
+def slots_by_day(
+    user: User,
+    mt: MeetingType,
+    first: date,
+    last: date,
+    tz: ZoneInfo,
+    exclude: int | None = None,
+    fresh: bool = False,
+) -> dict[date, list[datetime]]:
+    """Offered starts of the local days ``first``..``last``, grouped by day.
+
+    Browsing (``fresh=False``) may reuse this process's answer for the same question
+    from the last ``PUBLIC_SLOTS_CACHE_SECONDS`` (default 3; 0 turns it off): a popular
+    page then costs about what a trivial one does, while the form, the booking and
+    every refusal ("just taken") ask afresh. The result is shared: do not modify it.
+    """
+    ttl = current_app.config.get("PUBLIC_SLOTS_CACHE_SECONDS", SLOTS_CACHE_SECONDS)
+    if fresh or ttl <= 0:
+        return _compute_slots_by_day(user, mt, first, last, tz, exclude)
+    key = (db.database, user.id, mt.id, first, last, tz.key, exclude)
+    clock = time.monotonic()
+    with _slots_lock:
+        hit = _slots_memo.get(key)
+    if hit is not None and hit[0] > clock:
+        return hit[1]
+    days = _compute_slots_by_day(user, mt, first, last, tz, exclude)
+    with _slots_lock:
+        _slots_memo[key] = (clock + ttl, days)
+        _slots_memo.move_to_end(key)
+        while len(_slots_memo) > SLOTS_CACHE_ENTRIES:
+            _slots_memo.popitem(last=False)
+    return days
 
 
 def build_picker(
@@ -311,11 +354,12 @@ def build_picker(
     day_only: bool = False,
     exclude: int | None = None,
     selected: date | None = None,
+    fresh: bool = False,
 ) -> Picker:
     """Read ``month``/``date`` from the query and compute what the page shows.
 
-    ``day_only`` (the htmx slots fragment) computes the selected day alone; a full
-    page computes the visible month once and takes the day from it.
+    ``day_only`` (the htmx slots fragment) computes the chosen day alone; a full page
+    adds the month overview. ``fresh`` skips the browsing cache (after a refusal).
     """
     tz = ZoneInfo(tz_name)
     now_local = utcnow().astimezone(tz)
@@ -331,17 +375,20 @@ def build_picker(
     month = month or today.replace(day=1)
     month = min(max(month, today.replace(day=1)), last_day.replace(day=1))
     picker = Picker(tz_name, month, endpoint, path, keep, today, last_day, selected=selected)
+    if selected:
+        picker.days = slots_by_day(user, mt, selected, selected, tz, exclude, fresh)
     if day_only:
-        if selected:
-            picker.days = _slots_by_day(user, mt, selected, selected, tz, exclude)
         return picker
     month_end = _add_month(month, 1) - timedelta(days=1)
-    picker.days = _slots_by_day(user, mt, max(month, today), month_end, tz, exclude)
-    if not picker.days and not explicit and picker.next_month:
+    available = frozenset(slots_by_day(user, mt, max(month, today), month_end, tz, exclude, fresh))
+    if not available and not explicit and picker.next_month:
         # Late in the month with nothing left: open on the next month instead of a blank one.
         picker.month = picker.next_month
         month_end = _add_month(picker.month, 1) - timedelta(days=1)
-        picker.days = _slots_by_day(user, mt, picker.month, month_end, tz, exclude)
+        available = frozenset(slots_by_day(user, mt, picker.month, month_end, tz, exclude, fresh))
+    if selected:  # the chosen day's own answer wins over the month's
+        available = available | {selected} if picker.days.get(selected) else available - {selected}
+    picker.available = available
     return picker
 
 
@@ -404,12 +451,12 @@ def _form_or_gone(user, mt, endpoint, path, tz_name, start, embed):
     """The booking form for ``start`` if it is still offered, else that day's fresh slots."""
     tz = ZoneInfo(tz_name)
     day = start.astimezone(tz).date()
-    if start.astimezone(tz) in _slots_by_day(user, mt, day, day, tz).get(day, []):
+    if start.astimezone(tz) in slots_by_day(user, mt, day, day, tz, fresh=True).get(day, []):
         form = BookingForm.blank(
             start, tz_name, mt.duration_minutes, formtoken.issue(user.id, mt.id)
         )
         return render("public/book.html", host=user, mt=mt, picker=None, embed=embed, form=form)
-    picker = build_picker(user, mt, endpoint, path, {}, tz_name, selected=day)
+    picker = build_picker(user, mt, endpoint, path, {}, tz_name, selected=day, fresh=True)
     picker.notice = "That time is no longer available. Please pick another."
     return render("public/book.html", host=user, mt=mt, picker=picker, embed=embed, form=None)
 
@@ -489,7 +536,7 @@ def book_submit(host: str, type_slug: str, embed: bool):
     except service.BookingError as exc:
         if exc.field == "start":
             day = start.astimezone(ZoneInfo(tz_name)).date()
-            picker = build_picker(user, mt, endpoint, path, {}, tz_name, selected=day)
+            picker = build_picker(user, mt, endpoint, path, {}, tz_name, selected=day, fresh=True)
             picker.notice = (
                 "This time was just taken. Please pick another."
                 if isinstance(exc, service.SlotTaken)
@@ -504,9 +551,15 @@ def book_submit(host: str, type_slug: str, embed: bool):
                 form=None,
                 status=exc.status,
             )
-        form.errors[exc.field or "form"] = exc.message
+        form.errors[exc.field or "form"] = exc.message[0].upper() + exc.message[1:]
         return render(
-            "public/book.html", host=user, mt=mt, picker=None, embed=embed, form=form, status=422
+            "public/book.html",
+            host=user,
+            mt=mt,
+            picker=None,
+            embed=embed,
+            form=form,
+            status=exc.status,  # 422 for a field, 503 when the calendar cannot be checked
         )
     return redirect(_manage_url(result.booking, embed, booked="1"), code=303)
 
@@ -657,6 +710,7 @@ def reschedule(uid: str, embed: bool):
                 ctx["tz"],
                 exclude=booking.id,
                 selected=day,
+                fresh=True,
             )
             ctx["picker"].notice = (
                 "This time was just taken. Please pick another."

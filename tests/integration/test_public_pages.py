@@ -209,9 +209,9 @@ def test_double_submit_makes_one_booking(client, site):
 @pytest.mark.parametrize(
     "answers, field, message",
     [
-        ({"name": "  "}, "name", "name is required"),
-        ({"email": "not-an-email"}, "email", "invalid e-mail address"),
-        ({"notes": "x" * 5001}, "notes", "notes are longer"),
+        ({"name": "  "}, "name", "Name is required"),
+        ({"email": "not-an-email"}, "email", "Invalid e-mail address"),
+        ({"notes": "x" * 5001}, "notes", "Notes are longer"),
     ],
 )
 def test_bad_input_rerenders_the_form_with_the_message_by_the_field(
@@ -242,6 +242,22 @@ def test_lost_race_says_just_taken_and_shows_fresh_slots(client, site, app, now)
     times = re.findall(r'class="slot"[^>]*>([^<]+)<', resp.text)
     assert "09:00" not in times and times[0] == "09:30"
     assert count(Booking) == 1
+
+
+def test_unreachable_calendar_keeps_the_form_with_a_try_again_message(client, site, app):
+    """The live re-check fails and the cache is too old: 503, the answers kept, no booking."""
+    from portal.models import Calendar, Connection
+
+    alice, _ = site
+    fields = open_form(client)
+    with app.app_context(), db.connection_context():
+        conn = Connection.create(user=alice, provider="ics", label="feed")
+        Calendar.create(connection=conn, external_id="c1", name="Work", last_synced_at=None)
+    resp = submit(client, fields, name="Bob Invitee")
+    assert resp.status_code == 503
+    assert "could not check the host" in resp.text and 'value="Bob Invitee"' in resp.text
+    assert form_fields(resp.text)["idempotency_key"] == fields["idempotency_key"]
+    assert count(Booking) == 0
 
 
 def test_missing_start_is_refused_without_booking(client, site):

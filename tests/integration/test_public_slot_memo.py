@@ -25,12 +25,17 @@ def site(app, now, monkeypatch):
     from tests.conftest import Hosts
 
     monkeypatch.setattr("portal.views.public.utcnow", lambda: now)
+    # These check the exact memos underneath, so the pages' seconds-long cache is off.
+    app.config["PUBLIC_SLOTS_CACHE_SECONDS"] = 0
     hosts = Hosts(app)
     alice = hosts.create("alice", tz="Europe/Berlin")
     mt = hosts.meeting_type(alice, "intro")
     with app.app_context(), db.connection_context():
         conn = Connection.create(user=alice, provider="ics", label="feed")
-        cal = Calendar.create(connection=conn, external_id="c1", name="Work", conflict=True)
+        # Synced just now: the booking's live re-check may fall back on this cache.
+        cal = Calendar.create(
+            connection=conn, external_id="c1", name="Work", conflict=True, last_synced_at=to_db(now)
+        )
     slot_memo.clear()
     return alice, mt, cal
 
@@ -99,3 +104,20 @@ def test_slots_from_this_minute_still_respect_the_lead_time(app, site):
             alice, mt, start, end, now=utc(8, 0) + timedelta(seconds=40)
         )
         assert later[0] == utc(8, 30)
+
+
+def test_browsing_may_lag_a_few_seconds_but_the_form_and_booking_do_not(site, app, now):
+    """With the browsing cache on, a just-booked time can still be listed for a moment;
+    opening it asks afresh, so nobody reaches a form for a time that is gone."""
+    alice, mt, cal = site
+    app.config["PUBLIC_SLOTS_CACHE_SECONDS"] = 30
+    client = app.test_client()
+    assert times(client)[0] == "09:00"
+    with app.test_request_context(), db.connection_context():
+        service.book(alice, mt, utc(8), "Carol", "carol@example.com", now=now)
+    assert times(client)[0] == "09:00"  # the listing is up to 30 s old here
+    resp = client.get("/alice/intro", query_string={"start": "2026-12-01T08:00Z"})
+    assert "no longer available" in resp.text and 'name="form_token"' not in resp.text
+    assert re.findall(r'class="slot"[^>]*>([^<]+)<', resp.text)[0] == "09:30"
+    app.config["PUBLIC_SLOTS_CACHE_SECONDS"] = 0
+    assert times(client)[0] == "09:30"
