@@ -297,6 +297,61 @@ SCHEMAS: dict[str, dict] = {
         "additionalProperties": False,
         "properties": {"start": DATETIME},
     },
+    # Calendar connections (portal.views.api_connections)
+    "Calendar": {
+        "type": "object",
+        "required": ["id", "name", "writable", "conflict", "write"],
+        "properties": {
+            "id": {"type": "integer"},
+            "name": {"type": "string"},
+            "writable": {"type": "boolean", "description": "the account may create events here"},
+            "conflict": {"type": "boolean", "description": "its busy times block slots"},
+            "write": {"type": "boolean", "description": "receives new bookings (one per host)"},
+        },
+    },
+    "Connection": {
+        "type": "object",
+        "required": ["id", "provider", "status", "last_synced_at", "calendars"],
+        "properties": {
+            "id": {"type": "integer"},
+            "provider": {"type": "string", "examples": ["caldav"]},
+            "label": {"type": "string", "description": "account name, user @ server, feed name"},
+            "status": {"type": "string", "enum": ["ok", "syncing", "needs_reconnect", "error"]},
+            "last_synced_at": nullable(DATETIME),
+            "last_error": {"type": "string"},
+            "calendars": {"type": "array", "items": ref("Calendar")},
+        },
+    },
+    "ConnectionList": {
+        "type": "object",
+        "required": ["connections"],
+        "properties": {"connections": {"type": "array", "items": ref("Connection")}},
+    },
+    "ConnectionRequest": {
+        "type": "object",
+        "required": ["provider"],
+        "description": 'ICS: `{"provider": "ics", "url"}`; CalDAV: `{"provider": "caldav", '
+        '"url", "username", "password"}` (iCloud: an app-specific password); Exchange: '
+        '`{"provider": "exchange", "email", "password", "ews_url"?, "username"?}`. Google '
+        "and Microsoft accounts are connected in the browser.",
+        "additionalProperties": False,
+        "properties": {
+            "provider": {"type": "string", "enum": ["ics", "caldav", "exchange"]},
+            "url": {"type": "string", "maxLength": 2000},
+            "username": {"type": "string", "maxLength": 320},
+            "password": {"type": "string", "maxLength": 1000},
+            "email": {"type": "string", "maxLength": 320},
+            "ews_url": {"type": "string", "maxLength": 2000},
+        },
+    },
+    "CalendarPatch": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "conflict": {"type": "boolean"},
+            "write": {"type": "boolean", "description": "true moves the write flag here"},
+        },
+    },
     "OpenApiDocument": {"type": "object", "description": "this document"},
 }
 
@@ -473,6 +528,56 @@ OPERATIONS: list[Op] = [
         errors=(409,),
         description="The booking becomes `rescheduled` and a new booking (new `uid`) replaces "
         "it, so a rescheduled or cancelled booking answers 409 `not_allowed`.",
+    ),
+    Op(
+        "get",
+        "/api/v1/connections",
+        "Your calendar accounts and their calendars",
+        "connections",
+        {200: ("the connections", "ConnectionList")},
+    ),
+    Op(
+        "post",
+        "/api/v1/connections",
+        "Connect an ICS feed, a CalDAV account or a personal Exchange account",
+        "connections",
+        {201: ("the new connection; its first refresh runs in the background", "Connection")},
+        body="ConnectionRequest",
+        description="Kairos signs in to the server first; a refusal is 422 naming the field "
+        "(`password`, `url` …). Busy times appear once `status` leaves `syncing`.",
+    ),
+    Op(
+        "get",
+        "/api/v1/connections/{connection_id}",
+        "One connection with its status and calendars",
+        "connections",
+        {200: ("the connection", "Connection")},
+    ),
+    Op(
+        "delete",
+        "/api/v1/connections/{connection_id}",
+        "Disconnect: the stored password or token is deleted",
+        "connections",
+        {204: ("disconnected", None)},
+    ),
+    Op(
+        "patch",
+        "/api/v1/connections/{connection_id}/calendars/{calendar_id}",
+        "Check a calendar for conflicts, or make it the one that receives bookings",
+        "connections",
+        {200: ("the calendar", "Calendar")},
+        body="CalendarPatch",
+        description="`write: true` on a read-only calendar is 422 (`write`).",
+    ),
+    Op(
+        "post",
+        "/api/v1/connections/{connection_id}/refresh",
+        "Read the account's busy times again now",
+        "connections",
+        {202: ("accepted; poll the connection until `status` leaves `syncing`", "Connection")},
+        errors=(409,),
+        description="Deduplicated: a refresh already waiting is not queued twice. "
+        "409 `needs_reconnect` when the account refused our credentials.",
     ),
 ]
 

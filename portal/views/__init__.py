@@ -7,11 +7,29 @@ from flask import Flask
 
 def register_blueprints(app: Flask) -> None:
     from ..extensions import csrf
-    from . import api, auth, oauth, password, public, settings
+    from . import (
+        api,
+        api_connections,
+        auth,
+        oauth,
+        password,
+        public,
+        settings,
+        settings_connections,
+    )
 
     # Fixed paths first (sign-in and settings: /login, /setup, /settings/...);
     # the public catch-all routes (/<host>) go last so fixed paths win.
-    for module in (api, auth, password, settings, oauth, public):
+    for module in (
+        api,
+        api_connections,
+        auth,
+        password,
+        settings,
+        settings_connections,
+        oauth,
+        public,
+    ):
         app.register_blueprint(module.bp)
         if (module.bp.url_prefix or "").startswith("/api/"):
             # Bearer tokens, no cookies: there is no ambient credential for CSRF to abuse.
