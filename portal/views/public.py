@@ -1,7 +1,9 @@
 """Invitee pages: a host's profile, the booking page, its iframe twin, the manage page.
 
 Everything is served from the free/busy cache (``booking.available_slots``) and
-never waits on a provider. Each page works through query parameters alone
+never waits on a provider; browsing may reuse an answer a few seconds old
+(:func:`slots_by_day`), while the form, the booking and every refusal ask afresh.
+Each page works through query parameters alone
 (``month``, ``date``, ``tz``, ``start``); htmx only swaps named blocks of the
 same templates. The booking POSTs run inside third-party iframes where the
 session cookie is absent, so instead of Flask-WTF's CSRF token they are
@@ -11,17 +13,11 @@ check against the host's allowed sites and a rate limit.
 
 from __future__ import annotations
 
-import calendar
 import re
-import threading
-import time
 import uuid
-import zoneinfo
-from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from functools import cached_property, lru_cache
-from urllib.parse import urlencode, urlsplit
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from flask import (
@@ -34,25 +30,25 @@ from flask import (
     request,
     url_for,
 )
-from markupsafe import Markup
 
 from .. import booking as service
 from .. import formtoken
 from ..extensions import csrf, limiter
-from ..models import Booking, MeetingType, User, db, utcnow
+from ..models import Booking, MeetingType, User, utcnow
+from .picker import (
+    Picker,
+    build_picker,
+    day_label,
+    picker_block,
+    slots_by_day,
+    time_label,
+    zone_options,
+)
 from .render import render
 
 bp = Blueprint("public", __name__)
 
-# The per-process cache of what browsing shows (see slots_by_day).
-SLOTS_CACHE_SECONDS = 3
-SLOTS_CACHE_ENTRIES = 512
-_slots_lock = threading.Lock()
-_slots_memo: OrderedDict[tuple, tuple[float, dict[date, list[datetime]]]] = OrderedDict()
-
 ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(?::\d{1,5})?$")
-MONTH_RE = re.compile(r"^\d{4}-\d{2}$")
-DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def booking_rate_limit() -> str:
@@ -157,24 +153,6 @@ def _zone_name(value: str | None, fallback: str) -> str:
     return fallback
 
 
-def _parse_day(value: str | None) -> date | None:
-    if not value or not DAY_RE.match(value):
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        return None
-
-
-def _parse_month(value: str | None) -> date | None:
-    if not value or not MONTH_RE.match(value):
-        return None
-    try:
-        return date(int(value[:4]), int(value[5:7]), 1)
-    except ValueError:
-        return None
-
-
 def _parse_start(value: str | None) -> datetime | None:
     if not value or len(value) > 64:
         return None
@@ -182,36 +160,6 @@ def _parse_start(value: str | None) -> datetime | None:
         return service.parse_start(value)
     except service.BookingError:
         return None
-
-
-def _add_month(first: date, months: int) -> date:
-    index = first.year * 12 + first.month - 1 + months
-    return date(index // 12, index % 12 + 1, 1)
-
-
-@lru_cache(maxsize=1)
-def _zone_names() -> tuple[str, ...]:
-    names = {n for n in zoneinfo.available_timezones() if "/" in n and not n.startswith("Etc/")}
-    return tuple(sorted(names | {"UTC"}))
-
-
-@lru_cache(maxsize=256)
-def zone_options(selected: str) -> Markup:
-    """The ``<option>`` list of IANA zones, built once per selected zone (it is long)."""
-    option = Markup('<option value="{}"{}>{}</option>')
-    chosen = Markup(" selected")
-    return Markup("").join(
-        option.format(name, chosen if name == selected else "", name.replace("_", " "))
-        for name in _zone_names()
-    )
-
-
-def day_label(day: date) -> str:
-    return f"{day:%A}, {day.day} {day:%B %Y}"
-
-
-def time_label(moment: datetime) -> str:
-    return f"{moment:%H:%M}"
 
 
 def is_link(location: str) -> bool:
@@ -226,181 +174,6 @@ def _template_helpers() -> dict:
         "zone_options": zone_options,
         "is_link": is_link,
     }
-
-
-# --------------------------------------------------------------------------- the picker
-
-
-@dataclass
-class Picker:
-    """A month calendar of bookable days and one day's slots, in the invitee's zone.
-
-    ``endpoint``, ``path`` and ``keep`` say which page the links return to (booking
-    page, embed page or manage page, with the query parameters that page needs), so
-    the same templates serve all three.
-    """
-
-    tz: str
-    month: date
-    endpoint: str
-    path: dict
-    keep: dict
-    today: date
-    last_day: date
-    available: frozenset[date] = frozenset()
-    days: dict[date, list[datetime]] = field(default_factory=dict)
-    selected: date | None = None
-    notice: str = ""
-
-    def url(self, **params) -> str:
-        args = {**self.keep, "tz": self.tz, **params}
-        query = urlencode({k: v for k, v in args.items() if v is not None}, safe="/:")
-        return f"{self.action}?{query}"
-
-    @cached_property
-    def action(self) -> str:
-        """The page's path; also where the time-zone form goes (its fields carry the query)."""
-        return url_for(self.endpoint, **self.path)
-
-    def day_url(self, day: date) -> str:
-        return self.url(month=f"{day:%Y-%m}", date=day.isoformat())
-
-    def month_url(self, first: date) -> str:
-        return self.url(month=f"{first:%Y-%m}")
-
-    def slot_url(self, slot: datetime) -> str:
-        return self.url(start=slot.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ"))
-
-    @property
-    def prev_month(self) -> date | None:
-        prev = _add_month(self.month, -1)
-        return prev if _add_month(prev, 1) > self.today else None
-
-    @property
-    def next_month(self) -> date | None:
-        nxt = _add_month(self.month, 1)
-        return nxt if nxt <= self.last_day else None
-
-    @property
-    def weeks(self) -> list[list[date | None]]:
-        cal = calendar.Calendar(firstweekday=0)
-        return [
-            [d if d.month == self.month.month else None for d in week]
-            for week in cal.monthdatescalendar(self.month.year, self.month.month)
-        ]
-
-    @property
-    def slots(self) -> list[datetime]:
-        return self.days.get(self.selected, []) if self.selected else []
-
-    @property
-    def month_label(self) -> str:
-        return f"{self.month:%B %Y}"
-
-
-def _compute_slots_by_day(
-    user: User, mt: MeetingType, first: date, last: date, tz: ZoneInfo, exclude=None
-) -> dict[date, list[datetime]]:
-    start, end = service.local_day_range(first, last, tz)
-    by_day: dict[date, list[datetime]] = defaultdict(list)
-    for slot in service.available_slots(user, mt, start, end, now=utcnow(), exclude=exclude):
-        local = slot.astimezone(tz)
-        by_day[local.date()].append(local)
-    return dict(by_day)
-
-
-def slots_by_day(
-    user: User,
-    mt: MeetingType,
-    first: date,
-    last: date,
-    tz: ZoneInfo,
-    exclude: int | None = None,
-    fresh: bool = False,
-) -> dict[date, list[datetime]]:
-    """Offered starts of the local days ``first``..``last``, grouped by day.
-
-    Browsing (``fresh=False``) may reuse this process's answer for the same question
-    from the last ``PUBLIC_SLOTS_CACHE_SECONDS`` (default 3; 0 turns it off): a popular
-    page then costs about what a trivial one does, while the form, the booking and
-    every refusal ("just taken") ask afresh. The result is shared: do not modify it.
-    """
-    ttl = current_app.config.get("PUBLIC_SLOTS_CACHE_SECONDS", SLOTS_CACHE_SECONDS)
-    if fresh or ttl <= 0:
-        return _compute_slots_by_day(user, mt, first, last, tz, exclude)
-    key = (db.database, user.id, mt.id, first, last, tz.key, exclude)
-    clock = time.monotonic()
-    with _slots_lock:
-        hit = _slots_memo.get(key)
-    if hit is not None and hit[0] > clock:
-        return hit[1]
-    days = _compute_slots_by_day(user, mt, first, last, tz, exclude)
-    with _slots_lock:
-        _slots_memo[key] = (clock + ttl, days)
-        _slots_memo.move_to_end(key)
-        while len(_slots_memo) > SLOTS_CACHE_ENTRIES:
-            _slots_memo.popitem(last=False)
-    return days
-
-
-def build_picker(
-    user: User,
-    mt: MeetingType,
-    endpoint: str,
-    path: dict,
-    keep: dict,
-    tz_name: str,
-    *,
-    day_only: bool = False,
-    exclude: int | None = None,
-    selected: date | None = None,
-    fresh: bool = False,
-) -> Picker:
-    """Read ``month``/``date`` from the query and compute what the page shows.
-
-    ``day_only`` (the htmx slots fragment) computes the chosen day alone; a full page
-    adds the month overview. ``fresh`` skips the browsing cache (after a refusal).
-    """
-    tz = ZoneInfo(tz_name)
-    now_local = utcnow().astimezone(tz)
-    today = now_local.date()
-    last_day = (now_local + timedelta(days=mt.window_days, minutes=mt.duration_minutes)).date()
-    selected = selected or _parse_day(request.args.get("date"))
-    if selected and not (today <= selected <= last_day):
-        selected = None
-    month = _parse_month(request.args.get("month"))
-    if selected:
-        month = selected.replace(day=1)
-    explicit = month is not None
-    month = month or today.replace(day=1)
-    month = min(max(month, today.replace(day=1)), last_day.replace(day=1))
-    picker = Picker(tz_name, month, endpoint, path, keep, today, last_day, selected=selected)
-    if selected:
-        picker.days = slots_by_day(user, mt, selected, selected, tz, exclude, fresh)
-    if day_only:
-        return picker
-    month_end = _add_month(month, 1) - timedelta(days=1)
-    available = frozenset(slots_by_day(user, mt, max(month, today), month_end, tz, exclude, fresh))
-    if not available and not explicit and picker.next_month:
-        # Late in the month with nothing left: open on the next month instead of a blank one.
-        picker.month = picker.next_month
-        month_end = _add_month(picker.month, 1) - timedelta(days=1)
-        available = frozenset(slots_by_day(user, mt, picker.month, month_end, tz, exclude, fresh))
-    if selected:  # the chosen day's own answer wins over the month's
-        available = available | {selected} if picker.days.get(selected) else available - {selected}
-    picker.available = available
-    return picker
-
-
-def _picker_block() -> str | None:
-    """Which block an htmx GET wants: a day's ``slots``, or the whole ``picker``.
-
-    htmx names its target element in ``HX-Target``; element id and block share a name.
-    A history restore wants the whole page.
-    """
-    if not request.headers.get("HX-Request") or request.headers.get("HX-History-Restore-Request"):
-        return None
-    return "picker" if request.headers.get("HX-Target") == "picker" else "slots"
 
 
 # --------------------------------------------------------------------------- pages
@@ -440,7 +213,7 @@ def book(host: str, type_slug: str, embed: bool):
     start = _parse_start(request.args.get("start"))
     if start is not None:
         return _form_or_gone(user, mt, endpoint, path, tz_name, start, embed)
-    block = _picker_block()
+    block = picker_block()
     picker = build_picker(user, mt, endpoint, path, {}, tz_name, day_only=block == "slots")
     return render(
         "public/book.html", block, host=user, mt=mt, picker=picker, embed=embed, form=None
@@ -612,6 +385,13 @@ def _manage_context(booking: Booking, embed: bool, tz_name: str | None = None) -
     }
 
 
+def _drop_current_time(picker: Picker, booking: Booking) -> None:
+    """Moving a booking to the time it already has is no move: leave that time out."""
+    if picker.selected and picker.days.get(picker.selected):
+        day = picker.days[picker.selected]
+        picker.days = {picker.selected: [s for s in day if s != booking.start_utc]}
+
+
 @bp.get("/booking/<uid>", defaults={"embed": False})
 @bp.get("/embed/booking/<uid>", defaults={"embed": True}, endpoint="manage_embed")
 def manage(uid: str, embed: bool):
@@ -628,7 +408,7 @@ def manage(uid: str, embed: bool):
         if start is not None:
             ctx["confirm_start"] = start.astimezone(ZoneInfo(ctx["tz"]))
         else:
-            block = _picker_block()
+            block = picker_block()
             ctx["picker"] = build_picker(
                 ctx["host"],
                 ctx["mt"],
@@ -639,6 +419,7 @@ def manage(uid: str, embed: bool):
                 day_only=block == "slots",
                 exclude=booking.id,
             )
+            _drop_current_time(ctx["picker"], booking)
     body, status = render("public/manage.html", block, **ctx)
     return _no_referrer(Response(body, status))
 
@@ -712,6 +493,7 @@ def reschedule(uid: str, embed: bool):
                 selected=day,
                 fresh=True,
             )
+            _drop_current_time(ctx["picker"], booking)
             ctx["picker"].notice = (
                 "This time was just taken. Please pick another."
                 if isinstance(exc, service.SlotTaken)

