@@ -3,5 +3,6 @@
 Importing this package registers every outbox handler (see ``jobs.outbox``).
 """
 
-# mail: notify, reminder, host_action_required, password_reset; calendar: write_back
-from . import calendar, mail, outbox  # noqa: F401
+# mail: notify, reminder, host_action_required, password_reset; calendar: write_back;
+# booking_copies: booking_copies
+from . import booking_copies, calendar, mail, outbox  # noqa: F401

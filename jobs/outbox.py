@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from portal.models import Outbox, db, to_db, utcnow
 from portal.outbox import RETRY
+from portal.providers import RateLimited
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,17 @@ def run(outbox_id: int) -> str:
         try:
             fn(**row.data())
         except Exception as exc:
+            if isinstance(exc, RateLimited) and exc.retry_after and row.attempts + 1 <= RETRY.max:
+                # The provider said when to come back (Retry-After, Exchange's
+                # BackOffMilliseconds): the row waits that long and the relay enqueues it
+                # again, rather than RQ retrying on its own schedule, too early or too late.
+                Outbox.update(
+                    status="pending",
+                    run_at=to_db(utcnow() + timedelta(seconds=exc.retry_after)),
+                    enqueued_at=None,
+                    last_error=f"{type(exc).__name__}: {exc}"[:2000],
+                ).where(Outbox.id == outbox_id).execute()
+                return "deferred"
             # After RQ's last retry the row is failed for good (visible to the admin);
             # before that it stays "enqueued" while RQ backs off.
             final = row.attempts + 1 > RETRY.max

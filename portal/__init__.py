@@ -35,6 +35,10 @@ def create_app(config: dict | None = None) -> Flask:
 
     sync.init_app(app)  # subscribes calendar write-back; periodic free/busy refresh
 
+    from . import exchange_org
+
+    exchange_org.init_app(app)  # copies bookings to additional booking calendars
+
     from .views import register_blueprints
 
     register_blueprints(app)

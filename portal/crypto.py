@@ -20,10 +20,13 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import current_app
 from peewee import Model
 
-from .models import Connection, db
+from .models import Connection, ExchangeOrganisation, db
 
 #: (model, field) pairs holding encrypted secrets; ``rotate`` walks all of them.
-SECRET_FIELDS: list[tuple[type[Model], str]] = [(Connection, "secret")]
+SECRET_FIELDS: list[tuple[type[Model], str]] = [
+    (Connection, "secret"),
+    (ExchangeOrganisation, "secret"),  # the Exchange corporate mailbox's password
+]
 
 
 class SecretError(Exception):

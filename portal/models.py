@@ -337,6 +337,8 @@ class Calendar(BaseModel):
     conflict = BooleanField(default=True)  # checked for busy times
     write = BooleanField(default=False)  # receives new bookings (one per host)
     all_busy = BooleanField(default=False)  # treat every event as busy (servers without TRANSP)
+    # An "additional booking calendar": gets a copy of every booking (see BookingCopy).
+    copy_bookings = BooleanField(default=False)
     sync_state = TextField(default="{}")
     last_synced_at = DateTimeField(null=True)
 
@@ -370,6 +372,46 @@ class CalendarEvent(BaseModel):
     last_error = TextField(default="")
     updated_at = DateTimeField(default=lambda: to_db(utcnow()))
     attempts = IntegerField(default=0)  # write-back runs since the last success or retry
+
+
+class BookingCopy(BaseModel):
+    """A booking's copy in an additional booking calendar (``Calendar.copy_bookings``)."""
+
+    booking = ForeignKeyField(Booking, backref="copies", on_delete="CASCADE")
+    calendar = ForeignKeyField(Calendar, null=True, backref="copies", on_delete="SET NULL")
+    status = CharField(default="pending")  # pending | written | failed | deleted
+    external_id = CharField(default="")
+    etag = CharField(default="")  # change key
+    last_error = TextField(default="")
+    attempts = IntegerField(default=0)
+    updated_at = DateTimeField(default=lambda: to_db(utcnow()))
+
+    class Meta:
+        table_name = "booking_copy"
+        indexes = ((("booking", "calendar"), True),)
+
+
+class ExchangeOrganisation(BaseModel):
+    """The organisation's Exchange mailbox with access to members' calendars (one row).
+
+    Each member who uses it has an ordinary ``exchange`` connection holding a
+    sealed copy of this password (``portal.exchange_org`` keeps them in step),
+    so sync and write-back need nothing special for it.
+    """
+
+    email = CharField()
+    settings = TextField(default="{}")  # EWS URL, user name, access, auth type, version
+    secret = TextField(default="")  # sealed {"password"} (portal.crypto)
+    status = CharField(default="ok")  # ok | needs_reconnect
+    last_error = TextField(default="")
+    created_at = DateTimeField(default=lambda: to_db(utcnow()))
+    updated_at = DateTimeField(default=lambda: to_db(utcnow()))
+
+    class Meta:
+        table_name = "exchange_organisation"
+
+    def settings_dict(self) -> dict:
+        return json.loads(self.settings or "{}")
 
 
 class SentEmail(BaseModel):
@@ -523,6 +565,8 @@ ALL_MODELS = [
     OAuthIdentity,
     Invite,
     BookingAttendee,
+    BookingCopy,
+    ExchangeOrganisation,
 ]
 
 DEFAULT_WEEKLY = {d: (("09:00", "17:00"),) for d in range(5)}

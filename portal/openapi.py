@@ -353,6 +353,58 @@ SCHEMAS: dict[str, dict] = {
         },
     },
     "OpenApiDocument": {"type": "object", "description": "this document"},
+    # Exchange corporate connection (portal.exchange_org)
+    "ExchangeOrganisationRequest": {
+        "type": "object",
+        "required": ["email"],
+        "additionalProperties": False,
+        "properties": {
+            "email": {"type": "string", "format": "email", "description": "the mailbox"},
+            "password": {"type": "string", "description": "blank keeps the stored one"},
+            "username": {"type": "string", "description": "blank, the address, or DOMAIN\\user"},
+            "ews_url": {"type": "string", "description": "blank: found by Autodiscover"},
+            "access": {"type": "string", "enum": ["delegate", "impersonation"]},
+        },
+    },
+    "ExchangeMember": {
+        "type": "object",
+        "required": ["user_id", "email", "mailbox", "role", "connection_id", "status"],
+        "properties": {
+            "user_id": {"type": "integer"},
+            "email": {"type": "string"},
+            "mailbox": {"type": "string", "description": "the member's Exchange address"},
+            "role": {"type": "string", "enum": ["main", "busy", "additional", "none"]},
+            "connection_id": nullable({"type": "integer"}),
+            "status": nullable({"type": "string"}),
+        },
+    },
+    "ExchangeOrganisation": {
+        "type": "object",
+        "required": ["email", "ews_url", "username", "access", "status", "members"],
+        "properties": {
+            "email": {"type": "string"},
+            "ews_url": {"type": "string"},
+            "autodiscovered": {"type": "boolean"},
+            "username": {"type": "string"},
+            "access": {"type": "string", "enum": ["delegate", "impersonation"]},
+            "auth_type": {"type": "string", "enum": ["ntlm", "basic", ""]},
+            "version": {"type": "string", "description": "the server's build"},
+            "status": {"type": "string"},
+            "members": {"type": "array", "items": ref("ExchangeMember")},
+        },
+    },
+    "ExchangeMailboxRequest": {
+        "type": "object",
+        "required": ["mailbox"],
+        "additionalProperties": False,
+        "properties": {"mailbox": {"type": "string", "description": "blank: the Kairos e-mail"}},
+    },
+    "ExchangeRoleRequest": {
+        "type": "object",
+        "required": ["role"],
+        "additionalProperties": False,
+        "properties": {"role": {"type": "string", "enum": ["main", "busy", "additional", "none"]}},
+    },
 }
 
 
@@ -578,6 +630,61 @@ OPERATIONS: list[Op] = [
         errors=(409,),
         description="Deduplicated: a refresh already waiting is not queued twice. "
         "409 `needs_reconnect` when the account refused our credentials.",
+    ),
+    Op(
+        "get",
+        "/api/v1/exchange/organisation",
+        "The Exchange organisation mailbox and its members (admin)",
+        "exchange",
+        {200: ("the organisation mailbox", "ExchangeOrganisation")},
+        errors=(404,),
+        description="404 for anyone but an admin, and when none is set up.",
+    ),
+    Op(
+        "put",
+        "/api/v1/exchange/organisation",
+        "Set up or change the Exchange organisation mailbox (admin)",
+        "exchange",
+        {200: ("the organisation mailbox", "ExchangeOrganisation")},
+        body="ExchangeOrganisationRequest",
+        errors=(404,),
+        description="Kairos signs in to Exchange first (Autodiscover when `ews_url` is blank); "
+        "a failure is 422 naming the field to change, with what to try next.",
+    ),
+    Op(
+        "delete",
+        "/api/v1/exchange/organisation",
+        "Remove the organisation mailbox; members' calendars through it are disconnected",
+        "exchange",
+        {204: ("removed", None)},
+        errors=(404,),
+    ),
+    Op(
+        "put",
+        "/api/v1/exchange/organisation/members/{user_id}",
+        "Map a member to their Exchange address (admin)",
+        "exchange",
+        {200: ("the member", "ExchangeMember")},
+        body="ExchangeMailboxRequest",
+    ),
+    Op(
+        "get",
+        "/api/v1/exchange/membership",
+        "How your Exchange calendar is used through the organisation mailbox",
+        "exchange",
+        {200: ("your membership", "ExchangeMember")},
+        errors=(404,),
+    ),
+    Op(
+        "put",
+        "/api/v1/exchange/membership",
+        "Choose the role of your Exchange calendar",
+        "exchange",
+        {200: ("your membership", "ExchangeMember")},
+        body="ExchangeRoleRequest",
+        errors=(404,),
+        description="`main`: the main booking calendar; `busy`: a busy-time source; "
+        "`additional`: every booking is copied there too; `none`: disconnect it.",
     ),
 ]
 

@@ -453,15 +453,22 @@ class ExchangeProvider(CalendarProvider):
         return self._protocol
 
     def account(self, mailbox: str) -> Account:
-        """The mailbox as seen by this login: its own, a delegate's view, or impersonated."""
+        """The mailbox as seen by this login: its own, a delegate's view, or impersonated.
+
+        The login's own mailbox is never impersonated: that needs no rights,
+        while impersonating oneself needs the impersonation role in scope.
+        """
         mailbox = mailbox.lower()
         if mailbox not in self._accounts:
             protocol = self.protocol()
+            own = str(self.settings.get("service_email") or self.settings["email"]).lower()
             access = str(self.settings.get("access") or DELEGATE)
+            if mailbox == own or access not in ACCESS_TYPES:
+                access = DELEGATE
             self._accounts[mailbox] = Account(
                 primary_smtp_address=mailbox,
                 config=protocol.config,
-                access_type=access if access in ACCESS_TYPES else DELEGATE,
+                access_type=access,
                 autodiscover=False,
                 default_timezone=EWSTimeZone("UTC"),
                 locale="en_US",

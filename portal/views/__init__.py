@@ -8,8 +8,10 @@ from flask import Flask
 def register_blueprints(app: Flask) -> None:
     from ..extensions import csrf
     from . import (
+        admin_exchange,
         api,
         api_connections,
+        api_exchange,
         auth,
         oauth,
         password,
@@ -23,10 +25,12 @@ def register_blueprints(app: Flask) -> None:
     for module in (
         api,
         api_connections,
+        api_exchange,
         auth,
         password,
         settings,
         settings_connections,
+        admin_exchange,
         oauth,
         public,
     ):

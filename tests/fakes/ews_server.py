@@ -35,7 +35,8 @@ level}, "impersonators": [smtp], "free_busy": "FreeBusyTimeOnly"|"None"}``;
 ``POST|DELETE /_admin/faults`` — ``{"operation": "GetUserAvailability" | "*",
 "mailbox": smtp?, "times": 1}`` plus one of ``"status": 401`` (an HTTP
 answer), ``"soap": "ErrorServerBusy", "back_off_ms": 1500`` (a SOAP fault) or
-``"response": "ErrorAccessDenied"`` (an error response message);
+``"response": "ErrorAccessDenied"`` (an error response message) or ``"after": true``
+(the work is done, then the connection drops without an answer);
 ``GET|DELETE /_admin/log`` — ``[{"operation", "user", "mailboxes", "status"}]``.
 """
 
@@ -820,9 +821,10 @@ class Ews:
     def targets(self) -> list[str]:
         """Mailboxes a request touches (for the log and for targeted faults)."""
         found: list[str] = []
-        for node in self.op_elem.iter(q(T, "EmailAddress"), q(T, "Address")):
-            if node.text:
-                found.append(node.text.lower())
+        for folder in self.op_elem.iter(q(T, "DistinguishedFolderId")):
+            found.append((text_of(folder, "Mailbox", "EmailAddress") or self.acting).lower())
+        for data in self.op_elem.iter(q(T, "MailboxData")):
+            found.append(text_of(data, "Email", "Address").lower())
         for node in self.op_elem.iter(q(T, "FolderId"), q(T, "ItemId")):
             for mailbox in self.state.mailboxes.values():
                 if node.get("Id") == mailbox.folder_id or node.get("Id") in mailbox.items:
@@ -1206,6 +1208,17 @@ def autodiscover(state: State, user: User, root: Any, host: str) -> str:
 # --------------------------------------------------------------------------- HTTP
 
 
+def _operation_name(body: bytes) -> str:
+    """The EWS operation of a request body (for the log of refused requests)."""
+    from lxml import etree
+
+    try:
+        soap_body = etree.fromstring(body).find(q(S, "Body"))
+        return soap_body[0].tag.rpartition("}")[2].removesuffix("Request")
+    except (etree.XMLSyntaxError, TypeError, IndexError, AttributeError, ValueError):
+        return "?"
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
     """One TLS connection. NTLM authenticates the connection, so its state lives here."""
 
@@ -1335,7 +1348,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         user, scheme = self._authenticate()
         if user is None:
             with state.lock:
-                state.log.append({"operation": operation or "?", "status": 401, "auth": scheme})
+                name = operation or _operation_name(body)
+                state.log.append({"operation": name, "status": 401, "auth": scheme})
             return
         from lxml import etree
 
@@ -1381,6 +1395,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 entry["status"] = 500
                 state.log.append(entry)
                 return self._xml(500, soap_fault(fault.code, fault.back_off_ms))
+            if rule and rule.get("after"):
+                # the work is done, but the answer is lost: the connection just drops
+                entry["status"] = 0
+                state.log.append(entry)
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return None
             entry["status"] = 200
             state.log.append(entry)
             self._xml(200, envelope(answer, state.build, ews.server_version_name()))
