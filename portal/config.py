@@ -106,6 +106,9 @@ class Config:
         self.LIVE_CHECK_TIMEOUT = float(e.get("KAIROS_LIVE_CHECK_TIMEOUT", "3"))
         self.CACHE_TRUST_SECONDS = _int(e.get("KAIROS_CACHE_TRUST_SECONDS"), 900)
         self.REFRESH_INTERVAL_SECONDS = _int(e.get("KAIROS_REFRESH_INTERVAL"), 300)
+        # Calendar adapters: per-request timeout (s) and the largest ICS feed fetched.
+        self.HTTP_TIMEOUT = float(e.get("KAIROS_HTTP_TIMEOUT", "10"))
+        self.ICS_MAX_BYTES = _int(e.get("KAIROS_ICS_MAX_BYTES"), 10 * 1024 * 1024)
 
         self.MAX_CONTENT_LENGTH = _int(e.get("KAIROS_MAX_BODY_BYTES"), 64 * 1024)
         self.RATELIMIT_ENABLED = _bool(e.get("KAIROS_RATELIMIT"), True)

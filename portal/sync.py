@@ -578,6 +578,8 @@ def live_busy(
                 mark_needs_reconnect(source.conn, str(exc))
             except ProviderError as exc:
                 log.info("live check of connection %s failed: %s", source.conn.id, exc)
+            except Exception:  # an adapter bug must not turn a booking into a 500
+                log.exception("live check of connection %s crashed", source.conn.id)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
         for source in sources:

@@ -26,9 +26,10 @@ from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import caldav as caldav_lib
 import icalendar
 import niquests
+from caldav.collection import Calendar as DavCalendar
+from caldav.davclient import DAVClient
 from caldav.lib import error as dav_error
 from lxml import etree
 
@@ -136,7 +137,7 @@ class CalDavProvider(CalendarProvider):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._client: caldav_lib.DAVClient | None = None
+        self._client: DAVClient | None = None
 
     # -- connecting -------------------------------------------------------
 
@@ -178,9 +179,9 @@ class CalDavProvider(CalendarProvider):
 
     # -- plumbing ---------------------------------------------------------
 
-    def client(self) -> caldav_lib.DAVClient:
+    def client(self) -> DAVClient:
         if self._client is None:
-            client = caldav_lib.DAVClient(
+            client = DAVClient(
                 url=str(self.settings["url"]),
                 username=str(self.settings.get("username") or ""),
                 password=str(self.credentials.get("password") or ""),
@@ -233,8 +234,8 @@ class CalDavProvider(CalendarProvider):
             raise Transient(f"the CalDAV server failed (HTTP {response.status})")
         return response
 
-    def _calendar(self, url: str) -> caldav_lib.Calendar:
-        return caldav_lib.Calendar(client=self.client(), url=url)
+    def _calendar(self, url: str) -> DavCalendar:
+        return DavCalendar(client=self.client(), url=url)
 
     # -- discovery and listing ---------------------------------------------
 
@@ -319,7 +320,8 @@ class CalDavProvider(CalendarProvider):
     def _search(self, calendar: CalendarRef, start: datetime, end: datetime) -> dict[str, list]:
         """Time-range search; spans grouped by resource path (events with none map to [])."""
         with self.errors():
-            objects = self._calendar(calendar.external_id).search(
+            # a synchronous client: the library's sync/async union is always a list here
+            objects: Any = self._calendar(calendar.external_id).search(
                 start=start, end=end, event=True, expand=False, post_filter=False
             )
             grouped: dict[str, list[BusyInterval]] = {}
@@ -376,7 +378,7 @@ class CalDavProvider(CalendarProvider):
     ) -> BusyChanges:
         cal = self._calendar(calendar.external_id)
         try:
-            result = cal.get_objects_by_sync_token(
+            result: Any = cal.get_objects_by_sync_token(
                 sync_token=token, load_objects=False, disable_fallback=True
             )
         except dav_error.DAVError as exc:
@@ -389,7 +391,8 @@ class CalDavProvider(CalendarProvider):
         changed = [o.url for o in result.objects if _path(o.url) not in removed]
         busy: dict[str, tuple[BusyInterval, ...]] = {}
         if changed:
-            for obj in cal.multiget(changed):
+            loaded: Any = cal.multiget(changed)
+            for obj in loaded:
                 href = _path(obj.url)
                 if obj.data:
                     busy[href] = tuple(self._spans(obj.data, calendar, start, end, href))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import icalendar
@@ -120,15 +121,16 @@ def busy_intervals(
         for occ in occurrences:
             if not is_busy(occ, tentative_is_busy=tentative_is_busy, all_busy=all_busy):
                 continue
-            dtstart = occ.get("DTSTART")
+            dtstart: Any = occ.get("DTSTART")
             if dtstart is None:
                 continue
             s = _instant(dtstart.dt, tz)
-            dtend = occ.get("DTEND")
+            dtend: Any = occ.get("DTEND")
             if dtend is not None:
                 e = _instant(dtend.dt, tz)
             elif occ.get("DURATION") is not None:
-                e = _instant(dtstart.dt + occ["DURATION"].dt, tz)
+                duration: Any = occ["DURATION"]
+                e = _instant(dtstart.dt + duration.dt, tz)
             elif not isinstance(dtstart.dt, datetime):
                 e = _instant(dtstart.dt + timedelta(days=1), tz)  # RFC 5545: one day
             else:

@@ -400,3 +400,19 @@ def test_secret_moved_to_another_row_fails(ctx, host, dav, feed_server):
     with pytest.raises(crypto.SecretError):
         sync.credentials(Connection.get_by_id(b.id))
     assert sync.refresh_connection(b.id) == "needs_reconnect"
+
+
+def test_adapter_crash_during_confirm_is_a_503_not_a_500(ctx, host, dav, now, monkeypatch):
+    from portal.providers.caldav import CalDavProvider
+
+    conn = sync.connect(host, "caldav", dav.fields)
+    sync.refresh_connection(conn.id, now=now)
+
+    def crash(*_args, **_kw):
+        raise RuntimeError("adapter bug")
+
+    monkeypatch.setattr(CalDavProvider, "busy", crash)
+    mt = host.meeting_types.get()
+    with pytest.raises(booking.CalendarUnavailable):
+        booking.book(host, mt, utc(1, 9), "Ada", "ada@example.com", now=now + timedelta(days=1))
+    assert booking.book(host, mt, utc(1, 9), "Ada", "ada@example.com", now=now).created

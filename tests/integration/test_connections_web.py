@@ -314,3 +314,44 @@ def test_settings_pages_need_sign_in_and_csrf(client, hosts):
         client.post("/settings/connections/add/ics", data={"ics-url": "http://x"}).status_code
         == 400
     )
+
+
+def test_failed_write_back_shows_on_the_booking_with_a_retry(app, client, auth, hosts):
+    from datetime import UTC, datetime
+
+    from portal import booking
+    from portal.models import CalendarEvent, Outbox
+
+    host = hosts.create("alice")
+    mt = hosts.meeting_type(host, "intro")
+    with app.app_context(), db.connection_context():
+        conn = Connection.create(user=host, provider="caldav", label="alice @ dav")
+        cal = Calendar.create(
+            connection=conn,
+            external_id="http://dav/cal/",
+            name="Work",
+            writable=True,
+            conflict=False,
+        )
+        b = booking.book(
+            host,
+            mt,
+            datetime(2026, 12, 1, 9, tzinfo=UTC),
+            "Ada",
+            "ada@example.com",
+            now=datetime(2026, 11, 30, 8, tzinfo=UTC),
+        ).booking
+        CalendarEvent.create(booking=b, calendar=cal, status="failed", last_error="server said 507")
+    auth.login()
+    page = client.get(f"/settings/appointments/{b.uid}").get_data(as_text=True)
+    assert "Not added" in page and "server said 507" in page and "Try again" in page
+
+    answer = auth.post(f"/settings/connections/bookings/{b.uid}/retry")
+    assert answer.status_code == 302 and b.uid in answer.headers["Location"]
+    with app.app_context(), db.connection_context():
+        assert CalendarEvent.get(CalendarEvent.booking == b).status == "pending"
+        assert Outbox.select().where(Outbox.kind == "write_back").count() == 2  # booked + retry
+    bob = hosts.create("bob")
+    auth.logout()
+    auth.login(email=bob.email)
+    assert auth.post(f"/settings/connections/bookings/{b.uid}/retry").status_code == 404
