@@ -11,7 +11,7 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from conftest import make_app
+from tests.conftest import make_app
 
 from portal import booking
 from portal.cli import create_user
