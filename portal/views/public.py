@@ -532,6 +532,16 @@ def _error_page(exc):
     message = messages.get(code) or exc.description or ""
     args = request.view_args or {}
     embed = bool(args.get("embed"))
+    if code != 404 and not g.get("frame_ancestors"):
+        # Refused before the view ran (the rate limit): still show the page in the frame.
+        host = None
+        if "host" in args:
+            host = User.get_or_none(User.slug == args["host"])
+        elif "uid" in args:
+            found = Booking.get_or_none(Booking.uid == args["uid"])
+            host = User.get_or_none(User.id == found.host_id) if found else None
+        if host is not None:
+            _allow_framing(host)
     back = None
     if code != 404 and "type_slug" in args:
         back = url_for(_page_endpoint(embed), host=args["host"], type_slug=args["type_slug"])

@@ -239,6 +239,9 @@ def test_rate_limit_429_then_redis_down_degrades_without_5xx(limited):
     resp = client.post("/alice/intro", data=fields)
     assert resp.status_code == 429
     assert "Too many attempts" in resp.text and resp.headers.get("Retry-After")
+    # Refused inside a host's iframe, the answer may still be shown there.
+    assert resp.headers["Content-Security-Policy"] == "frame-ancestors 'self'"
+    assert "X-Frame-Options" not in resp.headers
     # Counted in Redis, so every web process shares the budget.
     assert any(b"LIMITS" in key for key in server.keys("*"))
     # The same budget covers the manage POSTs.
