@@ -416,3 +416,29 @@ def test_adapter_crash_during_confirm_is_a_503_not_a_500(ctx, host, dav, now, mo
     with pytest.raises(booking.CalendarUnavailable):
         booking.book(host, mt, utc(1, 9), "Ada", "ada@example.com", now=now + timedelta(days=1))
     assert booking.book(host, mt, utc(1, 9), "Ada", "ada@example.com", now=now).created
+
+
+def test_refresh_incremental_and_confirm_on_each_backend(backend_app, radicale, now):
+    """The cache writes (bulk insert, per-source delete) and migration 0050 on SQLite and PG."""
+    from tests.conftest import Hosts
+
+    hosts = Hosts(backend_app)
+    host = hosts.create("alice", tz=SEARCH_ZONE)
+    mt = hosts.meeting_type(host, "intro", duration_minutes=30)
+    user, password = radicale.add_user()
+    work = radicale.make_calendar(user, "Work")
+    for i in range(3):
+        radicale.put(
+            work, f"e{i}.ics", vcal(vevent(f"e{i}", utc(1, 9 + i), utc(1, 10 + i))), user=user
+        )
+    with backend_app.app_context(), db.connection_context():
+        conn = sync.connect(
+            host, "caldav", {"url": radicale.url, "username": user, "password": password}
+        )
+        assert sync.refresh_connection(conn.id, now=now) == "ok"
+        radicale.delete(work + "e1.ics", user=user)
+        assert sync.refresh_connection(conn.id, now=now) == "ok"
+        assert blocks(work) == [(utc(1, 9), utc(1, 10)), (utc(1, 11), utc(1, 12))]
+        assert booking.book(host, mt, utc(1, 10), "Ada", "ada@example.com", now=now).created
+        with pytest.raises(booking.BookingError):
+            booking.book(host, mt, utc(1, 11), "Bo", "bo@example.com", now=now)
