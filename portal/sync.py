@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
@@ -92,9 +93,13 @@ def adapter(conn: Connection, timeout: float | None = None) -> CalendarProvider:
     if timeout is not None:
         config["HTTP_TIMEOUT"] = timeout
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    owner = threading.get_ident()
 
     def on_credentials_updated(new: dict[str, Any]) -> None:
-        # May be called from a live-check thread: give it its own app context.
+        if threading.get_ident() == owner:
+            store_credentials(conn, dict(new))
+            return
+        # A live-check thread: its own app context and connection (peewee's are per thread).
         with app.app_context(), db.connection_context():
             store_credentials(conn, dict(new))
 

@@ -442,3 +442,56 @@ def test_refresh_incremental_and_confirm_on_each_backend(backend_app, radicale, 
         assert booking.book(host, mt, utc(1, 10), "Ada", "ada@example.com", now=now).created
         with pytest.raises(booking.BookingError):
             booking.book(host, mt, utc(1, 11), "Bo", "bo@example.com", now=now)
+
+
+class RotatingTokenProvider:
+    """A hand-written fake OAuth adapter: every call rotates its access token."""
+
+    from portal.providers import CalendarProvider as _Base
+
+    class Adapter(_Base):
+        name = "fake-oauth"
+        title = "Fake OAuth"
+        oauth = True
+
+        def _rotate(self):
+            self.credentials = {"access_token": self.credentials["access_token"] + "+"}
+            if self.on_credentials_updated:
+                self.on_credentials_updated(dict(self.credentials))
+
+        def list_calendars(self):
+            from portal.providers import RemoteCalendar
+
+            self._rotate()
+            return [RemoteCalendar("primary", "Primary", True, "", primary=True)]
+
+        def busy(self, calendars, start, end):
+            self._rotate()
+            return {c.external_id: [] for c in calendars}
+
+        def create_event(self, calendar_id, event):
+            raise NotImplementedError
+
+        update_event = delete_event = create_event
+
+
+def test_refreshed_tokens_are_sealed_back_from_jobs_and_live_checks(ctx, host, now, monkeypatch):
+    import sys
+    import types
+
+    from portal import providers
+
+    module = types.ModuleType("kairos_fake_oauth")
+    module.Adapter = RotatingTokenProvider.Adapter
+    monkeypatch.setitem(sys.modules, "kairos_fake_oauth", module)
+    monkeypatch.setitem(providers.REGISTRY, "fake-oauth", "kairos_fake_oauth:Adapter")
+    conn = Connection.create(user=host, provider="fake-oauth", label="me@fake")
+    sync.store_credentials(conn, {"access_token": "t"})
+
+    # list_calendars and busy each rotate once, in the job's own thread
+    assert sync.refresh_connection(conn.id, now=now) == "ok"
+    assert sync.credentials(Connection.get_by_id(conn.id)) == {"access_token": "t++"}
+    sync.live_busy(host, utc(1, 9), utc(1, 10), timeout=2, now=now)  # in a pool thread
+    assert sync.credentials(Connection.get_by_id(conn.id)) == {"access_token": "t+++"}
+    with pytest.raises(sync.InvalidSetup):
+        sync.connect(host, "fake-oauth", {})  # OAuth accounts connect in the browser
