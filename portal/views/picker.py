@@ -180,11 +180,13 @@ def slots_by_day(
     """Offered starts of the local days ``first``..``last``, grouped by day.
 
     Browsing (``fresh=False``) may reuse this process's answer for the same question
-    from the last ``PUBLIC_SLOTS_CACHE_SECONDS`` (default 3; 0 turns it off): a popular
+    from the last ``PUBLIC_SLOTS_CACHE_SECONDS`` (default 3, 0 under TESTING): a popular
     page then costs about what a trivial one does, while the form, the booking and
     every refusal ("just taken") ask afresh. The result is shared: do not modify it.
     """
-    ttl = current_app.config.get("PUBLIC_SLOTS_CACHE_SECONDS", SLOTS_CACHE_SECONDS)
+    # Off under TESTING unless a test asks for it: tests change data and look at once.
+    default = 0 if current_app.testing else SLOTS_CACHE_SECONDS
+    ttl = current_app.config.get("PUBLIC_SLOTS_CACHE_SECONDS", default)
     if fresh or ttl <= 0:
         return _compute_slots_by_day(user, mt, first, last, tz, exclude)
     key = (db.database, user.id, mt.id, first, last, tz.key, exclude)
