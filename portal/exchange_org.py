@@ -87,7 +87,10 @@ def configure(fields: dict[str, Any]) -> ExchangeOrganisation:
     fields["access"] = fields.get("access") or "delegate"
     if fields["access"] not in ACCESS_TYPES:
         raise InvalidSetup("access", "choose delegate access or impersonation")
-    setup = ExchangeProvider.prepare(fields, provider_config(current_app.config))
+    # The admin runs this server and names their own Exchange, usually on the private network:
+    # the guard against hosts probing internal addresses does not apply to them.
+    config = provider_config(current_app.config) | {"ALLOW_PRIVATE_URLS": True}
+    setup = ExchangeProvider.prepare(fields, config)
     now = to_db(utcnow())
     with db.atomic():
         if org is None:

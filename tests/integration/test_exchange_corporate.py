@@ -397,3 +397,17 @@ def test_the_organisation_secret_is_sealed_to_its_row(ctx, org):
     moved = ExchangeOrganisation.create(email="x@example.com", secret=org.secret)
     with pytest.raises(crypto.SecretError):
         crypto.unseal(moved, "secret")
+
+
+def test_the_admins_own_server_may_be_on_the_private_network(ctx, people, exchange, now):
+    """Hosts may not point Kairos at internal addresses; the admin's corporate mailbox may."""
+    alice, bob = people
+    ctx.config["ALLOW_PRIVATE_URLS"] = False
+    with pytest.raises(InvalidSetup) as err:
+        sync.connect(
+            bob, "exchange", {"email": BOB, "password": "bob-secret", "ews_url": exchange.ews_url}
+        )
+    assert err.value.field == "ews_url" and "private network" in err.value.message
+    exchange_org.configure(org_fields(exchange))
+    exchange_org.set_role(bob, "main")
+    assert sync.refresh_connection(exchange_org.membership(bob).connection.id, now=now) == "ok"
