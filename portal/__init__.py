@@ -33,7 +33,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     from . import sync
 
-    sync.init_app(app)  # subscribes calendar write-back; periodic free/busy refresh
+    sync.init_app(app)  # periodic free/busy refresh on the worker ticker
 
     from . import exchange_org
 

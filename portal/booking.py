@@ -42,8 +42,10 @@ from .outbox import relay_quietly
 
 MAX_NAME = 200
 MAX_NOTES = 5000
-# Outbox handlers run for every booking event (registered by jobs: write-back, e-mail …).
-BOOKING_EVENT_HANDLERS: list[str] = []
+# Outbox handlers run for every booking event (e-mail and others append theirs on import).
+# Calendar write-back (jobs.calendar) is part of every booking, so it is listed here: a
+# registration at import time can't come from portal.sync, which this module imports.
+BOOKING_EVENT_HANDLERS: list[str] = ["write_back"]
 
 
 class BookingError(Exception):

@@ -639,14 +639,12 @@ def retry_write_back(booking: Any) -> bool:
 
 
 def init_app(app: Flask) -> None:
-    """Subscribe write-back to booking events and the refresh to the worker's ticker.
+    """Put the due-refresh scan on the worker's ticker (called by ``create_app``).
 
-    Called by ``create_app`` so the web process (where bookings record their
-    outbox rows) and the worker agree.
+    Write-back's subscription to booking events is declared in
+    ``portal.booking.BOOKING_EVENT_HANDLERS`` itself.
     """
-    from . import booking, worker
+    from . import worker
 
-    if "write_back" not in booking.BOOKING_EVENT_HANDLERS:
-        booking.BOOKING_EVENT_HANDLERS.append("write_back")
     if not any(task is enqueue_due_refreshes for _, task in worker.PERIODIC):
         worker.PERIODIC.append((60, enqueue_due_refreshes))
