@@ -495,3 +495,19 @@ def test_refreshed_tokens_are_sealed_back_from_jobs_and_live_checks(ctx, host, n
     assert sync.credentials(Connection.get_by_id(conn.id)) == {"access_token": "t+++"}
     with pytest.raises(sync.InvalidSetup):
         sync.connect(host, "fake-oauth", {})  # OAuth accounts connect in the browser
+
+
+def test_ctag_fallback_for_servers_without_sync_tokens(ctx, host, dav, now):
+    dav.server.put(dav.work, "a.ics", vcal(vevent("a", utc(2, 9), utc(2, 10))), user=dav.user)
+    conn = sync.connect(host, "caldav", dav.fields)
+    provider = sync.adapter(conn)
+    ref = sync.calendar_ref(Calendar.get(Calendar.external_id == dav.work), host)
+    window = sync.full_window(host, now)
+    first = provider.sync_busy(ref, *window, {})
+    assert first.full and first.state["ctag"] and first.state["sync_token"]
+    only_ctag = {"ctag": first.state["ctag"]}
+    assert provider.sync_busy(ref, *window, only_ctag).unchanged
+    dav.server.put(dav.work, "b.ics", vcal(vevent("b", utc(3, 9), utc(3, 10))), user=dav.user)
+    again = provider.sync_busy(ref, *window, only_ctag)
+    assert again.full and len(again.busy) == 2
+    provider.close()
