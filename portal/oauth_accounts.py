@@ -29,11 +29,11 @@ import logging
 import re
 import secrets
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from datetime import timedelta
 from typing import Any
 
-from flask import current_app, session, url_for
+from flask import current_app, has_app_context, session, url_for
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from peewee import IntegrityError
 from redis.exceptions import RedisError
@@ -377,11 +377,19 @@ def refresh_guard(connection_id: int) -> Callable[[], AbstractContextManager[dic
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     wait = float(app.config.get("HTTP_TIMEOUT") or 10) + 5
 
+    def stored_credentials() -> dict[str, Any] | None:
+        conn = Connection.get_or_none(Connection.id == connection_id)
+        return sync.credentials(conn) if conn is not None else None
+
     @contextmanager
     def guard() -> Iterator[dict[str, Any] | None]:
         from .queue import get_redis
 
-        with app.app_context():
+        # Called from the caller's thread (a job, a request) or a live-check thread:
+        # borrow what is open there, open (and close) only what is missing.
+        with ExitStack() as stack:
+            if not has_app_context():
+                stack.enter_context(app.app_context())
             lock = None
             try:
                 lock = get_redis().lock(
@@ -393,9 +401,11 @@ def refresh_guard(connection_id: int) -> Callable[[], AbstractContextManager[dic
                 log.warning("token refresh of connection %s without lock: %s", connection_id, exc)
                 lock = None
             try:
-                with db.connection_context():
-                    conn = Connection.get_or_none(Connection.id == connection_id)
-                    stored = sync.credentials(conn) if conn is not None else None
+                if db.is_closed():
+                    with db.connection_context():
+                        stored = stored_credentials()
+                else:
+                    stored = stored_credentials()
                 yield stored
             finally:
                 if lock is not None:

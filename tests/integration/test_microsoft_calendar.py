@@ -10,9 +10,19 @@ import pytest
 from oauth_support import PASSWORD, ctx_fixture, grant, oauth_app_fixture  # noqa: F401
 
 from jobs.calendar import write_back
+from jobs.outbox import run as run_outbox_row
 from portal import booking, sync
 from portal.cli import create_user
-from portal.models import Calendar, CalendarEvent, Connection, MeetingType, Outbox
+from portal.models import (
+    Calendar,
+    CalendarEvent,
+    Connection,
+    MeetingType,
+    Outbox,
+    from_db,
+    to_db,
+    utcnow,
+)
 from portal.providers import CalendarRef, RateLimited, Transient
 from portal.providers.microsoft import transaction_id
 
@@ -208,3 +218,27 @@ def test_revoked_grant_needs_reconnect(host, cal, conn, fake_microsoft, now):
     assert Outbox.select().where(Outbox.kind == sync.ACTION_REQUIRED).count() == 1
     assert utc(1, 9) not in slots(host, 1, now)  # served from the cache
     assert Calendar.select().where(Calendar.connection == conn).count() == 1
+
+
+def test_a_throttled_write_back_comes_back_after_retry_after(host, cal, conn, fake_microsoft, now):
+    """Through the outbox, as the worker runs it: the row waits exactly as long as Graph asked."""
+    b = book(host, utc(1, 9), now)
+    [row] = [
+        r
+        for r in Outbox.select().where(Outbox.kind == "write_back")
+        if r.data()["booking_id"] == b.id
+    ]
+    fake_microsoft.fail(429, retry_after=45, path="/events", method="POST")
+    before = utcnow()
+    assert run_outbox_row(row.id) == "deferred"
+    waiting = Outbox.get_by_id(row.id)
+    assert waiting.status == "pending" and "slow down" in waiting.last_error
+    delay = from_db(waiting.run_at) - before
+    assert timedelta(seconds=44) <= delay <= timedelta(seconds=50)
+    assert fake_microsoft.events(cal) == []
+
+    Outbox.update(run_at=to_db(utcnow() - timedelta(seconds=1))).where(
+        Outbox.id == row.id
+    ).execute()
+    assert run_outbox_row(row.id) == "done"
+    assert len(fake_microsoft.events(cal)) == 1
