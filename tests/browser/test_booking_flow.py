@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -31,7 +31,7 @@ def alice(live_server):
     return user
 
 
-def a_weekday_ahead(days: int = 2):
+def a_weekday_ahead(days: int = 2) -> date:
     """A Monday–Friday date at least ``days`` ahead in Berlin (clear of today's lead time)."""
     day = datetime.now(BERLIN).date() + timedelta(days=days)
     while day.weekday() >= 5:
@@ -51,12 +51,15 @@ def test_invitee_books_and_the_host_sees_it(live_server, alice, new_page):
     expect(page).to_have_url(re.compile(r"/alice/intro"))
     expect(page.get_by_role("heading", name="Pick a day and time")).to_be_visible()
 
-    # Pick the first bookable day: htmx swaps in its times without a page load.
-    first_day = page.locator("a.cal-day").first
-    day_label = first_day.get_attribute("aria-label").split(",")[0:2]
-    first_day.click()
-    expect(page.locator("#slots .slots-title")).to_contain_text(day_label[1].strip())
-    expect(first_day).to_have_attribute("aria-current", "true")
+    # Pick a day (two weekdays ahead, so no time on it can pass during the test); htmx
+    # swaps in the next month or the day's times without a page load.
+    day = a_weekday_ahead()
+    if page.locator(f'a.cal-day[data-date="{day.isoformat()}"]').count() == 0:
+        page.get_by_role("link", name="Next month").click()
+    chosen_day = page.locator(f'a.cal-day[data-date="{day.isoformat()}"]')
+    chosen_day.click()
+    expect(page.locator("#slots .slots-title")).to_contain_text(f"{day.day} {day:%B %Y}")
+    expect(chosen_day).to_have_attribute("aria-current", "true")
     expect(page).to_have_url(re.compile(r"date=\d{4}-\d{2}-\d{2}"))
     chosen = page.locator("#slots a.slot").first
     chosen_time = chosen.inner_text()
