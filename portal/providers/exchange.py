@@ -40,7 +40,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -64,8 +64,18 @@ from exchangelib import errors as ews
 from exchangelib.autodiscover.protocol import AutodiscoverProtocol
 from exchangelib.folders import Calendar, Root
 from exchangelib.items import ALWAYS_OVERWRITE, MOVE_TO_DELETED_ITEMS, SEND_TO_NONE
-from exchangelib.properties import DistinguishedFolderId, Mailbox
+from exchangelib.properties import (
+    DaylightTime,
+    DistinguishedFolderId,
+    FreeBusyViewOptions,
+    Mailbox,
+    MailboxData,
+    StandardTime,
+    TimeWindow,
+    TimeZone,
+)
 from exchangelib.protocol import Protocol
+from exchangelib.services import GetUserAvailability
 from exchangelib.transport import AUTH_TYPE_MAP, BASIC, NTLM
 from exchangelib.version import Build, Version
 
@@ -94,6 +104,12 @@ AUTODISCOVER_PATH = "/autodiscover/autodiscover.svc"
 # Exchange refuses availability windows longer than 62 days; stay well inside.
 AVAILABILITY_CHUNK = timedelta(days=42)
 BUSY_TYPES = frozenset({"Busy", "OOF"})
+# The availability request's zone: UTC, with the zero-bias rules servers expect to see.
+UTC_AVAILABILITY_ZONE = TimeZone(
+    bias=0,
+    standard_time=StandardTime(bias=0, time=time(0), occurrence=1, iso_month=1, weekday=1),
+    daylight_time=DaylightTime(bias=0, time=time(0), occurrence=5, iso_month=12, weekday=7),
+)
 MAX_AUTODISCOVER_HOPS = 10
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 DOMAIN_USER_RE = re.compile(r"^[^\\/\s@]+\\[^\\/\s]+$")
@@ -597,16 +613,32 @@ class ExchangeProvider(CalendarProvider):
         return result
 
     def _availability(self, mailboxes: list[str], start: datetime, end: datetime):
-        """``(mailbox, calendar events)`` per mailbox from one GetUserAvailability call."""
+        """``(mailbox, calendar events)`` per mailbox from one GetUserAvailability call.
+
+        The request is made in UTC, whose definition never changes, so unlike
+        ``Protocol.get_free_busy_info`` it does not first ask the server for
+        the zone (``GetServerTimeZones``): one round trip per read, which the
+        confirm-time live check feels.
+        """
         zone = EWSTimeZone("UTC")
+        options = FreeBusyViewOptions(
+            time_window=TimeWindow(
+                start=EWSDateTime.from_datetime(start).astimezone(zone),
+                end=EWSDateTime.from_datetime(end).astimezone(zone),
+            ),
+            merged_free_busy_interval=30,
+            requested_view="Detailed",
+        )
         with self.errors():
             views = list(
-                self.protocol().get_free_busy_info(
-                    accounts=[(m, "Required", False) for m in mailboxes],
-                    start=EWSDateTime.from_datetime(start).astimezone(zone),
-                    end=EWSDateTime.from_datetime(end).astimezone(zone),
-                    merged_free_busy_interval=30,
-                    requested_view="Detailed",
+                GetUserAvailability(self.protocol()).call(
+                    tzinfo=zone,
+                    mailbox_data=[
+                        MailboxData(email=m, attendee_type="Required", exclude_conflicts=False)
+                        for m in mailboxes
+                    ],
+                    timezone=UTC_AVAILABILITY_ZONE,
+                    free_busy_view_options=options,
                 )
             )
             out = []
