@@ -411,3 +411,23 @@ def test_the_admins_own_server_may_be_on_the_private_network(ctx, people, exchan
     exchange_org.configure(org_fields(exchange))
     exchange_org.set_role(bob, "main")
     assert sync.refresh_connection(exchange_org.membership(bob).connection.id, now=now) == "ok"
+
+
+def test_a_refused_organisation_sign_in_is_shown_to_admin_and_member(
+    exchange_app, people, exchange, org, now
+):
+    alice, bob = people
+    with exchange_app.app_context():
+        exchange_org.set_role(bob, "main")
+        exchange.add_user(SERVICE, "rotated-password", domain="EXAMPLE", sam="svc-kairos")
+        conn = exchange_org.membership(bob).connection
+        assert sync.refresh_connection(conn.id, now=now) == "needs_reconnect"
+    admin = exchange_app.test_client()
+    sign_in(admin, ALICE)
+    page = admin.get("/settings/admin/exchange").get_data(as_text=True)
+    assert "Exchange refused the sign-in of kairos@example.com" in page
+    member = exchange_app.test_client()
+    sign_in(member, BOB)
+    page = member.get("/settings/connections/").get_data(as_text=True)
+    assert "Your admin needs to update" in page and "Reconnect the account" not in page
+    assert "Sign-in refused" in member.get("/settings/exchange").get_data(as_text=True)
