@@ -431,3 +431,17 @@ def test_a_refused_organisation_sign_in_is_shown_to_admin_and_member(
     page = member.get("/settings/connections/").get_data(as_text=True)
     assert "Your admin needs to update" in page and "Reconnect the account" not in page
     assert "Sign-in refused" in member.get("/settings/exchange").get_data(as_text=True)
+
+
+def test_key_rotation_re_encrypts_the_organisation_password(ctx, people, exchange, org):
+    """``flask keys rotate`` covers the organisation mailbox like every connection."""
+    from cryptography.fernet import Fernet
+
+    alice, bob = people
+    exchange_org.set_role(bob, "main")
+    old = list(ctx.config["ENCRYPTION_KEYS"])
+    ctx.config["ENCRYPTION_KEYS"] = [Fernet.generate_key().decode(), *old]
+    assert crypto.rotate() == 2  # the organisation row and Bob's connection
+    ctx.config["ENCRYPTION_KEYS"] = ctx.config["ENCRYPTION_KEYS"][:1]  # the old key is gone
+    assert exchange_org.password(ExchangeOrganisation.get()) == SERVICE_PW
+    assert sync.credentials(exchange_org.membership(bob).connection) == {"password": SERVICE_PW}
