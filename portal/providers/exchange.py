@@ -363,15 +363,17 @@ class ExchangeProvider(CalendarProvider):
         credentials = Credentials(login, password)
         seen_emails = {email}
         queue = autodiscover_urls(email, configured)
-        hops, last_error = 0, "no Autodiscover endpoint answered"
+        hops, last_error, refused = 0, "no Autodiscover endpoint answered", False
         while queue and hops < MAX_AUTODISCOVER_HOPS:
             url = queue.pop(0)
             hops += 1
             try:
                 cls._check_address(url, config)
                 answer = cls._user_settings(url, email, credentials, config)
-            except ews.UnauthorizedError as exc:
-                raise InvalidSetup("username", sign_in_advice(email, username)) from exc
+            except ews.UnauthorizedError:
+                # the domain's web site may want a login of its own: try the next place first
+                refused, last_error = True, "the sign-in was refused"
+                continue
             except net.AddressNotAllowed as exc:
                 last_error = str(exc)
                 continue
@@ -403,6 +405,8 @@ class ExchangeProvider(CalendarProvider):
             if found:
                 address = (answer.autodiscover_smtp_address or email).lower()
                 return check_ews_url(found), address
+        if refused:
+            raise InvalidSetup("username", sign_in_advice(email, username))
         domain = email.rpartition("@")[2]
         raise InvalidSetup(
             "ews_url",

@@ -114,6 +114,13 @@ def test_refused_sign_in_says_what_to_try_next(host, ews):
     assert Connection.select().count() == 0  # nothing stored
 
 
+def test_a_sign_in_refused_by_autodiscover_gets_the_same_advice(host, ews):
+    with pytest.raises(InvalidSetup) as err:
+        connect(host, ews, password="wrong", ews_url=None)
+    assert err.value.field == "username" and "DOMAIN\\user" in err.value.message
+    assert Connection.select().count() == 0
+
+
 def test_no_server_at_the_url_or_for_the_domain(host, ews, exchange_app):
     from servers import closed_url
 
