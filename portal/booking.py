@@ -24,6 +24,7 @@ from . import slot_memo, sync
 from .database import host_lock
 from .models import (
     Booking,
+    BookingAttendee,
     BusyBlock,
     Calendar,
     Connection,
@@ -160,6 +161,8 @@ def _stored_instant(value: datetime | str) -> datetime:
 def existing_bookings(
     user: User, start: datetime, end: datetime, exclude: int | None = None
 ) -> list[engine.Booked]:
+    # Meetings a co-worker booked with this user as an attendee block their time as well.
+    attending = BookingAttendee.select(BookingAttendee.booking).where(BookingAttendee.user == user)
     # Only the columns the engine needs: this runs on every page view.
     query = Booking.select(
         Booking.start,
@@ -168,7 +171,7 @@ def existing_bookings(
         Booking.buffer_after_minutes,
         Booking.meeting_type,
     ).where(
-        Booking.host == user,
+        (Booking.host == user) | Booking.id.in_(attending),
         Booking.status == "confirmed",
         Booking.end > to_db(start - timedelta(days=1)),
         Booking.start < to_db(end + timedelta(days=1)),
@@ -315,6 +318,9 @@ def record_event(booking: Booking, event: str) -> None:
     """Record the work a booking change causes, inside the caller's transaction."""
     for kind in BOOKING_EVENT_HANDLERS:
         Outbox.add(kind, booking_id=booking.id, event=event)
+    # Co-workers on a host's meeting ("find a time") hear of it too (jobs.admin).
+    if BookingAttendee.select().where(BookingAttendee.booking == booking.id).exists():
+        Outbox.add("meeting_attendees", booking_id=booking.id, event=event)
 
 
 def schedule_reminders(booking: Booking, mt: MeetingType, now: datetime) -> None:

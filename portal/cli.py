@@ -1,28 +1,59 @@
-"""Flask CLI: ``users create``, ``tokens create``, ``db upgrade``, ``worker``."""
+"""Flask CLI: ``users create|invite``, ``tokens create``, ``db upgrade``, ``worker``."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 
-from .models import DEFAULT_WEEKLY, ApiToken, User, WeeklyHours, db, validate_slug
+from .models import DEFAULT_WEEKLY, ApiToken, MeetingType, User, WeeklyHours, db, validate_slug
+
+if TYPE_CHECKING:
+    from .admin import MemberDefaults
 
 
 def create_user(
-    email: str, password: str, slug: str, admin: bool = False, name: str = "", timezone: str = "UTC"
+    email: str,
+    password: str,
+    slug: str,
+    admin: bool = False,
+    name: str = "",
+    timezone: str | None = None,
+    defaults: MemberDefaults | None = None,
 ) -> User:
-    """Create a host with the default weekly hours (Mon–Fri 09:00–17:00)."""
+    """Create a host with the default weekly hours (Mon–Fri 09:00–17:00).
+
+    ``defaults`` are the organisation's defaults for new members
+    (``portal.admin.member_defaults()``: time zone, weekly hours, lead time, and
+    a first 30-minute meeting type carrying the buffers); the invite, sign-up
+    and CLI paths pass them. An explicit ``timezone`` wins over the default one.
+    """
     email = email.strip().lower()
     problem = validate_slug(slug)
     if problem:
         raise ValueError(f"slug: {problem}")
+    weekly = defaults.weekly if defaults is not None else DEFAULT_WEEKLY
+    zone = timezone or (defaults.timezone if defaults is not None else "UTC")
     with db.atomic():
-        user = User(email=email, slug=slug, name=name or slug, is_admin=admin, timezone=timezone)
+        user = User(email=email, slug=slug, name=name or slug, is_admin=admin, timezone=zone)
+        if defaults is not None:
+            user.lead_time_minutes = defaults.lead_time_minutes
         user.set_password(password)
         user.save()
-        for weekday, windows in DEFAULT_WEEKLY.items():
+        for weekday, windows in weekly.items():
             for start, end in windows:
                 WeeklyHours.create(user=user, weekday=weekday, start=start, end=end)
+        if defaults is not None:
+            MeetingType.create(
+                user=user,
+                slug="meeting",
+                name="30-minute meeting",
+                duration_minutes=30,
+                buffer_before_minutes=defaults.buffer_before_minutes,
+                buffer_after_minutes=defaults.buffer_after_minutes,
+            )
     return user
 
 
@@ -36,18 +67,43 @@ def register_cli(app: Flask) -> None:
     @click.option("--password", required=True)
     @click.option("--slug", required=True)
     @click.option("--name", default="")
-    @click.option("--timezone", default="UTC")
+    @click.option("--timezone", default=None, help="Default: the organisation's default zone.")
     @click.option("--admin", is_flag=True, default=False)
     def users_create(email, password, slug, name, timezone, admin):
-        """Create a host (add --admin for an administrator)."""
+        """Create a host (add --admin for an administrator) with the organisation's defaults."""
+        from .admin import member_defaults
+
         with db.connection_context():
             if User.by_email(email) or User.get_or_none(User.slug == slug):
                 raise click.ClickException("a user with this e-mail or slug exists")
             try:
-                user = create_user(email, password, slug, admin, name, timezone)
+                user = create_user(
+                    email, password, slug, admin, name, timezone, defaults=member_defaults()
+                )
             except ValueError as exc:
                 raise click.ClickException(str(exc)) from exc
         click.echo(f"created {user.email} ({user.slug}){' admin' if admin else ''}")
+
+    @users.command("invite")
+    @with_appcontext
+    @click.option("--email", required=True)
+    @click.option("--admin", is_flag=True, default=False, help="The new member becomes an admin.")
+    def users_invite(email, admin):
+        """Invite a co-worker: e-mail a single-use link (also printed on the last line)."""
+        from .admin import INVITE_VALID_FOR, AdminError, create_invite, invite_path
+        from .booking import external_url
+        from .outbox import relay_quietly
+
+        with db.connection_context():
+            try:
+                invite = create_invite(email, None, is_admin=admin)
+            except AdminError as exc:
+                raise click.ClickException(exc.message) from exc
+            relay_quietly()
+            link = external_url(invite_path(invite))
+        days = INVITE_VALID_FOR.days
+        click.echo(f"invited {invite.email} (the link works once, for {days} days):")
+        click.echo(link)
 
     @tokens.command("create")
     @click.option("--email", required=True)

@@ -56,7 +56,9 @@ def host_url(booking: Booking) -> str:
 
 
 def meeting_title(booking: Booking) -> str:
-    """The meeting type's name; its slug once the type was deleted."""
+    """The meeting type's name; its slug once the type was deleted; a co-worker meeting's title."""
+    if booking.title:
+        return booking.title
     mt: MeetingType | None = booking.meeting_type
     return mt.name if mt is not None else (booking.type_slug or "Meeting")
 

@@ -38,7 +38,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from peewee import IntegrityError
 from redis.exceptions import RedisError
 
-from . import crypto, sync
+from . import admin, crypto, sync
 from .booking import external_url
 from .models import (
     AppSetting,
@@ -87,8 +87,9 @@ def title(provider: str) -> str:
     return provider_class(provider).title
 
 
-def self_signup_allowed() -> bool:
-    return bool(AppSetting.read("self_signup", False))
+def self_signup_allowed(email: str = "") -> bool:
+    """The admin's self-signup switch, limited to the allowed e-mail domains."""
+    return admin.signup_allowed(email)
 
 
 # ---------------------------------------------------------------- flows
@@ -126,6 +127,8 @@ def start(
     app = oauth_app(provider, provider_config(current_app.config))
     if app is None or not is_enabled(provider):
         raise FlowError(f"{provider} sign-in is not available")
+    if purpose == "connect" and (user is None or not admin.provider_allowed(user, provider)):
+        raise FlowError(admin.not_allowed_sentence(provider))
     purge_expired()
     nonce = secrets.token_urlsafe(32)
     verifier = new_code_verifier()
@@ -218,7 +221,7 @@ def user_for(provider: str, account: Account) -> User | None:
         return None  # an address the provider does not vouch for never opens an account
     user = User.by_email(account.verified_email)
     if user is None:
-        if not self_signup_allowed():
+        if not self_signup_allowed(account.verified_email):
             return None
         from .cli import create_user
 
@@ -229,6 +232,7 @@ def user_for(provider: str, account: Account) -> User | None:
                 secrets.token_urlsafe(32),
                 _slug_for(account.verified_email),
                 name=account.name,
+                defaults=admin.member_defaults(),
             )
         except (IntegrityError, ValueError):
             return None
@@ -317,6 +321,8 @@ def connect_grant(
     and puts it back into service. A provider that sends no new refresh
     token (Google on a repeated consent may not) keeps the stored one.
     """
+    if not admin.provider_allowed(user, provider):  # the organisation's switches
+        raise FlowError(admin.not_allowed_sentence(provider))
     conn = None
     if connection_id is not None:
         conn = Connection.get_or_none(

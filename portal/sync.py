@@ -32,7 +32,7 @@ from typing import Any
 from flask import Flask, current_app
 from redis.exceptions import RedisError
 
-from . import crypto
+from . import admin, crypto
 from .availability import Busy
 from .models import (
     BusyBlock,
@@ -140,6 +140,8 @@ def connect(user: User, provider: str, fields: dict[str, Any]) -> Connection:
         cls = provider_class(provider)
     except KeyError:
         raise InvalidSetup("provider", "unknown calendar provider") from None
+    if not admin.provider_allowed(user, provider):  # the organisation's switches
+        raise InvalidSetup("provider", admin.not_allowed_message(provider))
     if cls.oauth:
         raise InvalidSetup("provider", f"{cls.title} is connected in the browser")
     setup = cls.prepare(fields, provider_config(current_app.config))
@@ -440,6 +442,8 @@ def refresh_connection(connection_id: int, now: datetime | None = None) -> str:
 def reconnect(conn: Connection, fields: dict[str, Any]) -> Connection:
     """New credentials for an existing account (same provider); calendars and choices stay."""
     cls = provider_class(conn.provider)
+    if not admin.provider_allowed(User.get_by_id(conn.user_id), conn.provider):
+        raise InvalidSetup("provider", admin.not_allowed_message(conn.provider))
     setup = cls.prepare(fields, provider_config(current_app.config))
     with db.atomic():
         conn.settings = json.dumps(dict(setup.settings))

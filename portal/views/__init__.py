@@ -8,11 +8,14 @@ from flask import Flask
 def register_blueprints(app: Flask) -> None:
     from ..extensions import csrf
     from . import (
+        admin,
         admin_exchange,
         api,
         api_connections,
         api_exchange,
         auth,
+        findtime,
+        invite,
         oauth,
         password,
         public,
@@ -30,7 +33,10 @@ def register_blueprints(app: Flask) -> None:
         password,
         settings,
         settings_connections,
+        admin,
         admin_exchange,
+        findtime,
+        invite,
         oauth,
         public,
     ):

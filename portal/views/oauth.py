@@ -14,6 +14,7 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from .. import oauth_accounts as accounts
+from ..admin import provider_allowed
 from ..models import Connection, User
 from .auth import _sign_in, safe_next
 from .render import render
@@ -57,6 +58,8 @@ def _oauth_links():
 def connect(provider: str) -> Response:
     """Send the host to the provider's consent page (``connection=<id>`` reconnects that one)."""
     _enabled_or_404(provider)
+    if not provider_allowed(current_user, provider):  # the organisation's switches
+        abort(404)
     conn = None
     if request.values.get("connection"):
         conn = Connection.get_or_none(
@@ -117,9 +120,13 @@ def callback(provider: str) -> Response:
         return redirect(_connections_page() if flow.purpose == "connect" else fallback)
 
     if flow.purpose == "connect":
-        conn = accounts.connect_grant(
-            current_user._get_current_object(), provider, token, account, flow.connection_id
-        )
+        try:
+            conn = accounts.connect_grant(
+                current_user._get_current_object(), provider, token, account, flow.connection_id
+            )
+        except accounts.FlowError as exc:  # switched off by the admin meanwhile
+            flash(str(exc), "error")
+            return redirect(_connections_page())
         if conn.status == "needs_reconnect":
             flash(f"{name} ({account.email}) refused access: {conn.last_error}", "error")
         else:
@@ -136,6 +143,8 @@ def callback(provider: str) -> Response:
         return redirect(url_for("auth.login"))
     _sign_in(user)
     target = flow.next_path or url_for("settings.index")
+    if not provider_allowed(user, provider):
+        return redirect(target)  # signing in is fine; the organisation keeps this calendar out
     existing = accounts.connection_for(user, provider, account.subject)
     if existing is not None:
         # Signing in renewed this account's grant: put its calendar back into service.
@@ -157,7 +166,11 @@ def offer(provider: str, nonce: str) -> Response | str:
         return redirect(target)
     if request.method == "POST":
         if request.form.get("decision") == "connect":
-            conn = accounts.accept_offer(flow)
+            try:
+                conn = accounts.accept_offer(flow)
+            except accounts.FlowError as exc:
+                flash(str(exc), "error")
+                return redirect(target)
             flash(f"Connected {accounts.title(provider)} ({conn.label}).", "success")
             return redirect(_connections_page())
         accounts.decline_offer(flow)

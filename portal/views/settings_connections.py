@@ -18,6 +18,7 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from .. import sync
+from ..admin import provider_allowed
 from ..models import Booking, Calendar, Connection
 from ..providers import REGISTRY, InvalidSetup, provider_class
 from .render import render
@@ -98,8 +99,9 @@ FORMS: dict[str, tuple[str, type[ConnectForm]]] = {
 
 def _forms(formdata=None, bound: tuple[str, ConnectForm] | None = None) -> dict[str, ConnectForm]:
     out = {}
+    user = current_user._get_current_object()
     for name, (_title, cls) in FORMS.items():
-        if name not in REGISTRY:
+        if name not in REGISTRY or not provider_allowed(user, name):  # organisation's switches
             continue
         if bound and bound[0] == name:
             out[name] = bound[1]
@@ -170,6 +172,8 @@ def add(provider: str):
     """Check the account with its server, store it (secret sealed), refresh in the background."""
     if provider not in FORMS or provider not in REGISTRY:
         abort(404)
+    if not provider_allowed(current_user._get_current_object(), provider):
+        abort(404)  # the organisation switched it off (sync.connect refuses as well)
     form = FORMS[provider][1](prefix=provider)
     if form.validate_on_submit():
         try:

@@ -139,6 +139,7 @@ def test_unknown_account_without_self_signup(oauth_app, alice, fake_google):
 
 def test_self_signup_creates_the_account(oauth_app, alice, fake_google):
     AppSetting.write("self_signup", True)
+    AppSetting.write("signup_domains", ["example.com"])  # self-signup is per allowed domain
     fake_google.sign_in_as("new.person@example.com", "New Person")
     fake_google.add_calendar(owner="new.person@example.com", calendar_id="new.person@example.com")
     client = oauth_app.test_client()

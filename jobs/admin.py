@@ -1,0 +1,138 @@
+"""Outbox handlers of the team features: invitation e-mails, and co-workers on a meeting.
+
+Like every handler they re-read the database and send only what is still
+true; ``portal.mail.send_once`` makes a second run of the same message a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from portal import admin, mail
+from portal.booking import external_url
+from portal.ical import booking_ics, meeting_link, meeting_title
+from portal.models import Booking, BookingAttendee, Invite, User, from_db, hash_token, utcnow
+
+from .outbox import handler
+
+log = logging.getLogger(__name__)
+
+# The status a booking must still have for the message about each event to make sense.
+EVENT_STATUS = {"created": "confirmed", "cancelled": "cancelled"}
+SUBJECTS = {
+    "created": "Invitation: {title} with {host} on {when}",
+    "cancelled": "Cancelled: {title} with {host} on {when}",
+}
+
+
+def _now(value: str | datetime | None) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value) if value else utcnow()
+
+
+@handler("invite_email")
+def invite_email(invite_id: int, now: str | datetime | None = None) -> int:
+    """E-mail the invitation link, unless it was accepted, revoked or expired meanwhile."""
+    when = _now(now)
+    invite = Invite.get_or_none(Invite.id == invite_id)
+    if invite is None or not admin.is_open(invite, when):
+        return 0
+    token = admin.invite_token(invite)
+    if hash_token(token) != invite.token_hash:
+        return 0  # the secret key changed: this link would not work
+    inviter = User.get_or_none(User.id == invite.invited_by_id) if invite.invited_by_id else None
+    brand = mail.sender().display_name or "Kairos"
+    expires = from_db(invite.expires_at)
+    assert expires is not None
+    key = f"invite:{invite.id}"
+    subject = f"{inviter.display_name if inviter else 'Your team'} invites you to {brand}"
+    text, html = mail.render(
+        "invite",
+        subject=subject,
+        brand=brand,
+        inviter_name=inviter.display_name if inviter else "Your administrator",
+        accept_url=external_url(admin.invite_path(invite)),
+        expires=f"{expires:%H:%M} UTC on {expires.day} {expires:%B %Y}",
+    )
+    msg = mail.compose(
+        key,
+        mail.address("", invite.email),
+        subject,
+        text,
+        html,
+        reply_to=mail.address(inviter.display_name, inviter.email) if inviter else None,
+        now=when,
+    )
+    return int(mail.send_once(key, msg, now=when))
+
+
+@handler("meeting_attendees")
+def meeting_attendees(booking_id: int, event: str, now: str | datetime | None = None) -> int:
+    """Tell each co-worker on a host's meeting that it was set up or cancelled.
+
+    The booking's invitee (the first co-worker) already gets the booking
+    e-mails (``jobs.mail.notify``); everyone else gets this message, in their
+    own time zone, with the meeting as an ``.ics``.
+    """
+    if event not in EVENT_STATUS:
+        return 0
+    booking = Booking.get_or_none(Booking.id == booking_id)
+    if booking is None or booking.status != EVENT_STATUS[event]:
+        return 0
+    when = _now(now)
+    host: User = booking.host
+    rows = list(
+        BookingAttendee.select()
+        .where(BookingAttendee.booking == booking.id)
+        .order_by(BookingAttendee.id)
+    )
+    everyone = [(a.name, a.email) for a in rows]
+    method = "CANCEL" if event == "cancelled" else "REQUEST"
+    ics = mail.Attachment(
+        "cancel.ics" if method == "CANCEL" else "invite.ics",
+        booking_ics(booking, method, when, url=external_url("/settings/")),
+        params={"method": method, "charset": "utf-8"},
+    )
+    brand = mail.sender().display_name or "Kairos"
+    sent = 0
+    for row in rows:
+        if row.email == booking.invitee_email:
+            continue
+        user = User.get_or_none(User.id == row.user_id)
+        if user is None or not user.is_active:
+            continue
+        tz = mail.zone_of(user.timezone)
+        subject = SUBJECTS[event].format(
+            title=meeting_title(booking),
+            host=host.display_name,
+            when=mail.when_short(booking.start_utc, tz),
+        )
+        text, html = mail.render(
+            "meeting_attendee",
+            subject=subject,
+            brand=brand,
+            event=event,
+            recipient_name=user.display_name,
+            host_name=host.display_name,
+            host_email=host.email,
+            attendees=everyone,
+            title=meeting_title(booking),
+            when=mail.when_long(booking.start_utc, booking.end_utc, tz),
+            meeting_link=meeting_link(booking),
+        )
+        key = f"booking:{booking.id}:{event}:attendee{user.id}:seq{booking.sequence}"
+        msg = mail.compose(
+            key,
+            mail.address(user.display_name, user.email),
+            subject,
+            text,
+            html,
+            (ics,),
+            reply_to=mail.address(host.display_name, host.email),
+            from_name=f"{host.display_name} via {brand}",
+            now=when,
+        )
+        sent += int(mail.send_once(key, msg, booking_id=booking.id, now=when))
+    return sent
