@@ -290,6 +290,10 @@ def test_booking_a_common_slot(app, client, office):
             ivo, office["ivo_type"], start - timedelta(hours=2), start + timedelta(hours=3)
         )
         assert start not in slots and start + timedelta(minutes=30) in slots
+        manage = service.manage_path(booking)
+    # The invitee (Ivo) gets the usual manage link; the page works for a type-less meeting.
+    managed = app.test_client().get(manage)
+    assert managed.status_code == 200 and "Hana Host" in managed.get_data(as_text=True)
     page = client.get(answer.headers["Location"]).get_data(as_text=True)
     assert "Quarterly planning" in page and "Jo Jansen" in page
     # Seen again in the grid: everyone is busy then.
@@ -423,3 +427,59 @@ def test_coworkers_are_emailed_and_hear_of_a_cancellation(app, client, office):
     assert len(cancelled) == 1
     # Their time is free again.
     assert cell(grid(app, office), office["tuesday"], "11:00").everyone
+
+
+# ---------------------------------------------------------------- races (SQLite and PostgreSQL)
+
+RACE_SLOT = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)  # Tuesday; everyone below lives in UTC
+
+
+def test_racing_for_one_coworker_gives_exactly_one_winner(backend_app, now):
+    """Two hosts book Ivo, and an invitee books Ivo's own page, for the same half hour.
+
+    Every participant's booking lock is taken (in id order), so exactly one wins
+    on either database, and nobody deadlocks.
+    """
+    import threading
+
+    from tests.conftest import Hosts
+
+    h = Hosts(backend_app)
+    hana = h.create("hana", tz="UTC")
+    kai = h.create("kai", tz="UTC")
+    ivo = h.create("ivo", tz="UTC")
+    chat = h.meeting_type(ivo, "chat", duration_minutes=30)
+    results: list[str] = []
+    barrier = threading.Barrier(6)
+
+    def host_racer(host: User) -> None:
+        with backend_app.test_request_context():
+            barrier.wait()
+            try:
+                with db.connection_context():
+                    findtime.book_meeting(host, [ivo], RACE_SLOT, 30, now=now)
+                results.append("won")
+            except service.SlotTaken:
+                results.append("taken")
+
+    def invitee_racer(i: int) -> None:
+        with backend_app.test_request_context():
+            barrier.wait()
+            try:
+                with db.connection_context():
+                    service.book(ivo, chat, RACE_SLOT, "Pat", f"p{i}@example.com", now=now)
+                results.append("won")
+            except service.SlotTaken:
+                results.append("taken")
+
+    threads = [threading.Thread(target=host_racer, args=(u,)) for u in (hana, kai, hana)]
+    threads += [threading.Thread(target=invitee_racer, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(results) == ["taken"] * 5 + ["won"]
+    with backend_app.app_context(), db.connection_context():
+        ivo_row = User.get_by_id(ivo.id)
+        booked = service.existing_bookings(ivo_row, RACE_SLOT, RACE_SLOT + timedelta(hours=1))
+        assert len(booked) == 1
