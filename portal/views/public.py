@@ -32,9 +32,10 @@ from flask import (
 )
 
 from .. import booking as service
-from .. import formtoken
+from .. import formtoken, locations, questions
 from ..extensions import csrf, limiter
-from ..models import Booking, MeetingType, User, utcnow
+from ..ical import meeting_link
+from ..models import Booking, MeetingType, User, db, utcnow
 from .picker import (
     Picker,
     build_picker,
@@ -48,6 +49,7 @@ from .render import render
 
 bp = Blueprint("public", __name__)
 
+_SQL: dict[tuple[str, str], str] = {}
 ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(?::\d{1,5})?$")
 
 
@@ -72,22 +74,45 @@ def _host_or_404(slug: str) -> User:
 
 
 def _host_and_type_or_404(host_slug: str, type_slug: str) -> tuple[User, MeetingType]:
-    """An active meeting type of a bookable host, in one query (this runs on every view)."""
-    mt = (
-        MeetingType.select(MeetingType, User)
-        .join(User)
-        .where(
-            User.slug == host_slug,
+    """An active meeting type of a bookable host (this runs on every page view)."""
+    user_sql = _compiled(
+        "public-host",
+        lambda: User.select().where(
+            User.slug == "",
             User.is_active == True,  # noqa: E712
             User.allow_booking == True,  # noqa: E712
-            MeetingType.slug == type_slug,
-            MeetingType.is_active == True,  # noqa: E712
-        )
-        .first()
+        ),
     )
+    user = next(iter(User.raw(user_sql, host_slug, True, True)), None)
+    if user is None:
+        abort(404)
+    type_sql = _compiled(
+        "public-type",
+        lambda: MeetingType.select().where(
+            MeetingType.user == 0,
+            MeetingType.slug == "",
+            MeetingType.is_active == True,  # noqa: E712
+        ),
+    )
+    mt = next(iter(MeetingType.raw(type_sql, user.id, type_slug, True)), None)
     if mt is None:
         abort(404)
-    return mt.user, mt
+    mt.user = user
+    return user, mt
+
+
+def _compiled(name: str, build) -> str:
+    """The SQL of a query that runs on every page view, built by peewee once per backend.
+
+    peewee turns its query tree into SQL on every execution, which cost this page more
+    than the database did; the shape never changes, only the parameters (passed to
+    ``Model.raw`` in the order of the ``where`` above).
+    """
+    key = (name, type(db.obj).__name__)
+    sql = _SQL.get(key)
+    if sql is None:
+        sql = _SQL[key] = build().sql()[0]
+    return sql
 
 
 def _managed_or_404(uid: str, token: str) -> Booking:
@@ -173,6 +198,11 @@ def _template_helpers() -> dict:
         "time_label": time_label,
         "zone_options": zone_options,
         "is_link": is_link,
+        # Meeting details: where a type meets, a booking's join link, the invitee's answers.
+        "where_label": locations.describe,
+        "meeting_link": meeting_link,
+        "link_status": locations.join_link_status,
+        "answered": lambda booking: questions.answered(booking.answer_list()),
     }
 
 
@@ -246,6 +276,7 @@ class BookingForm:
     name: str = ""
     email: str = ""
     notes: str = ""
+    answers: dict = field(default_factory=dict)  # question key → answer (portal.questions)
     errors: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -293,6 +324,7 @@ def book_submit(host: str, type_slug: str, embed: bool):
         name=request.form.get("name", ""),
         email=request.form.get("email", ""),
         notes=request.form.get("notes", ""),
+        answers=questions.from_form(mt, request.form),
     )
     try:
         result = service.book(
@@ -305,6 +337,7 @@ def book_submit(host: str, type_slug: str, embed: bool):
             notes=form.notes,
             idempotency_key=form.idempotency_key,
             now=utcnow(),
+            answers=form.answers,
         )
     except service.BookingError as exc:
         if exc.field == "start":
