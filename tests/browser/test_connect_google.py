@@ -105,7 +105,10 @@ def test_connect_google_pick_calendars_and_a_booking_lands_there(
     card.get_by_role("button", name="Use for new bookings (Kairos bookings)").click()
     row = card.get_by_role("row").filter(has_text="Kairos bookings")
     expect(row.get_by_text("Receives new bookings")).to_be_visible()
-    row.get_by_role("checkbox").uncheck()
+    # a click, not uncheck(): htmx replaces the list on "change", so the box that was clicked
+    # is gone by the time Playwright would look at it again; wait for the saved answer
+    with page.expect_response(lambda r: "/calendars/" in r.url and r.request.method == "POST"):
+        row.get_by_role("checkbox").click()
     expect(
         card.get_by_role("row").filter(has_text="Kairos bookings").get_by_role("checkbox")
     ).not_to_be_checked()
