@@ -28,7 +28,6 @@ import base64
 import hashlib
 import hmac
 import json
-import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -54,8 +53,6 @@ from .models import (
     utcnow,
     validate_slug,
 )
-
-log = logging.getLogger(__name__)
 
 PROVIDERS = ("google", "microsoft", "exchange", "caldav", "ics")
 PROVIDER_TITLES = {
@@ -152,12 +149,11 @@ class ConnectRule:
 
 
 def connect_rule() -> ConnectRule:
-    raw = AppSetting.read("connect_policy", None) or {}
-    policy = raw.get("policy") if isinstance(raw, dict) else None
-    if policy not in CONNECT_POLICIES:
+    raw = AppSetting.read("connect_policy", None)
+    if not isinstance(raw, dict) or raw.get("policy") not in CONNECT_POLICIES:
         return ConnectRule()
     return ConnectRule(
-        policy=policy,
+        policy=str(raw["policy"]),
         members=frozenset(int(m) for m in raw.get("members", []) if str(m).isdigit()),
         domains=tuple(str(d) for d in raw.get("domains", [])),
     )
@@ -251,20 +247,32 @@ def _valid_zone(name: str) -> bool:
     return bool(name) and is_valid_zone(name)
 
 
+def _windows(spans: list) -> tuple[tuple[str, str], ...]:
+    """Stored ``[["09:00", "17:00"], …]`` checked like the form checks it; ValueError if not."""
+    from .forms import parse_hhmm
+
+    out = []
+    for a, b in spans:
+        start, end = parse_hhmm(str(a)), parse_hhmm(str(b))
+        if start is None or end is None or end <= start:
+            raise ValueError(f"bad window {a!r}–{b!r}")
+        out.append((str(a), str(b)))
+    return tuple(out)
+
+
 def member_defaults() -> MemberDefaults:
     """The stored defaults; anything missing or no longer valid falls back (zone → UTC)."""
     raw = AppSetting.read("member_defaults", None)
     base = MemberDefaults()
     if not isinstance(raw, dict):
         return base
-    tz = raw.get("timezone") if isinstance(raw.get("timezone"), str) else ""
+    stored_tz = raw.get("timezone")
+    tz = stored_tz if isinstance(stored_tz, str) else ""
     weekly = dict(base.weekly)
     stored = raw.get("weekly")
     if isinstance(stored, dict):
         try:
-            weekly = {
-                d: tuple((str(a), str(b)) for a, b in stored.get(str(d), [])) for d in range(7)
-            }
+            weekly = {d: _windows(stored.get(str(d), [])) for d in range(7)}
         except (TypeError, ValueError):
             weekly = dict(base.weekly)
 

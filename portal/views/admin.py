@@ -8,8 +8,6 @@ headers. The rules live in ``portal.admin``; these views parse and render.
 
 from __future__ import annotations
 
-from functools import wraps
-
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -35,20 +33,6 @@ bp = Blueprint("admin", __name__, url_prefix="/settings/admin")
 
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 EXCHANGE_PATH = "/settings/admin/exchange"
-
-
-def require_admin(view):
-    """For admin pages outside this blueprint (e.g. the Exchange page): 404 unless admin."""
-
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        if not current_user.is_authenticated:
-            return login_manager.unauthorized()
-        if not current_user.is_admin:
-            abort(404)
-        return view(*args, **kwargs)
-
-    return wrapper
 
 
 @bp.before_request

@@ -410,5 +410,7 @@ def test_stored_defaults_fall_back_when_broken(app):
         defaults = admin.member_defaults()
         assert defaults.timezone == "UTC" and defaults.lead_time_minutes == 0
         assert defaults.weekly[0] == (("09:00", "17:00"),) and defaults.weekly[6] == ()
+        AppSetting.write("member_defaults", {"weekly": {"0": [["25:00", "09:00"]]}})
+        assert admin.member_defaults().weekly[0] == (("09:00", "17:00"),)
         AppSetting.write("connect_policy", json.loads('{"policy": "bogus"}'))
         assert admin.connect_rule() == admin.ConnectRule()
