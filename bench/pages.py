@@ -255,6 +255,9 @@ def main() -> int:
             f"targets: >= {TARGET_RATIO:.0%} of the trivial page's throughput, "
             f"p95 < {TARGET_P95_MS:.0f} ms: {'met' if ok else 'MISSED'}"
         )
+        # Latency, unlike the ratios, depends on what else the machine is doing.
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(f"load average {load} on {os.cpu_count()} CPUs")
         return 0 if ok else 1
     finally:
         stop(proc)
