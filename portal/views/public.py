@@ -409,6 +409,8 @@ def _manage_context(booking: Booking, embed: bool, tz_name: str | None = None) -
         "manage_link": service.external_url(service.manage_path(booking)),
         "successor_url": _manage_url(successor, embed) if successor else None,
         "can_reschedule": _reschedulable(booking, host, mt),
+        # Invitees cannot cancel a meeting once it has started (the host still can).
+        "can_cancel": booking.status == "confirmed" and booking.start_utc > utcnow(),
         "form_token": formtoken.issue(host.id, mt.id if mt else 0, booking.uid),
         "picker": None,
         "confirm_start": None,
@@ -485,7 +487,7 @@ def cancel(uid: str, embed: bool):
     booking = _managed_post(uid)
     reason = request.form.get("reason", "")
     try:
-        service.cancel(booking, by="invitee", reason=reason)
+        service.cancel(booking, by="invitee", reason=reason, now=utcnow())
     except service.BookingError as exc:
         ctx = _manage_context(Booking.get_by_id(booking.id), embed, request.form.get("tz"))
         ctx["reason"] = reason

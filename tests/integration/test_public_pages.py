@@ -384,6 +384,17 @@ def test_reschedule_fragment_and_lost_race(client, booked, site, app, now):
         assert Booking.get(Booking.uid == uid).status == "confirmed"
 
 
+def test_a_started_meeting_can_no_longer_be_changed(client, booked, monkeypatch):
+    path, token, uid = booked
+    fields = form_fields(client.get(f"{path}?token={token}").text)  # a tab left open
+    freeze_clock(monkeypatch, datetime(2026, 12, 1, 8, 10, tzinfo=UTC))  # 10 minutes in
+    page = client.get(f"{path}?token={token}")
+    assert "can no longer be changed" in page.text
+    assert "Cancel booking" not in page.text and ">Reschedule<" not in page.text
+    resp = client.post(f"{path}/cancel", data=fields)
+    assert resp.status_code == 409 and "already started" in resp.text
+
+
 def test_manage_page_of_a_deleted_type_still_cancels(client, booked, app):
     path, token, uid = booked
     with app.app_context(), db.connection_context():
