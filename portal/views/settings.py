@@ -56,7 +56,6 @@ NAV: list[NavItem] = [
     NavItem("settings.overrides", "Date overrides"),
     NavItem("settings.preview", "Preview"),
     NavItem("findtime.index", "Find a time"),
-    NavItem("findtime.index", "Find a time"),
     NavItem("connections.index", "Calendars"),
     NavItem("settings.profile", "Profile"),
     NavItem("settings.embed", "Embed"),
