@@ -11,6 +11,7 @@ import json
 import re
 import secrets
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from peewee import (
     BooleanField,
@@ -109,6 +110,12 @@ def validate_slug(slug: str) -> str | None:
 
 
 class BaseModel(Model):
+    if TYPE_CHECKING:
+        # peewee adds ``id`` and the ``<fk>_id`` accessors at runtime; tell mypy so.
+        id: Any
+
+        def __getattr__(self, name: str) -> Any: ...
+
     class Meta:
         database = db
         legacy_table_names = False
