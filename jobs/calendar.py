@@ -19,8 +19,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
-from portal import sync
+from portal import locations, sync
 from portal.ical import meeting_link, meeting_title, summary
 from portal.models import (
     Booking,
@@ -35,6 +36,7 @@ from portal.models import (
 )
 from portal.outbox import RETRY
 from portal.providers import CredentialsInvalid, EventData, NotFound, ProviderError, Transient
+from portal.questions import answers_text
 from portal.queue import get_redis
 
 from .outbox import handler
@@ -74,6 +76,9 @@ def event_data(booking: Booking) -> EventData:
     lines = [f"Booked through Kairos by {booking.invitee_name} <{booking.invitee_email}>."]
     if booking.notes:
         lines += ["", "Notes:", booking.notes]
+    answers = answers_text(booking.answer_list())
+    if answers:
+        lines += ["", answers]
     link = meeting_link(booking)
     if link:
         lines += ["", f"Where: {link}"]
@@ -105,6 +110,8 @@ def _fail(row: CalendarEvent, message: str) -> None:
     CalendarEvent.update(
         status="failed", last_error=message[:2000], updated_at=to_db(utcnow())
     ).where(CalendarEvent.id == row.id).execute()
+    # No event, so no Meet/Teams link either: the host is told (portal.locations).
+    locations.record_failed(row.booking_id, f"the calendar event could not be written: {message}")
 
 
 @handler("write_back")
@@ -147,6 +154,7 @@ def _write_back(booking_id: int) -> str:
             return "nothing to do"
         row = sync.attach_calendar_event(booking)
         if row is None:
+            locations.record_failed(booking.id, "no calendar receives new bookings")
             return "no write calendar"
     if not wanted and (row.status == "deleted" or not row.external_id):
         CalendarEvent.update(status="deleted", updated_at=to_db(utcnow())).where(
@@ -172,7 +180,8 @@ def _write_back(booking_id: int) -> str:
         return "failed"
     try:
         if wanted:
-            data = event_data(booking)
+            # Only the main event asks for a Meet/Teams conference; copies just show the link.
+            data = replace(event_data(booking), conference=locations.conference_for(booking))
             written = None
             if row.external_id:
                 try:
@@ -191,6 +200,7 @@ def _write_back(booking_id: int) -> str:
                 attempts=0,
                 updated_at=to_db(utcnow()),
             ).where(CalendarEvent.id == row.id).execute()
+            locations.record_written(booking.id, written.join_url, written.conference_error)
             return "written"
         provider.delete_event(calendar.external_id, row.external_id, row.etag)
         CalendarEvent.update(

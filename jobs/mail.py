@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from portal import mail
+from portal import locations, mail
 from portal.booking import external_url
 from portal.models import (
     Booking,
@@ -67,6 +67,9 @@ def notify(booking_id: int, event: str, now: str | datetime | None = None) -> in
         log.info("notify: booking %s is %s; no %s message", booking_id, booking.status, event)
         return 0
     when = _now(now)
+    if locations.wait_for_link(booking, "notify", event, when):
+        log.info("notify: booking %s waits for its video link", booking_id)
+        return 0  # recorded again; the write-back wakes it as soon as the link is made
     return sum(mail.send_booking_message(booking, event, role, when) for role in mail.ROLES)
 
 

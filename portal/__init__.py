@@ -39,6 +39,10 @@ def create_app(config: dict | None = None) -> Flask:
 
     exchange_org.init_app(app)  # copies bookings to additional booking calendars
 
+    from . import webhooks
+
+    webhooks.init_app(app)  # booking events go to the host's webhooks
+
     from .views import register_blueprints
 
     register_blueprints(app)

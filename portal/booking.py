@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from flask import current_app
 from peewee import IntegrityError
 
 from . import availability as engine
-from . import slot_memo, sync
+from . import locations, questions, slot_memo, sync
 from .database import host_lock
 from .models import (
     Booking,
@@ -394,9 +395,18 @@ def book(
     notes: str = "",
     idempotency_key: str | None = None,
     now: datetime | None = None,
+    answers: dict | None = None,
 ) -> Result:
-    """Create a confirmed booking if ``start`` is still offered; exactly one racer wins."""
+    """Create a confirmed booking if ``start`` is still offered; exactly one racer wins.
+
+    ``answers`` maps the type's question keys to the invitee's answers
+    (``portal.questions``); a bad one is refused on ``answers.<key>``.
+    """
     name, email, timezone, notes = clean_invitee(name, email, timezone, notes)
+    try:
+        answered = questions.clean_answers(mt, answers)
+    except questions.QuestionError as exc:
+        raise BookingError(exc.message, exc.field) from exc
     if idempotency_key is not None and (not idempotency_key or len(idempotency_key) > 200):
         raise BookingError("idempotency_key must be 1–200 characters", "idempotency_key")
     now = now or utcnow()
@@ -416,7 +426,17 @@ def book(
                 if prior is not None:
                     return Result(prior, False)
             _check_offered(host, mt, start, now, live=live)
-            booking = _insert(host, mt, start, name, email, timezone, notes, idempotency_key)
+            booking = _insert(
+                host,
+                mt,
+                start,
+                name,
+                email,
+                timezone,
+                notes,
+                idempotency_key,
+                answers=json.dumps(answered, ensure_ascii=False),
+            )
             sync.attach_calendar_event(booking)
             record_event(booking, "created")
             schedule_reminders(booking, mt, now)
@@ -452,11 +472,12 @@ def _insert(host, mt, start, name, email, timezone, notes, idempotency_key, **ex
         manage_salt=salt,
         manage_token_hash="",
         ical_uid=extra.pop("ical_uid", f"{uid}@kairos"),
-        location=mt.location,
+        **locations.for_booking(host, mt, previous=extra.get("rescheduled_from")),
         **extra,
     )
     booking.manage_token_hash = hash_token(manage_token(booking))
     booking.save(force_insert=True)
+    locations.booked(booking)
     return booking
 
 
@@ -531,6 +552,7 @@ def reschedule(
             ical_uid=old.ical_uid,
             sequence=old.sequence + 1,
             rescheduled_from=old,
+            answers=old.answers,
         )
         # The calendar event follows the booking it now belongs to.
         from .models import CalendarEvent
@@ -546,6 +568,7 @@ def reschedule(
 
 def booking_dict(booking: Booking, with_manage: bool = False) -> dict:
     """The API's JSON shape of a booking."""
+    from .ical import meeting_link
     from .models import CalendarEvent
 
     event = (
@@ -565,6 +588,12 @@ def booking_dict(booking: Booking, with_manage: bool = False) -> dict:
         "timezone": booking.invitee_timezone,
         "notes": booking.notes,
         "location": booking.location,
+        "location_kind": booking.location_kind,
+        "meeting_link": meeting_link(booking),
+        "answers": [
+            {"key": a.get("key"), "label": a.get("label"), "value": a.get("value")}
+            for a in booking.answer_list()
+        ],
         "created_at": from_db(booking.created_at).isoformat(),  # type: ignore[union-attr]
         "calendar_event": {
             "status": event.status if event else "pending",

@@ -102,6 +102,8 @@ class Config:
 
         # Outbound fetches (ICS feeds, webhooks) refuse private addresses unless allowed.
         self.ALLOW_PRIVATE_URLS = _bool(e.get("KAIROS_ALLOW_PRIVATE_URLS"))
+        # Webhooks go to https:// URLs only, unless plain http:// is allowed (e.g. on a LAN).
+        self.ALLOW_HTTP_WEBHOOKS = _bool(e.get("KAIROS_ALLOW_HTTP_WEBHOOKS"))
         self.TENTATIVE_IS_BUSY = _bool(e.get("KAIROS_TENTATIVE_IS_BUSY"), True)
         self.LIVE_CHECK_TIMEOUT = float(e.get("KAIROS_LIVE_CHECK_TIMEOUT", "3"))
         self.CACHE_TRUST_SECONDS = _int(e.get("KAIROS_CACHE_TRUST_SECONDS"), 900)

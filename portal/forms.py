@@ -20,6 +20,7 @@ from wtforms import (
     PasswordField,
     RadioField,
     SelectChoice,
+    SelectField,
     StringField,
     TextAreaField,
 )
@@ -34,6 +35,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from .locations import KINDS as LOCATION_KINDS
 from .models import validate_slug
 
 # The API engineer's bounds (portal/views/api*.py) are the same numbers.
@@ -206,10 +208,18 @@ class MeetingTypeForm(FlaskForm):
         validators=[Optional(), NumberRange(1, DAILY_LIMIT_MAX)],
         description="Leave empty for no limit.",
     )
+    location_kind = SelectField(
+        "Where",
+        choices=[SelectChoice(k, label) for k, label in LOCATION_KINDS.items()],
+        default="custom",
+        description="Google Meet and Teams links are made in your calendar for new bookings, "
+        "one per booking.",
+    )
     location = StringField(
         "Location or meeting link",
         validators=[Length(max=500), single_line],
         filters=[_strip],
+        description="The link, phone number or address, for the kinds that need one.",
     )
     is_active = BooleanField("Offered on my booking page", default=True)
 

@@ -20,6 +20,7 @@ from icalendar import Calendar, Event, vCalAddress, vText
 
 from .booking import external_url, manage_path
 from .models import Booking, MeetingType, User, utcnow
+from .questions import answers_text
 
 PRODID = "-//Kairos//Kairos booking portal//EN"
 METHODS = ("REQUEST", "CANCEL", "PUBLISH")
@@ -35,10 +36,11 @@ def one_line(value: str) -> str:
 def meeting_link(booking: Booking) -> str:
     """Where the meeting happens (a URL, phone number or address) as the booking recorded it.
 
-    The one place e-mails and the .ics read it from, so a richer source (a
-    provider-created join link) only has to be added here.
+    The one place e-mails, the .ics, pages and webhooks read it from: the
+    join link (a Meet/Teams link the calendar created, or the host's personal
+    link; see ``portal.locations``) when there is one, else the type's location.
     """
-    return booking.location or ""
+    return booking.join_url or booking.location or ""
 
 
 def manage_url(booking: Booking) -> str:
@@ -102,6 +104,9 @@ def booking_event(
         lines.append(f"Where: {link}")
     if booking.notes:
         lines.append(f"Notes from {one_line(booking.invitee_name)}:\n{booking.notes}")
+    answers = answers_text(booking.answer_list())
+    if answers:
+        lines.append(answers)
     lines.append(f"Manage this booking: {manage}")
     event.add("description", "\n\n".join(lines))
     if link:

@@ -72,6 +72,7 @@ from peewee import IntegrityError
 from . import booking as booking_service
 from .ical import booking_ics, host_url, manage_url, meeting_link, meeting_title, one_line
 from .models import Booking, SentEmail, User, db, from_db, to_db, utcnow
+from .questions import answered
 
 log = logging.getLogger(__name__)
 
@@ -501,6 +502,14 @@ def booking_message(
             f"/{host.slug}/{booking.type_slug}" if booking.meeting_type_id else f"/{host.slug}"
         ),
         "notes": booking.notes,
+        # Invitee questions (portal.questions): (label, answer) pairs, shown escaped.
+        "answers": answered(booking.answer_list()),
+        # The host's signature closes messages to the invitee (plain text, escaped in HTML).
+        "signature": host.email_signature if role == "invitee" else "",
+        # Only the host hears that no Meet/Teams link could be made (portal.locations).
+        "link_problem": booking.join_error
+        if role == "host" and booking.join_status == "failed"
+        else "",
         "cancel_reason": booking.cancel_reason,
         "cancelled_by": booking.cancelled_by,
         "ahead": humanize(booking.start_utc - now),

@@ -134,6 +134,12 @@ class User(BaseModel):
     # Newline-separated origins (scheme://host[:port]) allowed to frame booking pages.
     embed_origins = TextField(default="")
     created_at = DateTimeField(default=lambda: to_db(utcnow()))
+    # Where meetings of the "personal link" kind happen (Zoom, Teams, any http(s) URL).
+    meeting_link = TextField(default="")
+    email_signature = TextField(default="")  # plain text under the host's e-mails to invitees
+    # Private ICS feed: the token is HMAC(secret key, salt) (portal.feeds); "" = no feed.
+    feed_salt = CharField(default="")
+    feed_token_hash = CharField(null=True, unique=True)
 
     # flask-login protocol
     @property
@@ -200,6 +206,9 @@ class MeetingType(BaseModel):
     slot_interval_minutes = IntegerField(null=True)
     daily_limit = IntegerField(null=True)
     location = CharField(default="")
+    # How ``location`` is read: custom | link | phone | address | personal | google_meet | teams
+    # (portal.locations); "custom" is the text as written.
+    location_kind = CharField(default="custom")
     # Comma-separated minutes before the start, e.g. "1440,60".
     reminder_offsets = CharField(default="1440,60")
     is_active = BooleanField(default=True)
@@ -207,6 +216,14 @@ class MeetingType(BaseModel):
 
     class Meta:
         indexes = ((("user", "slug"), True),)
+
+    def question_list(self) -> list[Question]:
+        """The invitee questions of this type, in the host's order."""
+        return list(
+            Question.select()
+            .where(Question.meeting_type == self.id)
+            .order_by(Question.position, Question.id)
+        )
 
     def reminder_minutes(self) -> list[int]:
         """Reminder offsets in minutes, largest first; blanks, junk and duplicates dropped."""
@@ -248,6 +265,12 @@ class Booking(BaseModel):
     location = CharField(default="")
     # Subject of a meeting a host set up with co-workers ("find a time"); those have no type.
     title = CharField(default="")
+    location_kind = CharField(default="custom")  # the type's kind at booking time
+    # The link to join: the host's personal link, or the Meet/Teams link the calendar made.
+    join_url = TextField(default="")
+    join_status = CharField(default="")  # "" (none needed) | pending | created | failed
+    join_error = TextField(default="")  # why no link could be made, for the host
+    answers = TextField(default="[]")  # JSON [{"key", "label", "kind", "value"}] (portal.questions)
     created_at = DateTimeField(default=lambda: to_db(utcnow()))
     cancelled_at = DateTimeField(null=True)
 
@@ -261,6 +284,14 @@ class Booking(BaseModel):
     @property
     def end_utc(self) -> datetime:
         return from_db(self.end)  # type: ignore[return-value]
+
+    def answer_list(self) -> list[dict]:
+        """The invitee's answers as stored (label and kind copied at booking time)."""
+        try:
+            value = json.loads(self.answers or "[]")
+        except ValueError:
+            return []
+        return value if isinstance(value, list) else []
 
 
 class ApiToken(BaseModel):
@@ -552,6 +583,66 @@ class BookingAttendee(BaseModel):
         indexes = ((("booking", "user"), True), (("user",), False))
 
 
+class Question(BaseModel):
+    """One question a meeting type asks invitees (portal.questions); ``key`` names it in the API."""
+
+    meeting_type = ForeignKeyField(MeetingType, backref="questions", on_delete="CASCADE")
+    key = CharField()
+    label = CharField()
+    kind = CharField()  # short_text | long_text | single_choice | checkboxes | phone
+    required = BooleanField(default=False)
+    options = TextField(default="[]")  # JSON list of choices (single_choice, checkboxes)
+    position = IntegerField(default=0)
+
+    class Meta:
+        indexes = ((("meeting_type", "key"), True), (("meeting_type", "position"), False))
+
+    def option_list(self) -> list[str]:
+        return json.loads(self.options or "[]")
+
+
+class Webhook(BaseModel):
+    """A host's endpoint for booking events (portal.webhooks); the signing secret is sealed."""
+
+    user = ForeignKeyField(User, backref="webhooks", on_delete="CASCADE")
+    url = TextField()
+    events = CharField(default="")  # comma-separated: booking.created,booking.cancelled,…
+    secret = TextField(default="")  # sealed {"secret"} (portal.crypto)
+    is_active = BooleanField(default=True)
+    description = CharField(default="")
+    created_at = DateTimeField(default=lambda: to_db(utcnow()))
+
+    def event_list(self) -> list[str]:
+        return [e for e in self.events.split(",") if e]
+
+
+class WebhookDelivery(BaseModel):
+    """One POST of one event to one webhook: the delivery log, replayable by the host."""
+
+    webhook = ForeignKeyField(Webhook, backref="deliveries", on_delete="CASCADE")
+    uid = CharField(unique=True)  # X-Kairos-Delivery
+    event_id = CharField()  # the event's id; a replay keeps it, so receivers can dedupe
+    event = CharField()  # booking.created | booking.cancelled | booking.rescheduled
+    booking_uid = CharField(default="")
+    payload = TextField()  # the exact JSON body sent
+    # "<webhook id>:<event id>" for first deliveries, NULL for replays: fan-out runs once.
+    dedup_key = CharField(null=True, unique=True)
+    replay_of = ForeignKeyField("self", null=True, backref="replays", on_delete="SET NULL")
+    status = CharField(default="pending")  # pending | retrying | delivered | failed
+    attempts = IntegerField(default=0)
+    response_status = IntegerField(null=True)
+    response_body = TextField(default="")  # first characters of the answer
+    last_error = TextField(default="")
+    duration_ms = IntegerField(null=True)
+    created_at = DateTimeField(index=True, default=lambda: to_db(utcnow()))
+    last_attempt_at = DateTimeField(null=True)
+    delivered_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "webhook_delivery"
+        indexes = ((("webhook", "created_at"), False),)
+
+
 ALL_MODELS = [
     User,
     WeeklyHours,
@@ -572,6 +663,9 @@ ALL_MODELS = [
     OAuthIdentity,
     Invite,
     BookingAttendee,
+    Question,
+    Webhook,
+    WebhookDelivery,
     BookingCopy,
     ExchangeOrganisation,
 ]

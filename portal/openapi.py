@@ -19,6 +19,11 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from .locations import KINDS as LOCATION_KINDS
+from .questions import KINDS as QUESTION_KINDS
+from .questions import MAX_LABEL, MAX_LONG, MAX_OPTION, MAX_OPTIONS, MAX_QUESTIONS
+from .webhooks import EVENTS as WEBHOOK_EVENTS
+
 API_VERSION = "1.0.0"
 
 # Wall-clock time of day; "24:00" is only meaningful as the end of a window,
@@ -87,7 +92,18 @@ def _meeting_type_fields() -> dict:
         "daily_limit": nullable(
             minutes(*b["daily_limit"], "bookings of this type per day; null = no limit")
         ),
-        "location": {"type": "string", "maxLength": MAX_LOCATION},
+        "location": {
+            "type": "string",
+            "maxLength": MAX_LOCATION,
+            "description": "the link, phone number or address, as `location_kind` says",
+        },
+        "location_kind": {
+            "type": "string",
+            "enum": list(LOCATION_KINDS),
+            "description": "`custom`: the text as written; `link`: a fixed URL; `phone`; "
+            "`address`; `personal`: the host's personal meeting link; `google_meet` / `teams`: "
+            "a link made per booking in the host's Google / Microsoft calendar for new bookings",
+        },
         "active": {"type": "boolean", "description": "inactive types are not bookable"},
     }
 
@@ -103,6 +119,13 @@ _BOOKING_FIELDS: dict[str, Any] = {
     "timezone": ZONE,
     "notes": {"type": "string"},
     "location": {"type": "string"},
+    "location_kind": {"type": "string", "enum": list(LOCATION_KINDS)},
+    "meeting_link": {
+        "type": "string",
+        "description": "where to join: the Meet/Teams link the calendar made, the host's "
+        "personal link, or the location; empty while a link is still being made",
+    },
+    "answers": {"type": "array", "items": {"$ref": "#/components/schemas/Answer"}},
     "created_at": DATETIME,
 }
 
@@ -238,6 +261,17 @@ SCHEMAS: dict[str, dict] = {
                     "description": "retrying with the same key returns the same booking",
                 }
             ),
+            "answers": {
+                "type": "object",
+                "description": "the meeting type's questions (`GET …/questions`) by key: text, "
+                "or a list of choices for checkboxes; a bad answer is 422 `answers.<key>`",
+                "additionalProperties": {
+                    "oneOf": [
+                        {"type": "string", "maxLength": MAX_LONG},
+                        {"type": "array", "items": {"type": "string"}},
+                    ]
+                },
+            },
         },
     },
     "PublicBooking": {
@@ -406,6 +440,205 @@ SCHEMAS: dict[str, dict] = {
         "properties": {"role": {"type": "string", "enum": ["main", "busy", "additional", "none"]}},
     },
 }
+
+# ---- Meeting details (portal.views.api_details): link and signature, questions, webhooks,
+# the calendar feed and the schedule.
+_QUESTION = {
+    "key": {
+        "type": "string",
+        "pattern": r"^[a-z][a-z0-9_]{0,39}$",
+        "description": "the answer's name in `answers`; made from the label when left out",
+    },
+    "label": {"type": "string", "minLength": 1, "maxLength": MAX_LABEL},
+    "kind": {"type": "string", "enum": list(QUESTION_KINDS)},
+    "required": {"type": "boolean"},
+    "options": {
+        "type": "array",
+        "maxItems": MAX_OPTIONS,
+        "items": {"type": "string", "minLength": 1, "maxLength": MAX_OPTION},
+        "description": "the choices of `single_choice` (two or more) and `checkboxes`",
+    },
+}
+_WEBHOOK_FIELDS = {
+    "url": {
+        "type": "string",
+        "maxLength": 2000,
+        "description": "https:// (http:// only where allowed); no private addresses",
+    },
+    "events": {
+        "type": "array",
+        "items": {"type": "string", "enum": list(WEBHOOK_EVENTS)},
+        "minItems": 1,
+        "description": "default: all three",
+    },
+    "description": {"type": "string", "maxLength": 200},
+    "active": {"type": "boolean"},
+}
+SCHEMAS.update(
+    {
+        "Answer": {
+            "type": "object",
+            "required": ["key", "label", "value"],
+            "properties": {
+                "key": {"type": "string"},
+                "label": {"type": "string", "description": "the question as it was asked"},
+                "value": {
+                    "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]
+                },
+            },
+        },
+        "MeetingDetails": {
+            "type": "object",
+            "required": ["meeting_link", "email_signature"],
+            "properties": {
+                "meeting_link": {
+                    "type": "string",
+                    "description": "personal meeting link (types of kind `personal`)",
+                },
+                "email_signature": {"type": "string", "description": "plain text"},
+            },
+        },
+        "MeetingDetailsPatch": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "meeting_link": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "an http(s) URL, or empty",
+                },
+                "email_signature": {"type": "string", "maxLength": 2000},
+            },
+        },
+        "Question": {"type": "object", "required": list(_QUESTION), "properties": _QUESTION},
+        "QuestionList": {
+            "type": "object",
+            "required": ["questions"],
+            "properties": {"questions": {"type": "array", "items": ref("Question")}},
+        },
+        "QuestionsRequest": {
+            "type": "object",
+            "required": ["questions"],
+            "additionalProperties": False,
+            "description": "replaces the type's questions, in this order",
+            "properties": {
+                "questions": {
+                    "type": "array",
+                    "maxItems": MAX_QUESTIONS,
+                    "items": {
+                        "type": "object",
+                        "required": ["label", "kind"],
+                        "additionalProperties": False,
+                        "properties": _QUESTION,
+                    },
+                }
+            },
+        },
+        "Webhook": {
+            "type": "object",
+            "required": ["id", "url", "events", "active", "last_delivery"],
+            "properties": _WEBHOOK_FIELDS
+            | {
+                "id": {"type": "integer"},
+                "created_at": DATETIME,
+                "last_delivery": nullable(ref("Delivery")),
+            },
+        },
+        "WebhookCreated": {
+            "type": "object",
+            "required": ["id", "url", "events", "active", "secret"],
+            "properties": _WEBHOOK_FIELDS
+            | {
+                "id": {"type": "integer"},
+                "created_at": DATETIME,
+                "last_delivery": nullable(ref("Delivery")),
+                "secret": {"type": "string", "description": "whsec_…; shown only this once"},
+            },
+        },
+        "WebhookList": {
+            "type": "object",
+            "required": ["webhooks"],
+            "properties": {"webhooks": {"type": "array", "items": ref("Webhook")}},
+        },
+        "WebhookRequest": {
+            "type": "object",
+            "required": ["url"],
+            "additionalProperties": False,
+            "properties": _WEBHOOK_FIELDS,
+        },
+        "WebhookPatch": {
+            "type": "object",
+            "additionalProperties": False,
+            "description": "only the fields given change; `id`, `created_at` and "
+            "`last_delivery` are ignored",
+            "properties": _WEBHOOK_FIELDS
+            | {k: {"readOnly": True} for k in ("id", "created_at", "last_delivery")},
+        },
+        "Delivery": {
+            "type": "object",
+            "required": ["id", "delivery", "event_id", "event", "status", "attempts"],
+            "properties": {
+                "id": {"type": "integer"},
+                "delivery": {"type": "string", "description": "X-Kairos-Delivery"},
+                "event_id": {"type": "string", "description": "the body's `id`"},
+                "event": {"type": "string", "enum": list(WEBHOOK_EVENTS)},
+                "booking_uid": {"type": "string"},
+                "status": {
+                    "type": "string",
+                    "enum": ["pending", "retrying", "delivered", "failed"],
+                },
+                "attempts": {"type": "integer"},
+                "response_status": nullable({"type": "integer"}),
+                "error": {"type": "string"},
+                "duration_ms": nullable({"type": "integer"}),
+                "created_at": DATETIME,
+                "last_attempt_at": nullable(DATETIME),
+                "delivered_at": nullable(DATETIME),
+                "replay_of": nullable({"type": "integer"}),
+                "payload": {"type": "string", "description": "the exact JSON body sent"},
+                "response_body": {"type": "string", "description": "the start of the answer"},
+            },
+        },
+        "DeliveryList": {
+            "type": "object",
+            "required": ["deliveries"],
+            "properties": {"deliveries": {"type": "array", "items": ref("Delivery")}},
+        },
+        "Feed": {
+            "type": "object",
+            "required": ["active", "url"],
+            "properties": {
+                "active": {"type": "boolean"},
+                "url": nullable({"type": "string", "format": "uri"}),
+            },
+        },
+        "Schedule": {
+            "type": "object",
+            "required": ["timezone", "items"],
+            "properties": {
+                "timezone": ZONE,
+                "items": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["kind", "start", "end", "label"],
+                        "properties": {
+                            "kind": {"type": "string", "enum": ["booking", "busy"]},
+                            "start": DATETIME,
+                            "end": DATETIME,
+                            "label": {
+                                "type": "string",
+                                "description": "busy blocks: `Busy · <calendar name>`",
+                            },
+                            "calendar": {"type": "string"},
+                            "booking": ref("Booking"),
+                        },
+                    },
+                },
+            },
+        },
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -685,6 +918,115 @@ OPERATIONS: list[Op] = [
         errors=(404,),
         description="`main`: the main booking calendar; `busy`: a busy-time source; "
         "`additional`: every booking is copied there too; `none`: disconnect it.",
+    ),
+]
+
+_WEBHOOK = "/api/v1/webhooks/{webhook_id}"
+OPERATIONS += [
+    Op(
+        "get",
+        "/api/v1/me/meeting-details",
+        "Your personal meeting link and e-mail signature",
+        "host",
+        {200: ("meeting details", "MeetingDetails")},
+    ),
+    Op(
+        "patch",
+        "/api/v1/me/meeting-details",
+        "Change your personal meeting link and/or e-mail signature",
+        "host",
+        {200: ("meeting details", "MeetingDetails")},
+        body="MeetingDetailsPatch",
+    ),
+    Op(
+        "get",
+        "/api/v1/meeting-types/{slug}/questions",
+        "The questions a meeting type asks invitees",
+        "meeting types",
+        {200: ("questions, in order", "QuestionList")},
+    ),
+    Op(
+        "put",
+        "/api/v1/meeting-types/{slug}/questions",
+        "Replace a meeting type's questions",
+        "meeting types",
+        {200: ("the stored questions", "QuestionList")},
+        body="QuestionsRequest",
+        description="Answers given to earlier questions stay with their bookings.",
+    ),
+    Op(
+        "get",
+        "/api/v1/hosts/{host}/{type}/questions",
+        "The questions a booking must answer (public)",
+        "public",
+        {200: ("questions, in order", "QuestionList")},
+        auth=False,
+    ),
+    Op("get", "/api/v1/webhooks", "Your webhooks", "webhooks", {200: ("webhooks", "WebhookList")}),
+    Op(
+        "post",
+        "/api/v1/webhooks",
+        "Register a webhook",
+        "webhooks",
+        {201: ("registered; `secret` is shown only in this answer", "WebhookCreated")},
+        body="WebhookRequest",
+        description="Deliveries are POSTs of JSON signed with `X-Kairos-Signature: "
+        't=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>" with the secret>`.',
+    ),
+    Op("get", _WEBHOOK, "One webhook", "webhooks", {200: ("the webhook", "Webhook")}),
+    Op(
+        "patch",
+        _WEBHOOK,
+        "Change a webhook",
+        "webhooks",
+        {200: ("the webhook", "Webhook")},
+        body="WebhookPatch",
+    ),
+    Op("delete", _WEBHOOK, "Delete a webhook and its log", "webhooks", {204: ("deleted", None)}),
+    Op(
+        "post",
+        _WEBHOOK + "/secret",
+        "Make a new signing secret",
+        "webhooks",
+        {200: ("the new `secret`, shown only in this answer", "WebhookCreated")},
+    ),
+    Op(
+        "get",
+        _WEBHOOK + "/deliveries",
+        "The delivery log (last 30 days, newest first)",
+        "webhooks",
+        {200: ("deliveries", "DeliveryList")},
+    ),
+    Op(
+        "post",
+        _WEBHOOK + "/deliveries/{delivery_id}/replay",
+        "Send a finished delivery again",
+        "webhooks",
+        {202: ("the new delivery, queued", "Delivery")},
+        errors=(409,),
+        description="Same body and event id, a new delivery id. 409 `not_finished` while "
+        "the delivery is still being tried.",
+    ),
+    Op("get", "/api/v1/feed", "Your private calendar feed URL", "feed", {200: ("feed", "Feed")}),
+    Op(
+        "post",
+        "/api/v1/feed",
+        "Create the feed, or give it a new URL (the old one stops working)",
+        "feed",
+        {201: ("feed", "Feed")},
+    ),
+    Op("delete", "/api/v1/feed", "Turn the feed off", "feed", {204: ("turned off", None)}),
+    Op(
+        "get",
+        "/api/v1/schedule",
+        "Your bookings and calendar busy blocks, day by day",
+        "host",
+        {200: ("the schedule", "Schedule")},
+        query=(
+            Param("start", _DATE_PARAM, "first day, in `tz`; default today"),
+            Param("end", _DATE_PARAM, "last day (inclusive), at most 62 days; default `start`"),
+            Param("tz", ZONE, "zone of the days; default yours"),
+        ),
     ),
 ]
 

@@ -115,6 +115,10 @@ class EventData:
     timezone: str = "UTC"  # host zone, for providers that want a display zone
     # Further attendees as (name, email): the co-workers of a meeting a host set up with them.
     more_attendees: tuple[tuple[str, str], ...] = ()
+    # A conference the provider should attach: "google_meet" (Google) or "teams"
+    # (Microsoft); adapters that cannot make the one asked for ignore it, and the
+    # caller sees no ``join_url`` in the answer.
+    conference: str = ""
 
     def attendees(self) -> tuple[tuple[str, str], ...]:
         """Everyone invited, as (name, email): the invitee first."""
@@ -127,6 +131,8 @@ class WrittenEvent:
 
     external_id: str  # href / event id, used for update and delete
     etag: str = ""  # etag / change key; "" when the provider has none
+    join_url: str = ""  # the conference link the provider attached (EventData.conference)
+    conference_error: str = ""  # why the provider attached none, when it said
 
     def __iter__(self):  # allows ``external_id, etag = provider.create_event(...)``
         return iter((self.external_id, self.etag))

@@ -17,14 +17,25 @@
   booking's iCalendar UID (base32hex, as Google requires), so a retried
   insert answers 409 ``duplicate`` and the existing event is brought up to
   date instead of a second one being made. ``sendUpdates=none``: Kairos
-  sends its own confirmation with an ``.ics``.
+  sends its own confirmation with an ``.ics``. Google renders descriptions as
+  HTML; Kairos writes plain text (invitee notes and answers among it), so the
+  description is HTML-escaped.
+* Google Meet (``EventData.conference == "google_meet"``): the write carries
+  ``conferenceData.createRequest`` (``hangoutsMeet``) with
+  ``conferenceDataVersion=1`` and a request id derived from the iCalendar UID,
+  so a retried write asks for the same conference rather than a second one.
+  The answer's ``hangoutLink`` becomes ``WrittenEvent.join_url``; a creation
+  still ``pending`` is read once more and otherwise retried (Transient); a
+  ``failure`` (or no conference at all) is reported in ``conference_error``.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import html
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -53,6 +64,7 @@ FREEBUSY_MAX_CALENDARS = 50
 #: scopes that let the account write to calendars it does not own (``writer`` role)
 BROAD_EVENT_SCOPES = {GOOGLE_SCOPE + "calendar.events", GOOGLE_SCOPE + "calendar"}
 RATE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"}
+MEET = "hangoutsMeet"
 
 
 def event_id_for(ical_uid: str) -> str:
@@ -64,6 +76,26 @@ def event_id_for(ical_uid: str) -> str:
     """
     digest = hashlib.sha256(ical_uid.encode()).digest()
     return "kairos" + base64.b32hexencode(digest).decode().rstrip("=").lower()
+
+
+def conference_request_id(ical_uid: str) -> str:
+    """The Meet create request of a booking: the same for every write of its event."""
+    return "kairos-" + hashlib.sha256(ical_uid.encode()).hexdigest()[:32]
+
+
+def meet_link(data: Mapping[str, Any]) -> tuple[str, str]:
+    """(join link, create status) of an event resource: ``hangoutLink`` or the video entry point."""
+    conference = data.get("conferenceData") or {}
+    status = str(
+        ((conference.get("createRequest") or {}).get("status") or {}).get("statusCode", "")
+    )
+    link = str(data.get("hangoutLink") or "")
+    if not link:
+        for entry in conference.get("entryPoints") or []:
+            if entry.get("entryPointType") == "video" and entry.get("uri"):
+                link = str(entry["uri"])
+                break
+    return link, status
 
 
 def rfc3339(value: datetime) -> str:
@@ -302,9 +334,9 @@ class GoogleProvider(OAuthProvider):
             if name:
                 attendee["displayName"] = name
             attendees.append(attendee)
-        return {
+        body: dict[str, Any] = {
             "summary": event.summary,
-            "description": event.description,
+            "description": html.escape(event.description, quote=False),
             "location": event.location,
             "start": {"dateTime": rfc3339(event.start), "timeZone": zone},
             "end": {"dateTime": rfc3339(event.end), "timeZone": zone},
@@ -315,6 +347,48 @@ class GoogleProvider(OAuthProvider):
                 "private": {"kairosBooking": event.booking_uid, "kairosUid": event.ical_uid}
             },
         }
+        if event.conference == "google_meet":
+            body["conferenceData"] = {
+                "createRequest": {
+                    "requestId": conference_request_id(event.ical_uid),
+                    "conferenceSolutionKey": {"type": MEET},
+                }
+            }
+        return body
+
+    @staticmethod
+    def _params(event: EventData) -> dict[str, Any]:
+        params: dict[str, Any] = {"sendUpdates": "none"}
+        if event.conference == "google_meet":
+            params["conferenceDataVersion"] = 1  # without it Google ignores conferenceData
+        return params
+
+    def _written(
+        self, calendar_id: str, data: Mapping[str, Any], event: EventData, default_id: str
+    ) -> WrittenEvent:
+        """The write's answer, with the Meet link when one was asked for."""
+        event_id = str(data.get("id", default_id))
+        written = WrittenEvent(event_id, str(data.get("etag", "")))
+        if event.conference != "google_meet":
+            return written
+        link, status = meet_link(data)
+        if not link and status == "pending":
+            # Google makes some conferences asynchronously: look once more, then retry later.
+            data = self.request(
+                "GET", f"{self._cal(calendar_id)}/events/{quote(event_id, safe='')}"
+            ).json()
+            link, status = meet_link(data)
+            if not link and status == "pending":
+                raise Transient("Google is still creating the Google Meet link")
+            written = WrittenEvent(event_id, str(data.get("etag", written.etag)))
+        if link:
+            return replace(written, join_url=link)
+        reason = (
+            "Google could not create a Google Meet link"
+            if status == "failure"
+            else "Google did not add a Google Meet link to the event"
+        )
+        return replace(written, conference_error=reason)
 
     def create_event(self, calendar_id: str, event: EventData) -> WrittenEvent:
         event_id = event_id_for(event.ical_uid)
@@ -322,7 +396,7 @@ class GoogleProvider(OAuthProvider):
         response = self.request(
             "POST",
             f"{self._cal(calendar_id)}/events",
-            params={"sendUpdates": "none"},
+            params=self._params(event),
             json=body,
             ok=(200, 201, 409),
         )
@@ -332,11 +406,10 @@ class GoogleProvider(OAuthProvider):
             response = self.request(
                 "PATCH",
                 f"{self._cal(calendar_id)}/events/{event_id}",
-                params={"sendUpdates": "none"},
+                params=self._params(event),
                 json={**self._body(event), "status": "confirmed"},
             )
-        data = response.json()
-        return WrittenEvent(data.get("id", event_id), data.get("etag", ""))
+        return self._written(calendar_id, response.json(), event, event_id)
 
     def update_event(
         self, calendar_id: str, external_id: str, event: EventData, etag: str = ""
@@ -346,13 +419,13 @@ class GoogleProvider(OAuthProvider):
         response = self.request(
             "PATCH",
             f"{self._cal(calendar_id)}/events/{quote(external_id, safe='')}",
-            params={"sendUpdates": "none"},
+            params=self._params(event),
             json=self._body(event),
         )
         data = response.json()
         if data.get("status") == "cancelled":
             raise NotFound("the event was deleted in Google Calendar")
-        return WrittenEvent(data.get("id", external_id), data.get("etag", ""))
+        return self._written(calendar_id, data, event, external_id)
 
     def delete_event(self, calendar_id: str, external_id: str, etag: str = "") -> None:
         try:

@@ -15,12 +15,19 @@
   not make a second event; ``PATCH`` / ``DELETE /me/events/{id}``.
 * 429 (and 503 with ``Retry-After``) → :class:`RateLimited` with the delay
   Graph asked for, so the job comes back after it.
+* Teams (``EventData.conference == "teams"``): writes carry
+  ``isOnlineMeeting: true`` and ``onlineMeetingProvider: teamsForBusiness``;
+  Graph answers with ``onlineMeeting.joinUrl``, which becomes
+  ``WrittenEvent.join_url``. Accounts without Teams (personal Outlook.com
+  ones) get no meeting, and Graph says nothing: that is reported in
+  ``conference_error``.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -181,14 +188,31 @@ class MicrosoftProvider(OAuthProvider):
         }
         if event.location:
             body["location"] = {"displayName": event.location}
+        if event.conference == "teams":
+            body["isOnlineMeeting"] = True
+            body["onlineMeetingProvider"] = "teamsForBusiness"
         return body
+
+    @staticmethod
+    def _written(data: Mapping[str, Any], event: EventData, default_id: str) -> WrittenEvent:
+        """The write's answer, with the Teams join link when one was asked for."""
+        written = WrittenEvent(str(data.get("id", default_id)), str(data.get("changeKey", "")))
+        if event.conference != "teams":
+            return written
+        link = str((data.get("onlineMeeting") or {}).get("joinUrl") or "")
+        if link:
+            return replace(written, join_url=link)
+        return replace(
+            written,
+            conference_error="Microsoft added no Teams meeting (the account may not have Teams)",
+        )
 
     def create_event(self, calendar_id: str, event: EventData) -> WrittenEvent:
         body = {**self._body(event), "transactionId": transaction_id(event.ical_uid)}
         data = self.request(
             "POST", f"{self.base}/me/calendars/{quote(calendar_id, safe='')}/events", json=body
         ).json()
-        return WrittenEvent(data["id"], data.get("changeKey", ""))
+        return self._written(data, event, data["id"])
 
     def update_event(
         self, calendar_id: str, external_id: str, event: EventData, etag: str = ""
@@ -197,7 +221,7 @@ class MicrosoftProvider(OAuthProvider):
         data = self.request(
             "PATCH", f"{self.base}/me/events/{quote(external_id, safe='')}", json=self._body(event)
         ).json()
-        return WrittenEvent(data.get("id", external_id), data.get("changeKey", ""))
+        return self._written(data, event, external_id)
 
     def delete_event(self, calendar_id: str, external_id: str, etag: str = "") -> None:
         try:

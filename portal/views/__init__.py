@@ -12,8 +12,10 @@ def register_blueprints(app: Flask) -> None:
         admin_exchange,
         api,
         api_connections,
+        api_details,
         api_exchange,
         auth,
+        feeds,
         findtime,
         invite,
         oauth,
@@ -28,6 +30,7 @@ def register_blueprints(app: Flask) -> None:
     for module in (
         api,
         api_connections,
+        api_details,
         api_exchange,
         auth,
         password,
@@ -38,6 +41,7 @@ def register_blueprints(app: Flask) -> None:
         findtime,
         invite,
         oauth,
+        feeds,  # /feeds/<token>.ics before the public /<host>/<type_slug>
         public,
     ):
         app.register_blueprint(module.bp)

@@ -23,7 +23,7 @@ from peewee import IntegrityError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
 from .. import booking as svc
-from .. import openapi
+from .. import locations, openapi
 from ..booking import BookingError
 from ..models import (
     SLUG_RE,
@@ -461,6 +461,7 @@ TYPE_FIELDS = {
     "slot_interval_minutes": "slot_interval_minutes",
     "daily_limit": "daily_limit",
     "location": "location",
+    "location_kind": "location_kind",
     "active": "is_active",
 }
 _NULLABLE = ("slot_interval_minutes", "daily_limit")
@@ -500,10 +501,27 @@ def parse_meeting_type(data: dict, creating: bool) -> dict:
         value = f.integer(key, low, high, required=required, nullable=key in _NULLABLE)
         if value is not _MISSING:
             values[key] = value
+    kind = f.raw("location_kind", False)
+    if kind is not _MISSING:
+        if kind not in locations.KINDS:
+            raise invalid("location_kind", "expected one of " + ", ".join(locations.KINDS))
+        values["location_kind"] = kind
     active = f.boolean("active")
     if active is not _MISSING:
         values["is_active"] = active
     return values
+
+
+def check_location(values: dict, user: User, mt: MeetingType | None = None) -> None:
+    """Kind and location are checked together (portal.locations), also when only one changes."""
+    if "location_kind" not in values and "location" not in values:
+        return
+    kind = values.get("location_kind", mt.location_kind if mt else "custom")
+    where = values.get("location", mt.location if mt else "")
+    try:
+        values["location_kind"], values["location"] = locations.clean_location(kind, where, user)
+    except locations.LocationError as exc:
+        raise invalid(exc.field, exc.message) from exc
 
 
 def _own_type(slug: str) -> MeetingType:
@@ -531,6 +549,7 @@ def list_meeting_types():
 def create_meeting_type():
     values = parse_meeting_type(json_body(), creating=True)
     user = g.api_user
+    check_location(values, user)
     if MeetingType.get_or_none(MeetingType.user == user, MeetingType.slug == values["slug"]):
         raise _slug_taken(values["slug"])
     try:
@@ -554,6 +573,7 @@ def get_meeting_type(slug: str):
 def patch_meeting_type(slug: str):
     mt = _own_type(slug)
     values = parse_meeting_type(json_body(), creating=False)
+    check_location(values, g.api_user, mt)
     new_slug = values.get("slug", mt.slug)
     if new_slug != mt.slug and MeetingType.get_or_none(
         MeetingType.user == g.api_user, MeetingType.slug == new_slug
@@ -623,7 +643,7 @@ def slots(host: str, type: str):
     )
 
 
-BOOKING_REQUEST = ("start", "name", "email", "timezone", "notes", "idempotency_key")
+BOOKING_REQUEST = ("start", "name", "email", "timezone", "notes", "idempotency_key", "answers")
 
 
 @bp.post("/hosts/<host>/<type>/bookings")
@@ -648,11 +668,24 @@ def create_booking(host: str, type: str):
     key = f.raw("idempotency_key", False)
     if key is not _MISSING and key is not None and not isinstance(key, str):
         raise invalid("idempotency_key", "expected a string")
+    answers = f.raw("answers", False)
+    if answers is not _MISSING and not isinstance(answers, dict):
+        raise invalid("answers", "expected an object of question keys to answers")
     timezone = "UTC" if timezone is _MISSING else timezone
     notes = "" if notes is _MISSING else notes
     key = None if key is _MISSING else key
     name, email, timezone, notes = svc.clean_invitee(name, email, timezone, notes)
-    result = svc.book(user, mt, start, name, email, timezone, notes, idempotency_key=key)
+    result = svc.book(
+        user,
+        mt,
+        start,
+        name,
+        email,
+        timezone,
+        notes,
+        idempotency_key=key,
+        answers=None if answers is _MISSING else answers,
+    )
     booking = result.booking
     if not result.created and (
         booking.meeting_type_id != mt.id

@@ -51,6 +51,7 @@ class NavItem:
 NAV: list[NavItem] = [
     NavItem("settings.index", "Overview"),
     NavItem("settings.appointments", "Appointments"),
+    NavItem("settings.schedule", "Schedule"),
     NavItem("settings.types", "Meeting types"),
     NavItem("settings.hours", "Weekly hours"),
     NavItem("settings.overrides", "Date overrides"),
@@ -58,7 +59,10 @@ NAV: list[NavItem] = [
     NavItem("findtime.index", "Find a time"),
     NavItem("connections.index", "Calendars"),
     NavItem("settings.profile", "Profile"),
+    NavItem("settings.meeting_details", "Meeting link"),
     NavItem("settings.embed", "Embed"),
+    NavItem("settings.feed", "Calendar feed"),
+    NavItem("settings.webhooks", "Webhooks"),
     NavItem("settings.tokens", "API tokens"),
     NavItem("admin.index", "Admin", admin_only=True),
 ]
@@ -233,9 +237,13 @@ def password():
 # Routes of the other settings pages register on ``bp`` when imported.
 from . import (  # noqa: E402
     settings_appointments,  # noqa: F401
+    settings_details,  # noqa: F401
     settings_embed,  # noqa: F401
     settings_hours,  # noqa: F401
     settings_preview,  # noqa: F401
+    settings_questions,  # noqa: F401
+    settings_schedule,  # noqa: F401
     settings_tokens,  # noqa: F401
     settings_types,  # noqa: F401
+    settings_webhooks,  # noqa: F401
 )

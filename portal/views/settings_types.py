@@ -10,6 +10,7 @@ from flask import abort
 from flask_login import current_user
 from peewee import IntegrityError, fn
 
+from .. import locations
 from ..forms import MeetingTypeForm
 from ..models import Booking, MeetingType, db, to_db, utcnow
 from .render import render
@@ -27,6 +28,7 @@ FIELDS = (
     "slot_interval_minutes",
     "daily_limit",
     "location",
+    "location_kind",
     "is_active",
 )
 
@@ -73,6 +75,13 @@ def _save(form: MeetingTypeForm, mt: MeetingType) -> bool:
         clash = clash.where(MeetingType.id != mt.id)
     if clash.exists():
         form.slug.errors.append("you already have a meeting type with this link name")
+        return False
+    try:  # the kind decides what the location must be (portal.locations)
+        form.location_kind.data, form.location.data = locations.clean_location(
+            form.location_kind.data, form.location.data or "", current_user
+        )
+    except locations.LocationError as exc:
+        getattr(form, exc.field).errors.append(exc.message)
         return False
     for name in FIELDS:
         setattr(mt, name, getattr(form, name).data)

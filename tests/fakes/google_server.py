@@ -22,7 +22,16 @@ Admin (besides :mod:`tests.fakes.common` and the OAuth ones):
 calendar's events; missing ones become deletions a sync token reports);
 ``GET /_admin/calendars/<id>/events`` (live events as stored);
 ``POST /_admin/sync_tokens/expire`` (every sync token answers 410);
-``POST /_admin/page_size`` ``{"size": n}``.
+``POST /_admin/page_size`` ``{"size": n}``; ``POST /_admin/conferences``
+``{"mode": "success" | "failure" | "pending" | "pending_once" | "none"}`` — how
+Meet create requests end (``pending_once``: pending in the write's answer,
+created by the next read; ``none``: no conference, as for accounts without Meet).
+
+Google Meet: with ``conferenceDataVersion=1``, an insert or patch carrying
+``conferenceData.createRequest`` (``hangoutsMeet``) gets ``conferenceData``
+(``createRequest.status.statusCode``, ``entryPoints``, ``conferenceId``) and a
+``hangoutLink``; a create request with the event's current ``requestId`` is
+ignored, as Google does; without the parameter ``conferenceData`` is dropped.
 """
 
 from __future__ import annotations
@@ -83,6 +92,7 @@ class Store:
             self.token_floor = 0  # sync tokens below this answer 410
             self.page_size = 250
             self.inserts: dict[str, int] = {}  # event id → accepted inserts
+            self.conference_mode = "success"
 
     def tick(self) -> int:
         self.seq += 1
@@ -272,6 +282,58 @@ def _original_key(event: dict[str, Any], zone: ZoneInfo) -> str:
 
 def _public(event: dict[str, Any]) -> dict[str, Any]:
     return {"kind": "calendar#event"} | {k: v for k, v in event.items() if not k.startswith("_")}
+
+
+def _meet_code() -> str:
+    letters = uuid.uuid4().hex
+    word = "".join(chr(ord("a") + int(c, 16) % 26) for c in letters)
+    return f"{word[:3]}-{word[3:7]}-{word[7:10]}"
+
+
+def _conference(mode: str, request_id: str) -> tuple[dict[str, Any], str]:
+    """(conferenceData, hangoutLink) of a create request that ends as ``mode``."""
+    status = "pending" if mode.startswith("pending") else mode
+    data: dict[str, Any] = {
+        "createRequest": {
+            "requestId": request_id,
+            "conferenceSolutionKey": {"type": "hangoutsMeet"},
+            "status": {"statusCode": status},
+        },
+        "conferenceSolution": {"key": {"type": "hangoutsMeet"}, "name": "Google Meet"},
+    }
+    if status != "success":
+        return data, ""
+    code = _meet_code()
+    link = f"https://meet.google.com/{code}"
+    data["conferenceId"] = code
+    data["entryPoints"] = [
+        {"entryPointType": "video", "uri": link, "label": f"meet.google.com/{code}"}
+    ]
+    return data, link
+
+
+def _apply_conference(body: dict[str, Any], existing: dict[str, Any] | None, mode: str) -> None:
+    """Google's handling of ``conferenceData`` in an insert / patch body (see the docstring)."""
+    if request.args.get("conferenceDataVersion") != "1":
+        body.pop("conferenceData", None)
+        body.pop("hangoutLink", None)
+        return
+    create = (body.get("conferenceData") or {}).get("createRequest")
+    if not create:
+        return
+    current = (existing or {}).get("conferenceData") or {}
+    if (current.get("createRequest") or {}).get("requestId") == create.get("requestId"):
+        body.pop("conferenceData")  # the same request again: nothing new happens
+        return
+    if mode == "none":
+        body.pop("conferenceData")
+        return
+    data, link = _conference(mode, str(create.get("requestId", "")))
+    body["conferenceData"] = data
+    if link:
+        body["hangoutLink"] = link
+    if mode == "pending_once":
+        body["_resolve_conference"] = True
 
 
 def _token(seq: int) -> str:
@@ -519,10 +581,15 @@ def create_app(client_id: str, client_secret: str) -> Flask:
         cal = calendar_or_404(cal_id)
         if isinstance(cal, Response):
             return cal
-        event = store.events[cal["id"]].get(event_id)
-        if event is None:
-            return google_error(404)
-        return jsonify(_public(event))
+        with store.lock:
+            event = store.events[cal["id"]].get(event_id)
+            if event is None:
+                return google_error(404)
+            if event.pop("_resolve_conference", False):
+                request_id = event["conferenceData"]["createRequest"]["requestId"]
+                data, link = _conference("success", request_id)
+                event = store.put(cal["id"], {**event, "conferenceData": data, "hangoutLink": link})
+            return jsonify(_public(event))
 
     @app.post(f"{api}/calendars/<path:cal_id>/events")
     def events_insert(cal_id: str) -> Any:
@@ -552,6 +619,7 @@ def create_app(client_id: str, client_secret: str) -> Flask:
                 "organizer": {"email": cal["id"], "self": True},
             } | body
             event["id"] = event_id
+            _apply_conference(event, None, store.conference_mode)
             store.inserts[event_id] = store.inserts.get(event_id, 0) + 1
             return jsonify(_public(store.put(cal["id"], event)))
 
@@ -573,6 +641,7 @@ def create_app(client_id: str, client_secret: str) -> Flask:
                 return google_error(412)
             body = request.get_json(force=True)
             body.pop("id", None)
+            _apply_conference(body, event, store.conference_mode)
             return jsonify(_public(store.put(cal["id"], {**event, **body})))
 
     @app.delete(f"{api}/calendars/<path:cal_id>/events/<event_id>")
@@ -629,6 +698,11 @@ def create_app(client_id: str, client_secret: str) -> Flask:
     @app.post("/_admin/page_size")
     def admin_page_size() -> Any:
         store.page_size = int(request.get_json(force=True)["size"])
+        return jsonify({"ok": True})
+
+    @app.post("/_admin/conferences")
+    def admin_conferences() -> Any:
+        store.conference_mode = str(request.get_json(force=True)["mode"])
         return jsonify({"ok": True})
 
     return app
@@ -698,3 +772,7 @@ class GoogleFake(FakeProcess):
 
     def page_size(self, size: int) -> None:
         self.admin("POST", "/_admin/page_size", {"size": size})
+
+    def conferences(self, mode: str) -> None:
+        """How Meet create requests end from now on (see the module docstring)."""
+        self.admin("POST", "/_admin/conferences", {"mode": mode})

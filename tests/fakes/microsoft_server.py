@@ -22,7 +22,13 @@ with event resources (series masters may carry ``_exdates``: local start
 times to leave out; exceptions carry ``seriesMasterId`` and
 ``_originalStart``); ``GET /_admin/calendars/<id>/events``;
 ``POST /_admin/mailbox`` ``{"email", "timeZone"}`` (the zone all-day events
-float in); ``POST /_admin/page_size``.
+float in); ``POST /_admin/page_size``; ``POST /_admin/teams`` ``{"email",
+"enabled"}`` (a mailbox without Teams, like a personal Outlook.com account).
+
+Teams: an event created or patched with ``isOnlineMeeting: true`` and
+``onlineMeetingProvider: teamsForBusiness`` gets ``onlineMeeting.joinUrl``
+(kept on later patches); for a mailbox without Teams the flag stays false and
+no meeting is made — silently, as Graph does.
 """
 
 from __future__ import annotations
@@ -116,6 +122,7 @@ class Mailboxes:
             self.zones: dict[str, str] = {}  # mailbox → zone all-day events float in
             self.page_size = 1000
             self.posts: dict[str, int] = {}  # transactionId → POSTs seen
+            self.no_teams: set[str] = set()  # mailboxes that cannot have Teams meetings
 
     def add_calendar(self, data: dict[str, Any]) -> dict[str, Any]:
         owner = data["owner"].lower()
@@ -212,6 +219,21 @@ class Mailboxes:
                 }
             out.append(inst)
         return out
+
+
+def _online_meeting(event: dict[str, Any], mailbox: str, no_teams: set[str]) -> None:
+    """Graph's answer to ``isOnlineMeeting`` (see the module docstring), applied in place."""
+    if not event.get("isOnlineMeeting") or event.get("onlineMeeting"):
+        return
+    if event.get("onlineMeetingProvider") != "teamsForBusiness" or mailbox in no_teams:
+        event["isOnlineMeeting"] = False
+        event["onlineMeeting"] = None
+        return
+    thread = uuid.uuid4().hex
+    event["onlineMeeting"] = {
+        "joinUrl": "https://teams.microsoft.com/l/meetup-join/19%3ameeting_"
+        f"{thread}%40thread.v2/0?context=%7b%22Tid%22%3a%22{uuid.uuid4()}%22%7d"
+    }
 
 
 def _public(event: dict[str, Any], zone: ZoneInfo | None = None) -> dict[str, Any]:
@@ -397,6 +419,7 @@ def create_app(client_id: str, client_secret: str) -> Flask:
                 "webLink": f"https://outlook.office365.com/owa/?itemid={event_id}",
             } | body
             event["_calendar"] = cal_id
+            _online_meeting(event, cal["_mailbox"], boxes.no_teams)
             boxes.events[event_id] = boxes.stamp(event)
             response = jsonify(_public(event))
             response.status_code = 201
@@ -422,6 +445,7 @@ def create_app(client_id: str, client_secret: str) -> Flask:
             for key in ("id", "transactionId", "iCalUId"):
                 body.pop(key, None)
             event.update(body)
+            _online_meeting(event, boxes.calendars[event["_calendar"]]["_mailbox"], boxes.no_teams)
             return jsonify(_public(boxes.stamp(event)))
 
     # -- admin ------------------------------------------------------------------
@@ -481,6 +505,16 @@ def create_app(client_id: str, client_secret: str) -> Flask:
         boxes.page_size = int(request.get_json(force=True)["size"])
         return jsonify({"ok": True})
 
+    @app.post("/_admin/teams")
+    def admin_teams() -> Any:
+        data = request.get_json(force=True)
+        mailbox = str(data["email"]).lower()
+        if data.get("enabled", True):
+            boxes.no_teams.discard(mailbox)
+        else:
+            boxes.no_teams.add(mailbox)
+        return jsonify({"ok": True})
+
     return app
 
 
@@ -537,3 +571,7 @@ class MicrosoftFake(FakeProcess):
 
     def page_size(self, size: int) -> None:
         self.admin("POST", "/_admin/page_size", {"size": size})
+
+    def teams(self, email: str, enabled: bool) -> None:
+        """Whether ``email``'s mailbox can have Teams meetings (default: yes)."""
+        self.admin("POST", "/_admin/teams", {"email": email, "enabled": enabled})

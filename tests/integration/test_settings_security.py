@@ -23,7 +23,10 @@ from portal.models import (
     Calendar,
     Connection,
     DateOverride,
+    Question,
     User,
+    Webhook,
+    WebhookDelivery,
     db,
     to_db,
     utcnow,
@@ -75,6 +78,12 @@ def world(app, hosts):
         )
         token = ApiToken.get(ApiToken.user == host)
         manage = service.manage_token(booked)
+        # Meeting details: a question, a webhook and one of its deliveries.
+        question = Question.create(meeting_type=mt.id, key="topic", label="Topic", kind="long_text")
+        hook = Webhook.create(user=host, url="https://hooks.example/k", events="booking.created")
+        delivery = WebhookDelivery.create(
+            webhook=hook, uid="dlv_x", event_id="evt_x", event="booking.created", payload="{}"
+        )
     return {
         "alice": alice,
         "bob": bob,
@@ -91,6 +100,9 @@ def world(app, hosts):
             "token_id": token.id,
             "connection_id": conn.id,
             "calendar_id": cal.id,
+            "question_id": question.id,
+            "webhook_id": hook.id,
+            "delivery_id": delivery.id,
             "provider": "google",
             "user_id": alice.id,  # admin pages: Bob is no admin, so they must 404 for him
             "invite_id": 1,

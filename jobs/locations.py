@@ -1,0 +1,46 @@
+"""Outbox handler: tell the host when a booking has no video link after all.
+
+Recorded when a booking is made while a Meet/Teams link cannot be created
+(no calendar for new bookings, or one at another provider), or a personal
+link is missing, and when the calendar write-back gives up or the provider
+makes no conference (``portal.locations``). The booking itself stands; the
+host is asked to send the invitee a link. Sent once per booking and sequence.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from portal import mail
+from portal.ical import host_url, meeting_title
+from portal.models import Booking, User, utcnow
+
+from .outbox import handler
+
+
+@handler("join_link_failed")
+def join_link_failed(booking_id: int, now: str | datetime | None = None) -> int:
+    """E-mail the host that this booking has no join link — if that is still true."""
+    when = datetime.fromisoformat(now) if isinstance(now, str) else (now or utcnow())
+    booking = Booking.get_or_none(Booking.id == booking_id)
+    if booking is None or booking.status != "confirmed" or booking.join_status != "failed":
+        return 0
+    if booking.start_utc <= when:
+        return 0  # the meeting has begun; an e-mail now helps no one
+    host: User = booking.host
+    tz = mail.zone_of(host.timezone)
+    key = f"join_link_failed:{booking.id}:seq{booking.sequence}"
+    msg = mail.host_message(
+        host,
+        key,
+        "join_link_failed",
+        f"No video link for {meeting_title(booking)} with {booking.invitee_name}",
+        now=when,
+        title=meeting_title(booking),
+        invitee_name=booking.invitee_name,
+        invitee_email=booking.invitee_email,
+        when=mail.when_long(booking.start_utc, booking.end_utc, tz),
+        reason=booking.join_error or "the calendar did not create one",
+        booking_url=host_url(booking),
+    )
+    return int(mail.send_once(key, msg, booking_id=booking.id, now=when))
