@@ -54,7 +54,7 @@ def fan_out(booking_id: int, event: str, now: str | datetime | None = None) -> i
 
 
 @handler("webhook_delivery")
-def deliver(delivery_id: int, now: str | datetime | None = None) -> str:
+def deliver(delivery_id: int) -> str:
     """POST one delivery, signed; record the answer; raise to retry, or give up after the last."""
     from flask import current_app
 
@@ -76,7 +76,8 @@ def deliver(delivery_id: int, now: str | datetime | None = None) -> str:
         "X-Kairos-Delivery": delivery.uid,
         webhooks.SIGNATURE_HEADER: webhooks.signature(webhooks.secret_of(hook), stamp, body),
     }
-    status, answer, error = None, "", ""
+    status: int | None = None
+    answer, error = "", ""
     started = time.monotonic()
     http = net.session(config)
     try:
@@ -91,7 +92,7 @@ def deliver(delivery_id: int, now: str | datetime | None = None) -> str:
             stream=True,
         )
         try:
-            status = response.status_code
+            status = int(response.status_code or 0)
             answer = _read_some(response)
         finally:
             response.close()

@@ -12,7 +12,7 @@ from icalendar import Calendar
 from portal import booking as service
 from portal import feeds
 from portal.models import Booking, MeetingType, User, db
-from tests.conftest import AuthActions
+from tests.conftest import AuthActions, Hosts
 from tests.integration.test_api_support import Api, matches_schema
 
 NOW = datetime(2026, 11, 30, 8, tzinfo=UTC)
@@ -149,3 +149,18 @@ def test_the_feed_holds_answers_and_join_links(app, client, world):
     event = next(e for e in cal.walk("VEVENT") if str(e["UID"]) == world["kept"].ical_uid)
     assert str(event["LOCATION"]) == "https://meet.google.com/abc-defg-hij"
     assert "Topic: Q1 plan" in str(event["DESCRIPTION"])
+
+
+def test_feed_tokens_on_each_backend(backend_app):
+    """Hosts without a feed share a NULL hash (unique allows it); lookups work on both."""
+    make = Hosts(backend_app)
+    make.create("alice")
+    make.create("bob")
+    with backend_app.test_request_context(), db.connection_context():
+        alice, bob = User.get(User.slug == "alice"), User.get(User.slug == "bob")
+        assert alice.feed_token_hash is None and bob.feed_token_hash is None
+        url = feeds.regenerate(alice)
+        token = url.rsplit("/", 1)[1][:-4]
+        assert feeds.find_host(token).id == alice.id
+        feeds.revoke(alice)
+        assert feeds.find_host(token) is None

@@ -13,9 +13,9 @@ from icalendar import Calendar
 from jobs.calendar import event_data
 from portal import booking as service
 from portal import mail, questions
-from portal.models import Booking, MeetingType, Question, db
+from portal.models import Booking, MeetingType, Question, User, db
 from portal.providers.google import GoogleProvider
-from tests.conftest import AuthActions
+from tests.conftest import AuthActions, Hosts
 from tests.integration.test_api_support import Api, at, bookable_monday, matches_schema
 from tests.integration.test_public_pages import form_fields, freeze_clock
 
@@ -380,3 +380,22 @@ def test_answers_json_is_a_plain_list(site, app, now):
         "kind": "short_text",
         "value": GOOD["company"],
     }
+
+
+def test_answers_round_trip_on_each_backend(backend_app):
+    make = Hosts(backend_app)
+    alice = make.create("alice", tz="Europe/Berlin")
+    mt = make.meeting_type(alice, "intro")
+    define(backend_app, mt)
+    with backend_app.test_request_context(), db.connection_context():
+        b = service.book(
+            User.get_by_id(alice.id),
+            MeetingType.get_by_id(mt.id),
+            datetime(2026, 12, 1, 8, tzinfo=UTC),
+            "Eve",
+            "eve@example.com",
+            now=datetime(2026, 11, 30, 8, tzinfo=UTC),
+            answers=GOOD | {"agenda": "Ünïcödé — 日本語 ✓"},
+        ).booking
+        stored = {a["key"]: a["value"] for a in Booking.get_by_id(b.id).answer_list()}
+    assert stored["agenda"] == "Ünïcödé — 日本語 ✓" and stored["interested_in"] == ["API", "Teams"]

@@ -448,3 +448,22 @@ def test_deliveries_wait_for_a_video_link(app, alice, receiver):
     assert in_app(app, fan_out, b.id, "created") == 1
     body = json.loads(deliveries(app)[0].payload)
     assert body["data"]["booking"]["meeting_link"] == "https://meet.google.com/abc-defg-hij"
+
+
+def test_fan_out_and_replay_on_each_backend(backend_app):
+    """The once-per-event key is unique; replays (NULL key) may be many, on both databases."""
+    hosts = Hosts(backend_app)
+    user = hosts.create("alice")
+    hosts.meeting_type(user, "intro")
+    hook, _ = add_hook(backend_app, user, "https://hooks.example.com/k")
+    b = book(backend_app)
+    assert in_app(backend_app, fan_out, b.id, "created", now=NOW) == 1
+    assert in_app(backend_app, fan_out, b.id, "created", now=NOW) == 0
+    with backend_app.app_context(), db.connection_context():
+        original = WebhookDelivery.get()
+        WebhookDelivery.update(status="delivered").execute()
+        first = webhooks.replay(WebhookDelivery.get_by_id(original.id))
+        second = webhooks.replay(WebhookDelivery.get_by_id(original.id))
+        assert first.dedup_key is None and second.dedup_key is None
+        assert WebhookDelivery.select().count() == 3
+        assert Outbox.select().where(Outbox.kind == "webhook_delivery").count() == 3
