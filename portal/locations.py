@@ -51,6 +51,8 @@ MAX_SIGNATURE = 2000
 #: how long the first e-mail and webhooks wait for a link being made, and how often they look
 LINK_WAIT = timedelta(minutes=2)
 LINK_RECHECK = timedelta(seconds=20)
+#: how long a confirmation page keeps asking for a link being made
+LINK_POLL = timedelta(minutes=10)
 #: outbox kinds that wait for the link and are woken when it is settled
 WAITS_FOR_LINK = ("notify", "webhooks")
 
@@ -277,6 +279,13 @@ def describe(kind: str, location: str) -> str:
     return location
 
 
-def join_link_status(booking: Booking) -> str:
-    """For pages: "pending" while the link is being made, "failed" when none will come."""
-    return booking.join_status if booking.join_status in ("pending", "failed") else ""
+def join_link_status(booking: Booking, now: datetime | None = None) -> str:
+    """For pages: "making" (just booked: the page asks again by itself), "pending" (taking
+    long: no more asking, the e-mail will bring it), "failed" (none will come), or ""."""
+    if booking.join_status == "failed":
+        return "failed"
+    if booking.join_status != "pending":
+        return ""
+    created = from_db(booking.created_at)
+    young = created is not None and (now or utcnow()) - created < LINK_POLL
+    return "making" if young else "pending"

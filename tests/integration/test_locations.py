@@ -347,3 +347,15 @@ def test_settings_pages_for_kinds_link_and_signature(oauth_app, fake_google):
     assert "Best,\nAlice <CEO>" in msg.get_body(("plain",)).get_content()
     assert "Alice &lt;CEO&gt;" in msg.get_body(("html",)).get_content()
     assert "Alice <CEO>" not in host_msg.get_body(("plain",)).get_content()
+
+
+def test_the_page_stops_asking_for_a_link_that_takes_long(ctx, host, google, now):
+    b = book(host, kind(host, "google_meet"), utc(1, 9), now)
+    client = ctx.test_client()
+    assert 'hx-trigger="load delay:2s"' in client.get(manage_path(b)).text
+    old = (utcnow() - locations.LINK_POLL - timedelta(seconds=1)).replace(tzinfo=None)
+    Booking.update(created_at=old).where(Booking.id == b.id).execute()
+    page = client.get(manage_path(b)).text
+    assert "Your Google Meet link is being created" in page and "hx-trigger" not in page
+    # … and the e-mail no longer waits for it either.
+    assert locations.wait_for_link(Booking.get_by_id(b.id), "notify", "created") is False
