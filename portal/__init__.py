@@ -23,25 +23,23 @@ def create_app(config: dict | None = None) -> Flask:
     if config:
         app.config.from_mapping(config)
 
+    if app.config.get("PROXY_HOPS"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = int(app.config["PROXY_HOPS"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+
     from . import extensions
 
     extensions.init_app(app)
 
     from . import mail
 
-    mail.init_app(app)  # checks SMTP_URL; importing it subscribes e-mail to booking events
+    mail.init_app(app)  # checks SMTP_URL at start-up
 
     from . import sync
 
     sync.init_app(app)  # periodic free/busy refresh on the worker ticker
-
-    from . import exchange_org
-
-    exchange_org.init_app(app)  # copies bookings to additional booking calendars
-
-    from . import webhooks
-
-    webhooks.init_app(app)  # booking events go to the host's webhooks
 
     from .views import register_blueprints
 

@@ -44,10 +44,13 @@ from .outbox import relay_quietly
 
 MAX_NAME = 200
 MAX_NOTES = 5000
-# Outbox handlers run for every booking event (e-mail and others append theirs on import).
-# Calendar write-back (jobs.calendar) is part of every booking, so it is listed here: a
-# registration at import time can't come from portal.sync, which this module imports.
-BOOKING_EVENT_HANDLERS: list[str] = ["write_back"]
+# The outbox kinds every booking event (created / cancelled / rescheduled) records, in
+# one place. Each names a handler registered with ``jobs.outbox.handler``:
+#   write_back     → jobs.calendar    (the event in the host's write calendar)
+#   booking_copies → jobs.booking_copies (copies in additional booking calendars)
+#   notify         → jobs.mail        (e-mails to invitee and host)
+#   webhooks       → jobs.webhooks    (the host's webhook deliveries)
+BOOKING_EVENT_HANDLERS: list[str] = ["write_back", "booking_copies", "notify", "webhooks"]
 
 
 class BookingError(Exception):

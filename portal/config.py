@@ -114,6 +114,14 @@ class Config:
 
         self.MAX_CONTENT_LENGTH = _int(e.get("KAIROS_MAX_BODY_BYTES"), 64 * 1024)
         self.RATELIMIT_ENABLED = _bool(e.get("KAIROS_RATELIMIT"), True)
+        # Public booking POSTs per client address (Flask-Limiter syntax).
+        self.BOOKING_RATE_LIMIT = e.get("KAIROS_BOOKING_RATE_LIMIT", "10/minute")
+        # How long a booking form stays valid (signed form token), seconds.
+        self.FORM_TOKEN_MAX_AGE = _int(e.get("KAIROS_FORM_TOKEN_MAX_AGE"), 2 * 3600)
+        # Browsing may reuse slot answers this many seconds; booking always re-reads.
+        self.PUBLIC_SLOTS_CACHE_SECONDS = _int(e.get("KAIROS_PUBLIC_SLOTS_CACHE_SECONDS"), 3)
+        # Number of reverse proxies in front of the app whose X-Forwarded-* to trust.
+        self.PROXY_HOPS = _int(e.get("KAIROS_PROXY_HOPS"), 0)
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.SESSION_COOKIE_SECURE = _bool(e.get("KAIROS_SECURE_COOKIES"))

@@ -28,7 +28,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, current_app
+from flask import current_app
 
 from . import crypto, sync
 from .models import Calendar, Connection, ExchangeOrganisation, User, db, to_db, utcnow
@@ -295,10 +295,3 @@ def _member_advice(mailbox: str, org: ExchangeOrganisation, exc: ProviderError) 
         return "Exchange refused the organisation mailbox's password; tell your admin."
     return f"Exchange could not be reached just now ({exc}); try again in a moment."
 
-
-def init_app(app: Flask) -> None:
-    """Copies to additional booking calendars follow every booking event."""
-    from . import booking
-
-    if "booking_copies" not in booking.BOOKING_EVENT_HANDLERS:
-        booking.BOOKING_EVENT_HANDLERS.append("booking_copies")

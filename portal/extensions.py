@@ -75,10 +75,8 @@ def init_app(app: Flask) -> None:
         )
     limiter.init_app(app)
 
-    @app.before_request
-    def _open_db() -> None:
-        db.connect(reuse_if_open=True)
-
+    # No connect in before_request: peewee connects on the first query, so static
+    # files and /healthz never open the database; teardown closes what was opened.
     @app.teardown_request
     def _close_db(_exc: BaseException | None) -> None:
         if not db.is_closed():

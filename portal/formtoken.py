@@ -13,7 +13,6 @@ from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 SALT = "kairos.public-form"
-MAX_AGE_SECONDS = 2 * 3600
 
 
 class FormTokenError(Exception):
@@ -42,7 +41,7 @@ def verify(token: str | None, host_id: int, type_id: int, booking_uid: str = "")
     """Raise :class:`FormTokenError` unless ``token`` is fresh and bound to this scope."""
     if not token or len(token) > 500:
         raise FormTokenError("this form is missing its security token")
-    max_age = current_app.config.get("FORM_TOKEN_MAX_AGE", MAX_AGE_SECONDS)
+    max_age = current_app.config["FORM_TOKEN_MAX_AGE"]
     try:
         scope = _serializer().loads(token, max_age=max_age)
     except SignatureExpired as exc:

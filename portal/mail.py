@@ -145,13 +145,6 @@ def init_app(app: Flask) -> None:
         parse_smtp_url(app.config["SMTP_URL"])
 
 
-# E-mail follows every booking event. Registered when this module is first imported:
-# by create_app in the web process (where bookings record their outbox rows) and by
-# jobs.mail in the worker, so both agree; once per process, so a test may swap the list.
-if "notify" not in booking_service.BOOKING_EVENT_HANDLERS:
-    booking_service.BOOKING_EVENT_HANDLERS.append("notify")
-
-
 # ---------------------------------------------------------------- templates
 
 _UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")

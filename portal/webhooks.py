@@ -4,8 +4,8 @@
 Rules, payloads, signing and the fan-out live here; the HTTP POST itself is
 the job ``jobs.webhooks.deliver``.
 
-Flow. Every booking event records a ``webhooks`` outbox row (registered in
-``BOOKING_EVENT_HANDLERS`` by :func:`init_app`, like e-mail and write-back);
+Flow. Every booking event records a ``webhooks`` outbox row (listed in
+``portal.booking.BOOKING_EVENT_HANDLERS``, like e-mail and write-back);
 its job (:func:`fan_out`) writes one :class:`~portal.models.WebhookDelivery`
 per subscribed webhook with the exact body to send, and one
 ``webhook_delivery`` outbox row for each, in one transaction. Each delivery
@@ -43,7 +43,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask
 from peewee import IntegrityError
 
 from . import crypto
@@ -76,12 +75,6 @@ class WebhookError(ValueError):
         self.message = message
 
 
-def init_app(app: Flask) -> None:
-    """Subscribe webhook deliveries to booking events (web process and worker alike)."""
-    from . import booking
-
-    if "webhooks" not in booking.BOOKING_EVENT_HANDLERS:
-        booking.BOOKING_EVENT_HANDLERS.append("webhooks")
 
 
 # ---------------------------------------------------------------- configuring

@@ -54,6 +54,8 @@ def make_app(tmp_path, redis_url: str, database_url: str | None = None, **extra)
         "ENCRYPTION_KEYS": [ENCRYPTION_KEY],
         "REDIS_URL": redis_url,
         "RATELIMIT_ENABLED": False,
+        # Tests change data and look at once: no reuse of browsing answers.
+        "PUBLIC_SLOTS_CACHE_SECONDS": 0,
         "ALLOW_PRIVATE_URLS": True,
         "SERVER_NAME": None,
     }

@@ -26,7 +26,6 @@ from .. import booking as service
 from ..models import MeetingType, User, db, utcnow
 
 # The per-process cache of what browsing shows (see slots_by_day).
-SLOTS_CACHE_SECONDS = 3
 SLOTS_CACHE_ENTRIES = 512
 _slots_lock = threading.Lock()
 _slots_memo: OrderedDict[tuple, tuple[float, dict[date, list[datetime]]]] = OrderedDict()
@@ -180,13 +179,11 @@ def slots_by_day(
     """Offered starts of the local days ``first``..``last``, grouped by day.
 
     Browsing (``fresh=False``) may reuse this process's answer for the same question
-    from the last ``PUBLIC_SLOTS_CACHE_SECONDS`` (default 3, 0 under TESTING): a popular
+    from the last ``PUBLIC_SLOTS_CACHE_SECONDS`` (config; the test fixtures set 0): a popular
     page then costs about what a trivial one does, while the form, the booking and
     every refusal ("just taken") ask afresh. The result is shared: do not modify it.
     """
-    # Off under TESTING unless a test asks for it: tests change data and look at once.
-    default = 0 if current_app.testing else SLOTS_CACHE_SECONDS
-    ttl = current_app.config.get("PUBLIC_SLOTS_CACHE_SECONDS", default)
+    ttl = current_app.config["PUBLIC_SLOTS_CACHE_SECONDS"]
     if fresh or ttl <= 0:
         return _compute_slots_by_day(user, mt, first, last, tz, exclude)
     key = (db.database, user.id, mt.id, first, last, tz.key, exclude)

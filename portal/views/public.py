@@ -54,7 +54,7 @@ ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(?::\d{1,5})?$")
 
 
 def booking_rate_limit() -> str:
-    return current_app.config.get("BOOKING_RATE_LIMIT", "10/minute")
+    return current_app.config["BOOKING_RATE_LIMIT"]
 
 
 # One budget for every public POST (book, cancel, reschedule; page and embed alike),

@@ -21,7 +21,7 @@ def test_admin_invites_coworker_who_joins_and_they_find_a_time(live_server, new_
     sign_in(ada, live_server.url, "ada@example.com")
 
     # Invite Cora from the People page (an htmx form; the link is shown once as well).
-    ada.click("nav a[href=\"/settings/admin/\"]")
+    ada.click('nav a[href="/settings/admin/"]')
     ada.wait_for_url("**/settings/admin/")
     ada.fill("input[name=email]", "cora@example.com")
     ada.click("text=Send invitation")
@@ -73,9 +73,7 @@ def test_admin_invites_coworker_who_joins_and_they_find_a_time(live_server, new_
         booked = booking.start_utc
 
     # Back on "Find a time", that half hour is now busy for both of them.
-    ada.goto(
-        live_server.at(f"/settings/find-time/?with={cora_user.id}&week={monday.isoformat()}")
-    )
+    ada.goto(live_server.at(f"/settings/find-time/?with={cora_user.id}&week={monday.isoformat()}"))
     ada.wait_for_selector("table.ft-grid")
     taken = ada.locator(f'button.ft-slot[value="{booked.isoformat()}"]')
     later = ada.locator(f'button.ft-slot[value="{(booked + timedelta(minutes=30)).isoformat()}"]')

@@ -11,11 +11,11 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from tests.conftest import make_app
 
 from portal import booking
 from portal.cli import create_user
 from portal.models import MeetingType, db
+from tests.conftest import make_app
 
 PASSWORD = "correct horse"
 ALICE = "alice@example.com"
