@@ -294,4 +294,3 @@ def _member_advice(mailbox: str, org: ExchangeOrganisation, exc: ProviderError) 
     if isinstance(exc, CredentialsInvalid):
         return "Exchange refused the organisation mailbox's password; tell your admin."
     return f"Exchange could not be reached just now ({exc}); try again in a moment."
-

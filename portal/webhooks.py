@@ -75,8 +75,6 @@ class WebhookError(ValueError):
         self.message = message
 
 
-
-
 # ---------------------------------------------------------------- configuring
 
 
