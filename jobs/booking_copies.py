@@ -14,11 +14,11 @@ from __future__ import annotations
 import logging
 
 from portal import sync
-from portal.models import Booking, BookingCopy, Calendar, Connection, db, to_db, utcnow
+from portal.models import Booking, BookingCopy, Calendar, Connection, to_db, utcnow
 from portal.outbox import RETRY
-from portal.providers import CredentialsInvalid, NotFound, ProviderError, Transient
+from portal.providers import CredentialsInvalid, NotFound, ProviderError
 
-from .calendar import event_data, redis_lock
+from .calendar import event_data, one_at_a_time
 from .outbox import handler
 
 log = logging.getLogger(__name__)
@@ -27,16 +27,7 @@ log = logging.getLogger(__name__)
 @handler("booking_copies")
 def booking_copies(booking_id: int, event: str = "", **_: object) -> str:
     """Bring every copy of this booking in line; one run per calendar identity at a time."""
-    with db.connection_context():
-        booking = Booking.get_or_none(Booking.id == booking_id)
-        if booking is None:
-            return "gone"
-        ical_uid = booking.ical_uid
-    with redis_lock(f"booking-copies:{ical_uid}", blocking_timeout=60) as acquired:
-        if not acquired:
-            raise Transient("another copy run of this booking is still running")
-        with db.connection_context():
-            return _sync_copies(booking_id)
+    return one_at_a_time("booking-copies", booking_id, _sync_copies)
 
 
 def _targets(booking: Booking) -> list[Calendar]:

@@ -17,7 +17,7 @@ Both take ids, re-read the database and are safe to run twice:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 
@@ -123,17 +123,25 @@ def write_back(booking_id: int, event: str = "", **_: object) -> str:
     which the host sees on the booking with a retry action. Refused
     credentials mark the account ``needs_reconnect`` and stop at once.
     """
+    return one_at_a_time("write-back", booking_id, _write_back)
+
+
+def one_at_a_time(name: str, booking_id: int, work: Callable[[int], str]) -> str:
+    """Run ``work(booking_id)`` holding a lock on the booking's calendar identity.
+
+    A reschedule or cancel shares its iCalendar UID with the create, so this keeps
+    a cancel from racing its own create. A busy lock is Transient: RQ retries later.
+    """
     with db.connection_context():
         booking = Booking.get_or_none(Booking.id == booking_id)
         if booking is None:
             return "gone"
         ical_uid = booking.ical_uid
-    # One write-back per calendar identity at a time: a cancel never races its create.
-    with redis_lock(f"write-back:{ical_uid}", blocking_timeout=60) as acquired:
+    with redis_lock(f"{name}:{ical_uid}", blocking_timeout=60) as acquired:
         if not acquired:
-            raise Transient("another write-back of this booking is still running")
+            raise Transient(f"another {name} run of this booking is still running")
         with db.connection_context():
-            return _write_back(booking_id)
+            return work(booking_id)
 
 
 def _row_for(booking: Booking) -> CalendarEvent | None:

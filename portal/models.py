@@ -153,6 +153,10 @@ class User(BaseModel):
     def get_id(self) -> str:
         return str(self.id)
 
+    def session_version(self) -> str:
+        """Changes with the password, so other sessions end when it changes (see extensions)."""
+        return hashlib.sha256(f"session:{self.password_hash}".encode()).hexdigest()[:16]
+
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
 

@@ -7,6 +7,7 @@ database file attaches to that one server.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import redis
@@ -52,3 +53,12 @@ def forget(url: str = "", embedded_path: str = "") -> None:
     """Drop a cached client (tests that stop and restart a server)."""
     with _lock:
         _clients.pop(url or f"embedded:{embedded_path}", None)
+
+
+def shutdown_embedded() -> None:
+    """Stop embedded Redis servers this process started (scripts that remove their folder)."""
+    with _lock:
+        for key in [k for k in _clients if k.startswith("embedded:")]:
+            client = _clients.pop(key)
+            with contextlib.suppress(redis.RedisError):
+                client.shutdown(nosave=True)

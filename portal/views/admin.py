@@ -27,7 +27,7 @@ from ..extensions import login_manager
 from ..forms import BUFFER, LEAD_TIME, parse_ranges, timezone_names, valid_timezone
 from ..models import Invite, User
 from ..outbox import relay_quietly
-from .render import render
+from .render import form_status, is_htmx, render
 
 bp = Blueprint("admin", __name__, url_prefix="/settings/admin")
 
@@ -91,15 +91,6 @@ def _admin_nav():
     return {"admin_tabs": admin_tabs}
 
 
-def _htmx() -> bool:
-    return bool(request.headers.get("HX-Request")) and not request.headers.get("HX-Boosted")
-
-
-def _status(code: int) -> int:
-    """htmx swaps only 2xx answers, so a re-rendered form goes back as 200 there."""
-    return 200 if request.headers.get("HX-Request") else code
-
-
 # ---------------------------------------------------------------- people
 
 
@@ -154,7 +145,7 @@ def invite():
             from ..booking import external_url
 
             return _people_page(link=external_url(admin.invite_path(row)), sent_to=row.email)
-    return _people_page(form, status=_status(422))
+    return _people_page(form, status=form_status(422))
 
 
 @bp.post("/invites/<int:invite_id>/revoke")
@@ -345,7 +336,7 @@ def organisation():
     if policy == "members" and not members & known:
         form.connect_policy.errors.append("tick at least one member, or choose another option")
     if not valid or any(f.errors for f in form):
-        return _org_page(form, members, status=_status(422))
+        return _org_page(form, members, status=form_status(422))
     admin.save_signup(bool(form.self_signup.data), signup_domains)
     admin.save_providers({name: bool(form[f"provider_{name}"].data) for name in admin.PROVIDERS})
     admin.save_connect_rule(
@@ -360,7 +351,7 @@ def organisation():
             buffer_after_minutes=form.buffer_after_minutes.data,
         )
     )
-    if not _htmx():
+    if not is_htmx():
         flash("Organisation settings saved.", "info")
         return redirect(url_for("admin.organisation"))
     return _org_page(_org_form_from_settings(), set(admin.connect_rule().members), saved=True)

@@ -25,7 +25,7 @@ from .. import exchange_org
 from ..extensions import login_manager
 from ..models import User
 from ..providers import InvalidSetup
-from .render import render
+from .render import form_status, is_htmx, render
 
 bp = Blueprint("admin_exchange", __name__)
 
@@ -62,15 +62,6 @@ def admin_only(view):
         return view(*args, **kwargs)
 
     return wrapper
-
-
-def _htmx() -> bool:
-    return bool(request.headers.get("HX-Request")) and not request.headers.get("HX-Boosted")
-
-
-def _status(code: int) -> int:
-    """htmx swaps only 2xx answers, so a re-rendered form goes back as 200 there."""
-    return 200 if request.headers.get("HX-Request") else code
 
 
 class OrganisationForm(FlaskForm):
@@ -181,7 +172,7 @@ def admin():
         return _admin_page()
     form = OrganisationForm()
     if not form.validate_on_submit():
-        return _admin_page(form, _status(422))
+        return _admin_page(form, form_status(422))
     try:
         org = exchange_org.configure(
             {
@@ -194,9 +185,9 @@ def admin():
         )
     except InvalidSetup as exc:
         _form_error(form, exc, "ews_url")
-        return _admin_page(form, _status(422))
+        return _admin_page(form, form_status(422))
     flash(f"Connected to Exchange as {org.email}.", "info")
-    if _htmx():
+    if is_htmx():
         return _admin_page()
     return redirect(url_for("admin_exchange.admin"))
 
@@ -260,13 +251,13 @@ def member():
         return _member_page()
     form = RoleForm()
     if not form.validate_on_submit():
-        return _member_page(form, _status(422))
+        return _member_page(form, form_status(422))
     try:
         exchange_org.set_role(current_user._get_current_object(), form.role.data)
     except InvalidSetup as exc:
         _form_error(form, exc, "role")
-        return _member_page(form, _status(422))
+        return _member_page(form, form_status(422))
     flash("Saved how Kairos uses your Exchange calendar.", "info")
-    if _htmx():
+    if is_htmx():
         return _member_page()
     return redirect(url_for("admin_exchange.member"))

@@ -6,12 +6,22 @@ from flask import render_template, request
 from jinja2_fragments.flask import render_block
 
 
+def is_htmx() -> bool:
+    """An htmx swap (not a boosted navigation, which wants the whole page)."""
+    return bool(request.headers.get("HX-Request")) and not request.headers.get("HX-Boosted")
+
+
+def form_status(code: int) -> int:
+    """htmx swaps only 2xx answers, so a re-rendered form goes back as 200 there."""
+    return 200 if request.headers.get("HX-Request") else code
+
+
 def render(template: str, block: str | None = None, status: int = 200, **context):
     """Render ``block`` of ``template`` for an htmx request, the full page otherwise.
 
     The block name, the element id and the swap target share one name, so a
     fragment and its place in the page can never drift apart.
     """
-    if block and request.headers.get("HX-Request") and not request.headers.get("HX-Boosted"):
+    if block and is_htmx():
         return render_block(template, block, **context), status
     return render_template(template, **context), status

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import Blueprint, current_app, flash, redirect, request, url_for
+from flask import Blueprint, current_app, flash, redirect, request, session, url_for
 from flask_login import current_user
 from peewee import IntegrityError
 
 from ..extensions import login_manager
 from ..forms import PasswordForm, ProfileForm, timezone_names
 from ..models import Booking, MeetingType, User, db, from_db, to_db, utcnow
-from .render import render
+from .render import is_htmx, render
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
@@ -123,10 +123,6 @@ def base_url() -> str:
     return current_app.config.get("BASE_URL") or request.host_url.rstrip("/")
 
 
-def is_htmx() -> bool:
-    return bool(request.headers.get("HX-Request")) and not request.headers.get("HX-Boosted")
-
-
 # ---------------------------------------------------------------- overview
 
 
@@ -220,6 +216,8 @@ def password():
         else:
             user.set_password(form.new_password.data)
             user.save()
+            # Other sessions end with the old password; this one carries on.
+            session["pwv"] = user.session_version()
             if not is_htmx():
                 return done("Password changed.", "settings.profile")
             saved = True
