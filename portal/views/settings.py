@@ -39,6 +39,7 @@ class NavItem:
     endpoint: str
     label: str
     admin_only: bool = False
+    group: str = ""  # links of one group share a top-level entry; "" = its own entry
 
     def is_active(self) -> bool:
         here = request.endpoint or ""
@@ -50,36 +51,50 @@ class NavItem:
 
 NAV: list[NavItem] = [
     NavItem("settings.index", "Overview"),
-    NavItem("settings.appointments", "Appointments"),
-    NavItem("settings.schedule", "Schedule"),
+    NavItem("settings.appointments", "Appointments", group="Appointments"),
+    NavItem("settings.schedule", "Schedule", group="Appointments"),
+    NavItem("findtime.index", "Find a time", group="Appointments"),
     NavItem("settings.types", "Meeting types"),
-    NavItem("settings.hours", "Weekly hours"),
-    NavItem("settings.overrides", "Date overrides"),
-    NavItem("settings.preview", "Preview"),
-    NavItem("findtime.index", "Find a time"),
+    NavItem("settings.hours", "Weekly hours", group="Availability"),
+    NavItem("settings.overrides", "Date overrides", group="Availability"),
+    NavItem("settings.preview", "Preview", group="Availability"),
     NavItem("connections.index", "Calendars"),
+    NavItem("settings.embed", "Embed", group="Sharing"),
+    NavItem("settings.meeting_details", "Meeting link", group="Sharing"),
+    NavItem("settings.feed", "Calendar feed", group="Sharing"),
+    NavItem("settings.webhooks", "Webhooks", group="Sharing"),
+    NavItem("settings.tokens", "API tokens", group="Sharing"),
     NavItem("settings.profile", "Profile"),
-    NavItem("settings.meeting_details", "Meeting link"),
-    NavItem("settings.embed", "Embed"),
-    NavItem("settings.feed", "Calendar feed"),
-    NavItem("settings.webhooks", "Webhooks"),
-    NavItem("settings.tokens", "API tokens"),
     NavItem("admin.index", "Admin", admin_only=True),
 ]
 
 
+@dataclass(frozen=True)
+class NavGroup:
+    label: str
+    url: str  # the group's first page
+    active: bool
+    links: list[tuple[str, str, bool]]  # (url, label, active), shown under an active group
+
+
 @bp.app_context_processor
 def _nav():
-    def settings_nav() -> list[tuple[str, str, bool]]:
-        """``(url, label, active)`` for the links this host may see, in order."""
-        items = []
+    def settings_nav() -> list[NavGroup]:
+        """The top-level entries this host may see, each with its group's links, in order."""
+        groups: list[NavGroup] = []
         for item in NAV:
             if item.endpoint not in current_app.view_functions:
                 continue
             if item.admin_only and not getattr(current_user, "is_admin", False):
                 continue
-            items.append((url_for(item.endpoint), item.label, item.is_active()))
-        return items
+            link = (url_for(item.endpoint), item.label, item.is_active())
+            label = item.group or item.label
+            if groups and item.group and groups[-1].label == label:
+                last = groups[-1]
+                groups[-1] = NavGroup(label, last.url, last.active or link[2], [*last.links, link])
+            else:
+                groups.append(NavGroup(label, link[0], link[2], [link]))
+        return groups
 
     return {"settings_nav": settings_nav}
 

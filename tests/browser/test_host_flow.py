@@ -137,12 +137,14 @@ def test_first_run_hours_and_meeting_type(live_server, page):
         assert (mt.duration_minutes, mt.buffer_after_minutes, mt.name) == (45, 10, "Intro call")
 
     # The preview shows the new type with bookable and explained cells.
-    page.get_by_role("link", name="Preview", exact=True).first.click()
+    page.get_by_role("link", name="Preview Intro call").click()
     expect(page.locator(".preview-grid")).to_be_visible()
     expect(page.locator(".pv-open").first).to_be_visible()
 
     # After an htmx-boosted page change the grid still paints and saves.
-    nav.get_by_role("link", name="Weekly hours").click()
+    page.get_by_role("navigation", name="Availability").get_by_role(
+        "link", name="Weekly hours"
+    ).click()
     expect(page).to_have_url(re.compile(r"/settings/hours$"))
     drag(page, cell(page, 3, 36), cell(page, 3, 37))
     saved(page)
