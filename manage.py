@@ -18,11 +18,15 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 PY = VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 STAMP = VENV / ".requirements.sha256"
+# requirements.txt includes the runtime list; a change to either reinstalls.
+REQUIREMENTS = ("requirements.txt", "requirements-runtime.txt")
 
 
 def ensure_venv() -> None:
     """Create or refresh the virtual environment from requirements.txt."""
-    wanted = hashlib.sha256((ROOT / "requirements.txt").read_bytes()).hexdigest()
+    wanted = hashlib.sha256(
+        b"".join((ROOT / name).read_bytes() for name in REQUIREMENTS)
+    ).hexdigest()
     if PY.exists() and STAMP.exists() and STAMP.read_text().strip() == wanted:
         return
     if not PY.exists():

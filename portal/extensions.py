@@ -8,6 +8,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, user_logged_in
 from flask_wtf.csrf import CSRFProtect
+from htmx_flask import Htmx
 
 from .database import init_db
 from .models import User, db
@@ -16,6 +17,7 @@ login_manager = LoginManager()
 login_manager.login_view = "auth.login"
 login_manager.session_protection = "strong"
 csrf = CSRFProtect()
+htmx = Htmx()
 # Rate limits live in the app's Redis so every web process counts together; when Redis
 # is down each process falls back to counting in memory instead of failing the request.
 limiter = Limiter(
@@ -74,6 +76,7 @@ def _remember_password_version(_app, user: User, **_kw) -> None:
 def init_app(app: Flask) -> None:
     init_db(app.config["DATABASE_URL"], app.config["DB_POOL_SIZE"])
     app.session_interface = SessionInterface()
+    htmx.init_app(app)  # request.htmx: HX-Request, HX-Boosted, HX-Target …
     login_manager.init_app(app)
     csrf.init_app(app)
     if app.config.get("RATELIMIT_ENABLED", True):
@@ -102,6 +105,6 @@ def init_app(app: Flask) -> None:
             response.headers["X-Frame-Options"] = "DENY"
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
-        if request.headers.get("HX-Request"):
+        if request.htmx:
             response.vary.add("HX-Request")
         return response

@@ -17,7 +17,7 @@ from .. import booking as service
 from .. import findtime
 from ..extensions import login_manager
 from ..models import User, utcnow
-from .render import render
+from .render import form_status, render
 
 bp = Blueprint("findtime", __name__, url_prefix="/settings/find-time")
 
@@ -160,5 +160,5 @@ def book():
         title,
         location,
         errors,
-        status=200 if request.headers.get("HX-Request") else status,
+        status=form_status(status),
     )

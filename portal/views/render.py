@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from flask import render_template, request
+from flask import render_template
+from htmx_flask import request
 from jinja2_fragments.flask import render_block
 
 
 def is_htmx() -> bool:
-    """An htmx swap (not a boosted navigation, which wants the whole page)."""
-    return bool(request.headers.get("HX-Request")) and not request.headers.get("HX-Boosted")
+    """An htmx swap (not a boosted navigation, which wants the whole page).
+
+    ``request.htmx`` comes from htmx-flask (bound in ``portal.extensions``).
+    """
+    return bool(request.htmx) and not request.htmx.boosted
 
 
 def form_status(code: int) -> int:
     """htmx swaps only 2xx answers, so a re-rendered form goes back as 200 there."""
-    return 200 if request.headers.get("HX-Request") else code
+    return 200 if request.htmx else code
 
 
 def render(template: str, block: str | None = None, status: int = 200, **context):
