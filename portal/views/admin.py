@@ -23,10 +23,10 @@ from wtforms import (
 from wtforms.validators import Email, InputRequired, Length, NumberRange
 
 from .. import admin
-from ..extensions import login_manager
 from ..forms import BUFFER, LEAD_TIME, parse_ranges, timezone_names, valid_timezone
 from ..models import Invite, User
 from ..outbox import relay_quietly
+from .guards import hosts_only
 from .render import form_status, is_htmx, render
 
 bp = Blueprint("admin", __name__, url_prefix="/settings/admin")
@@ -35,19 +35,7 @@ DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sun
 EXCHANGE_PATH = "/settings/admin/exchange"
 
 
-@bp.before_request
-def _admins_only():
-    if not current_user.is_authenticated:
-        return login_manager.unauthorized()
-    if not current_user.is_admin:
-        abort(404)
-    return None
-
-
-@bp.after_request
-def _no_store(response):
-    response.headers["Cache-Control"] = "no-store"
-    return response
+hosts_only(bp, admins=True)
 
 
 @bp.app_context_processor

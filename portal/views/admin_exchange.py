@@ -22,25 +22,15 @@ from wtforms import EmailField, PasswordField, RadioField, SelectChoice, StringF
 from wtforms.validators import Email, InputRequired, Length, Optional
 
 from .. import exchange_org
-from ..extensions import login_manager
 from ..models import User
 from ..providers import InvalidSetup
+from .guards import hosts_only
 from .render import form_status, is_htmx, render
 
 bp = Blueprint("admin_exchange", __name__)
 
 
-@bp.before_request
-def _signed_in():
-    if not current_user.is_authenticated:
-        return login_manager.unauthorized()
-    return None
-
-
-@bp.after_request
-def _no_store(response):
-    response.headers["Cache-Control"] = "no-store"
-    return response
+hosts_only(bp)  # members choose their role here; the admin pages add admin_only
 
 
 @bp.app_context_processor

@@ -15,24 +15,14 @@ from flask_login import current_user
 
 from .. import booking as service
 from .. import findtime
-from ..extensions import login_manager
 from ..models import User, utcnow
+from .guards import hosts_only
 from .render import form_status, render
 
 bp = Blueprint("findtime", __name__, url_prefix="/settings/find-time")
 
 
-@bp.before_request
-def _require_host():
-    if not current_user.is_authenticated:
-        return login_manager.unauthorized()
-    return None
-
-
-@bp.after_request
-def _no_store(response):
-    response.headers["Cache-Control"] = "no-store"
-    return response
+hosts_only(bp)
 
 
 def _ids(values: list[str]) -> list[int]:

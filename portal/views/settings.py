@@ -16,9 +16,9 @@ from flask import Blueprint, current_app, flash, redirect, request, session, url
 from flask_login import current_user
 from peewee import IntegrityError
 
-from ..extensions import login_manager
 from ..forms import PasswordForm, ProfileForm, timezone_names
 from ..models import Booking, MeetingType, User, db, from_db, to_db, utcnow
+from .guards import hosts_only
 from .render import is_htmx, render
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
@@ -112,19 +112,7 @@ def in_zone(value: datetime, zone_name: str, fmt: str = "%a %d %b %Y, %H:%M") ->
 bp.add_app_template_filter(from_db, "aware")  # stored naive UTC → aware, for in_zone
 
 
-@bp.before_request
-def _require_host():
-    """The whole area is for signed-in hosts; pages added later get this for free."""
-    if not current_user.is_authenticated:
-        return login_manager.unauthorized()
-    return None
-
-
-@bp.after_request
-def _no_store(response):
-    """Settings pages hold personal data and one-time secrets: keep them out of caches."""
-    response.headers["Cache-Control"] = "no-store"
-    return response
+hosts_only(bp)  # the whole area; pages added later get this for free
 
 
 def done(message: str, endpoint: str, **values):

@@ -21,12 +21,12 @@ from .. import sync
 from ..admin import provider_allowed
 from ..models import Booking, Calendar, Connection
 from ..providers import REGISTRY, InvalidSetup, provider_class
+from .guards import hosts_only
 from .render import render
-from .settings import _no_store, _require_host, done, is_htmx
+from .settings import done, is_htmx
 
 bp = Blueprint("connections", __name__, url_prefix="/settings/connections")
-bp.before_request(_require_host)
-bp.after_request(_no_store)
+hosts_only(bp)
 
 POLL_DONE = 286  # htmx: stop polling
 
