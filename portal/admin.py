@@ -24,8 +24,6 @@ same questions:
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import json
 import secrets
@@ -34,7 +32,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from flask import current_app
 from peewee import IntegrityError, fn
 
 from .models import (
@@ -53,6 +50,7 @@ from .models import (
     utcnow,
     validate_slug,
 )
+from .tokens import derived_token
 
 PROVIDERS = ("google", "microsoft", "exchange", "caldav", "ics")
 PROVIDER_TITLES = {
@@ -298,9 +296,7 @@ def save_member_defaults(defaults: MemberDefaults) -> None:
 
 def invite_token(invite: Invite) -> str:
     """The link token (256 bits, URL-safe) of ``invite``, rebuilt from its salt."""
-    key = current_app.config["SECRET_KEY"].encode()
-    digest = hmac.new(key, f"invite:{invite.salt}".encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+    return derived_token("invite", invite.salt)
 
 
 def invite_path(invite: Invite) -> str:

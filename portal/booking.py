@@ -7,7 +7,6 @@ winner when invitees race for a slot.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import secrets
@@ -41,6 +40,7 @@ from .models import (
     utcnow,
 )
 from .outbox import relay_quietly
+from .tokens import derived_token
 
 MAX_NAME = 200
 MAX_NOTES = 5000
@@ -249,10 +249,7 @@ def local_day_range(day_from: date, day_to: date, tz: ZoneInfo) -> tuple[datetim
 
 def manage_token(booking: Booking) -> str:
     """Rebuild the invitee's secret: HMAC over the uid and a random 128-bit salt."""
-    key = current_app.config["SECRET_KEY"].encode()
-    msg = f"manage:{booking.uid}:{booking.manage_salt}".encode()
-    digest = hmac.new(key, msg, hashlib.sha256).hexdigest()
-    return digest[:43]
+    return derived_token("manage", booking.uid, booking.manage_salt)
 
 
 def manage_path(booking: Booking) -> str:

@@ -19,18 +19,18 @@ clients.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
+import string
 from datetime import datetime, timedelta
 
-from flask import current_app
 from icalendar import Calendar
 from peewee import JOIN
 
 from . import ical
 from .booking import external_url
 from .models import Booking, MeetingType, User, hash_token, to_db, utcnow
+from .tokens import derived_token
 
 PAST_DAYS = 30
 FUTURE_DAYS = 366
@@ -38,13 +38,14 @@ MAX_EVENTS = 2000
 REFRESH = timedelta(minutes=15)  # what the feed asks clients to poll at
 
 
+TOKEN_CHARS = frozenset(string.ascii_letters + string.digits + "-_")  # URL-safe base64
+
+
 def feed_token(user: User) -> str:
     """The token in the host's feed URL ("" when they have no feed)."""
     if not user.feed_salt:
         return ""
-    key = current_app.config["SECRET_KEY"].encode()
-    msg = f"feed:{user.id}:{user.feed_salt}".encode()
-    return hmac.new(key, msg, hashlib.sha256).hexdigest()[:43]
+    return derived_token("feed", user.id, user.feed_salt)
 
 
 def feed_url(user: User) -> str:
@@ -69,7 +70,7 @@ def revoke(user: User) -> None:
 
 def find_host(token: str) -> User | None:
     """The active host whose feed ``token`` opens, or None (looked up by its hash)."""
-    if not token or len(token) != 43 or not all(c in "0123456789abcdef" for c in token):
+    if not token or len(token) != 43 or not TOKEN_CHARS.issuperset(token):
         return None
     user = User.get_or_none(User.feed_token_hash == hash_token(token), User.is_active == True)  # noqa: E712
     if user is None or not hmac.compare_digest(feed_token(user), token):

@@ -11,15 +11,12 @@ two requests racing with the same token.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import secrets
 from datetime import datetime, timedelta
 
-from flask import current_app
-
 from .models import Outbox, PasswordReset, User, db, from_db, hash_token, to_db, utcnow
+from .tokens import derived_token
 
 RESET_VALID_FOR = timedelta(hours=1)
 # More requests than this per account and hour send nothing (no mail bombing).
@@ -31,10 +28,7 @@ MAX_TOKEN = 200
 
 def reset_token(reset: PasswordReset, user: User) -> str:
     """The link token (256 bits, URL-safe) of ``reset`` for ``user`` as they are now."""
-    key = current_app.config["SECRET_KEY"].encode()
-    msg = f"password-reset:{reset.salt}:{user.password_hash}".encode()
-    digest = hmac.new(key, msg, hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+    return derived_token("password-reset", reset.salt, user.password_hash)
 
 
 def request_reset(email: str, now: datetime | None = None) -> PasswordReset | None:
