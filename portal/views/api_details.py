@@ -16,20 +16,20 @@ from ..booking import local_day_range
 from ..models import MeetingType, User, Webhook, WebhookDelivery, db, utcnow
 from ..outbox import relay_quietly
 from .api import (
-    _MISSING,
+    MISSING,
     ApiError,
     Fields,
-    _date,
-    _own_type,
-    _public_type,
-    _zone,
     api_error,
     invalid,
     json_body,
     json_errors,
     not_found,
+    parse_date,
+    parse_zone,
     require_token,
 )
+from .api_bookings import public_type
+from .api_types import own_type
 
 bp = json_errors(Blueprint("api_details", __name__, url_prefix="/api/v1"))
 
@@ -62,7 +62,7 @@ def patch_meeting_details():
     f.only(("meeting_link", "email_signature"))
     user = User.get_by_id(g.api_user.id)
     link = f.string("meeting_link", locations.MAX_MEETING_LINK)
-    if link is not _MISSING:
+    if link is not MISSING:
         user.meeting_link = locations.clean_meeting_link(link)
         uses = (
             MeetingType.select()
@@ -72,7 +72,7 @@ def patch_meeting_details():
         if not user.meeting_link and uses:
             raise invalid("meeting_link", f"{uses} meeting type(s) use your personal link")
     signature = f.string("email_signature", locations.MAX_SIGNATURE)
-    if signature is not _MISSING:
+    if signature is not MISSING:
         user.email_signature = locations.clean_signature(signature)
     user.save()
     return jsonify(_details(user))
@@ -84,7 +84,7 @@ def patch_meeting_details():
 @bp.get("/meeting-types/<slug>/questions")
 @require_token
 def get_questions(slug: str):
-    mt = _own_type(slug)
+    mt = own_type(slug)
     return jsonify(questions=[questions.question_dict(q) for q in mt.question_list()])
 
 
@@ -92,7 +92,7 @@ def get_questions(slug: str):
 @require_token
 def put_questions(slug: str):
     """Replace the type's questions with this ordered list (answers given earlier stay)."""
-    mt = _own_type(slug)
+    mt = own_type(slug)
     f = Fields(json_body())
     f.only(("questions",))
     specs = questions.clean_specs(f.raw("questions", True))
@@ -104,7 +104,7 @@ def put_questions(slug: str):
 @bp.get("/hosts/<host>/<type>/questions")
 def public_questions(host: str, type: str):
     """What the booking body's ``answers`` must answer (public, like the slots)."""
-    _user, mt = _public_type(host, type)
+    _user, mt = public_type(host, type)
     return jsonify(questions=[questions.question_dict(q) for q in mt.question_list()])
 
 
@@ -121,18 +121,18 @@ def _own_webhook(webhook_id: int) -> Webhook:
 def _webhook_values(f: Fields, creating: bool) -> dict:
     values: dict = {}
     url = f.string("url", webhooks.MAX_URL, required=creating)
-    if url is not _MISSING:
+    if url is not MISSING:
         values["url"] = webhooks.check_target(url, current_app.config)
     events = f.raw("events", False)
-    if events is not _MISSING:
+    if events is not MISSING:
         values["events"] = webhooks.clean_events(events)
     elif creating:
         values["events"] = list(webhooks.EVENTS)
     description = f.raw("description", False)
-    if description is not _MISSING:
+    if description is not MISSING:
         values["description"] = webhooks.clean_description(description)
     active = f.boolean("active")
-    if active is not _MISSING:
+    if active is not MISSING:
         values["active"] = active
     return values
 
@@ -269,10 +269,10 @@ def get_schedule():
     """Bookings and busy blocks for whole days ``start``..``end`` in ``tz``."""
     user = g.api_user
     tz_name = request.args.get("tz") or user.timezone
-    tz = _zone(tz_name, "tz")
+    tz = parse_zone(tz_name, "tz")
     today = utcnow().astimezone(tz).date()
-    first = _date(request.args["start"], "start") if request.args.get("start") else today
-    last = _date(request.args["end"], "end") if request.args.get("end") else first
+    first = parse_date(request.args["start"], "start") if request.args.get("start") else today
+    last = parse_date(request.args["end"], "end") if request.args.get("end") else first
     if last < first:
         raise invalid("end", "end is before start")
     if (last - first).days + 1 > agenda.MAX_DAYS:
