@@ -126,6 +126,9 @@ def host_action_required(
     synced = from_db(conn.last_synced_at)
     key = prefix + (synced.isoformat() if synced else "never")
     writes = any(c.write for c in conn.calendars)
+    # A member's calendar reached through the organisation's Exchange mailbox is
+    # repaired by the admin, not by the member.
+    corporate = bool(conn.settings_dict().get("corporate"))
     msg = mail.host_message(
         user,
         key,
@@ -136,6 +139,7 @@ def host_action_required(
         label=conn.label or conn.provider,
         error=(conn.last_error or "")[:500],
         writes=writes,
+        corporate=corporate,
         settings_url=external_url("/settings/connections"),
     )
     return int(mail.send_once(key, msg, now=when))

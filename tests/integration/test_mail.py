@@ -9,6 +9,7 @@ nothing depends on today's date.
 from __future__ import annotations
 
 import email
+import json
 import os
 import stat
 import threading
@@ -576,3 +577,21 @@ def test_without_smtp_url_messages_land_in_the_outbox_folder(
 def test_bad_smtp_url_stops_the_start(tmp_path, redis_url):
     with pytest.raises(ValueError, match="smtp:// or smtps://"):
         make_app(tmp_path, redis_url, SMTP_URL="http://mail.example")
+
+
+def test_corporate_member_is_told_the_admin_repairs_it(mail_app, setup, smtp, clock, now):
+    host, _ = setup
+    with mail_app.app_context(), db.connection_context():
+        conn = Connection.create(
+            user=host,
+            provider="exchange",
+            label="alice@corp.example",
+            status="needs_reconnect",
+            settings=json.dumps({"corporate": True}),
+        )
+        Outbox.add("host_action_required", connection_id=conn.id)
+    drain(mail_app, now)
+    (msg,) = smtp.to("alice@example.com")
+    text, html = bodies(msg)
+    assert "your Kairos admin has to repair it" in text and "admin has to repair it" in html
+    assert "Reconnect in settings" not in text and "Reconnect in settings" not in html
