@@ -17,6 +17,7 @@ def register_blueprints(app: Flask) -> None:
         auth,
         feeds,
         findtime,
+        home,
         invite,
         oauth,
         password,
@@ -28,6 +29,7 @@ def register_blueprints(app: Flask) -> None:
     # Fixed paths first (sign-in and settings: /login, /setup, /settings/...);
     # the public catch-all routes (/<host>) go last so fixed paths win.
     for module in (
+        home,  # / only: the front door
         api,
         api_connections,
         api_details,
