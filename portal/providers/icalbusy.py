@@ -19,6 +19,7 @@ Only instants leave this module; titles and attendees are never kept.
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -38,9 +39,23 @@ class NotICalendar(ProviderError):
     """The data is not iCalendar (an HTML login page, a JSON error …)."""
 
 
+def decode(data: bytes | str) -> str:
+    """iCalendar text from a feed body; a leading byte-order mark is not part of it.
+
+    Outlook and several CMS plugins publish feeds that start with a UTF-8 BOM
+    (a few with a UTF-16 one); RFC 5545 text has none, and the parser would
+    read the mark as part of the first property name.
+    """
+    if isinstance(data, bytes):
+        if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return data.decode("utf-16", "replace")
+        return data.decode("utf-8-sig", "replace")
+    return data.removeprefix("\ufeff")
+
+
 def parse(data: bytes | str) -> icalendar.Calendar:
     """Parse one VCALENDAR, or raise :class:`NotICalendar`."""
-    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    text = decode(data)
     if "BEGIN:VCALENDAR" not in text[:4096].upper():
         raise NotICalendar("the address did not return iCalendar data")
     try:

@@ -159,3 +159,23 @@ def test_event_ical_escapes_and_marks_the_attendee_for_client_scheduling():
     assert ev["ATTENDEE"].params["SCHEDULE-AGENT"] == "CLIENT"
     assert resource_name("b1@kairos") == "b1_kairos.ics"
     assert resource_name("../../etc") == ".._.._etc.ics"
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda t: b"\xef\xbb\xbf" + t.encode(),  # UTF-8 BOM (Outlook, WordPress plugins)
+        lambda t: "\ufeff" + t,  # the same, already decoded
+        lambda t: t.encode("utf-16"),  # UTF-16 with its BOM
+    ],
+    ids=["utf8-bom-bytes", "utf8-bom-text", "utf16-bom"],
+)
+def test_byte_order_mark_is_not_part_of_the_data(encode):
+    text = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nX-WR-CALNAME:Büro\r\nBEGIN:VEVENT\r\nUID:a\r\n"
+        "DTSTAMP:20260101T000000Z\r\nDTSTART:20261202T100000Z\r\nDTEND:20261202T110000Z\r\n"
+        "END:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    c = parse(encode(text))
+    assert str(c["X-WR-CALNAME"]) == "Büro"
+    assert spans(c) == [(utc(2, 10), utc(2, 11))]
