@@ -79,6 +79,9 @@ class Config:
         self.REDIS_URL = e.get("REDIS_URL", "")
         self.REDIS_EMBEDDED_PATH = str(instance / "redis.db")
         self.QUEUE_NAME = e.get("KAIROS_QUEUE", "kairos")
+        # A job renews its outbox row's lease while it runs; a row whose lease ran out
+        # (its worker was killed) is enqueued again (portal.outbox). Seconds.
+        self.OUTBOX_LEASE_SECONDS = _int(e.get("KAIROS_OUTBOX_LEASE_SECONDS"), 60)
 
         self.SMTP_URL = e.get("SMTP_URL", "")
         self.MAIL_FROM = e.get("MAIL_FROM", "Kairos <kairos@localhost>")

@@ -339,6 +339,9 @@ class Outbox(BaseModel):
     created_at = DateTimeField(default=lambda: to_db(utcnow()))
     enqueued_at = DateTimeField(null=True)
     done_at = DateTimeField(null=True)
+    # The lease of whoever is responsible for the row now (portal.outbox): naive UTC.
+    lease_until = DateTimeField(null=True)
+    lease_owner = CharField(null=True)  # the run holding it (jobs.outbox.run)
 
     @classmethod
     def add(cls, kind: str, run_at: datetime | None = None, **payload: object) -> Outbox:
