@@ -247,11 +247,11 @@ def _valid_zone(name: str) -> bool:
 
 def _windows(spans: list) -> tuple[tuple[str, str], ...]:
     """Stored ``[["09:00", "17:00"], …]`` checked like the form checks it; ValueError if not."""
-    from .forms import parse_hhmm
+    from .availability import parse_clock
 
     out = []
     for a, b in spans:
-        start, end = parse_hhmm(str(a)), parse_hhmm(str(b))
+        start, end = parse_clock(str(a), loose=True), parse_clock(str(b), loose=True)
         if start is None or end is None or end <= start:
             raise ValueError(f"bad window {a!r}–{b!r}")
         out.append((str(a), str(b)))

@@ -76,7 +76,12 @@ among the conflicts the slot's own time is judged before its buffers.
 
 _DAY = timedelta(days=1)
 _TICK = timedelta(microseconds=1)
-_HHMM = re.compile(r"(?:[01]\d|2[0-3]):[0-5]\d|24:00")
+# The one reader of wall-clock times ("HH:MM", "24:00" = the end of a day), used by the
+# engine, the API schemas and the settings forms. Stored and API values are zero-padded;
+# ``loose`` also reads the "9:00" people type into a form.
+CLOCK_PATTERN = r"^(?:([01]\d|2[0-3]):([0-5]\d)|(24):(00))$"
+_CLOCK = re.compile(CLOCK_PATTERN)
+_LOOSE_CLOCK = re.compile(r"^(?:([01]?\d|2[0-3]):([0-5]\d)|(24):(00))$")
 # A chain of windows reaching this far back without a break is treated as never starting, so
 # a pathological override in year 1 cannot make every query walk back two thousand years.
 _MAX_WALK_DAYS = 3660
@@ -176,11 +181,25 @@ def _check_meeting(mt: MeetingRules) -> None:
         raise ValueError("daily_limit must not be negative")
 
 
+def parse_clock(text: object, loose: bool = False) -> int | None:
+    """Minutes after local midnight of ``HH:MM`` (``24:00`` is 1440); None if it is no time."""
+    match = (_LOOSE_CLOCK if loose else _CLOCK).fullmatch(text) if isinstance(text, str) else None
+    if match is None:
+        return None
+    hours, minutes = match.group(1, 2) if match.group(1) is not None else match.group(3, 4)
+    return int(hours) * 60 + int(minutes)
+
+
+def format_clock(minutes: int) -> str:
+    """``HH:MM`` of minutes after midnight (1440 → ``24:00``)."""
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
 def _minutes(text: str) -> int:
-    """Minutes since local midnight of an ``HH:MM`` string; ``24:00`` is 1440."""
-    if not isinstance(text, str) or not _HHMM.fullmatch(text):
+    minutes = parse_clock(text)
+    if minutes is None:
         raise ValueError(f"bad time of day {text!r}, expected HH:MM (00:00-24:00)")
-    return int(text[:2]) * 60 + int(text[3:])
+    return minutes
 
 
 def _day_spec(spec: Iterable[tuple[str, str]]) -> tuple[tuple[int, int], ...]:

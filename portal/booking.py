@@ -44,6 +44,10 @@ from .tokens import derived_token
 
 MAX_NAME = 200
 MAX_NOTES = 5000
+# Dates and instants outside these days are typos, and far ones overflow datetime arithmetic
+# (a slot at 9999-12-31T23:30 has no end).
+FIRST_DAY = date(2000, 1, 1)
+LAST_DAY = date(2999, 12, 31)
 # The outbox kinds every booking event (created / cancelled / rescheduled) records, in
 # one place. Each names a handler registered with ``jobs.outbox.handler``:
 #   write_back     → jobs.calendar    (the event in the host's write calendar)
@@ -301,8 +305,8 @@ def parse_start(value: object, field: str = "start") -> datetime:
         raise BookingError("expected an ISO 8601 date-time with offset", field) from exc
     if parsed.tzinfo is None:
         raise BookingError("the date-time needs a UTC offset", field)
-    from datetime import UTC
-
+    if not FIRST_DAY <= parsed.date() <= LAST_DAY:
+        raise BookingError(f"the date must be between {FIRST_DAY} and {LAST_DAY}", field)
     return parsed.astimezone(UTC)
 
 

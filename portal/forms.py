@@ -35,6 +35,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from .availability import format_clock, parse_clock
 from .locations import KINDS as LOCATION_KINDS
 from .models import validate_slug
 
@@ -224,21 +225,7 @@ class MeetingTypeForm(FlaskForm):
     is_active = BooleanField("Offered on my booking page", default=True)
 
 
-HHMM = re.compile(r"^(?:([01]?\d|2[0-3]):([0-5]\d)|(24):(00))$")
 RANGE_SPLIT = re.compile(r"\s*[–—-]\s*")
-
-
-def parse_hhmm(text: str) -> int | None:
-    """Minutes after midnight for ``H:MM`` / ``HH:MM`` (``24:00`` allowed), else None."""
-    m = HHMM.match(text.strip())
-    if not m:
-        return None
-    hours, minutes = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
-    return int(hours) * 60 + int(minutes)
-
-
-def format_hhmm(minutes: int) -> str:
-    return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 def parse_ranges(text: str) -> list[tuple[str, str]]:
@@ -256,7 +243,7 @@ def parse_ranges(text: str) -> list[tuple[str, str]]:
         ends = RANGE_SPLIT.split(part.strip())
         if len(ends) != 2:
             raise ValueError(f"“{part.strip()}” is not a range like 09:00–12:00")
-        start, end = parse_hhmm(ends[0]), parse_hhmm(ends[1])
+        start, end = (parse_clock(end.strip(), loose=True) for end in ends)
         if start is None or end is None:
             raise ValueError(f"“{part.strip()}”: times are HH:MM, 00:00 to 24:00")
         if end <= start:
@@ -266,7 +253,7 @@ def parse_ranges(text: str) -> list[tuple[str, str]]:
     for (_, prev_end), (start, _) in zip(spans, spans[1:], strict=False):
         if start < prev_end:
             raise ValueError("ranges overlap")
-    return [(format_hhmm(a), format_hhmm(b)) for a, b in spans]
+    return [(format_clock(a), format_clock(b)) for a, b in spans]
 
 
 class OverrideForm(FlaskForm):

@@ -14,8 +14,9 @@ from datetime import date, datetime
 from flask import abort, request
 from flask_login import current_user
 
+from ..availability import format_clock, parse_clock
 from ..booking import zone
-from ..forms import OverrideForm, format_hhmm, parse_hhmm
+from ..forms import OverrideForm
 from ..models import DateOverride, WeeklyHours, db
 from .render import render
 from .settings import DAYS, SLOTS, bp, done, is_htmx
@@ -33,7 +34,7 @@ def cells_from_rows(rows) -> tuple[list[list[bool]], bool]:
     grid = [[False] * SLOTS for _ in range(7)]
     ragged = False
     for row in rows:
-        start, end = parse_hhmm(row.start), parse_hhmm(row.end)
+        start, end = parse_clock(row.start, loose=True), parse_clock(row.end, loose=True)
         if start is None or end is None or not 0 <= row.weekday <= 6:
             ragged = True
             continue
@@ -57,7 +58,7 @@ def windows_from_cells(grid: list[list[bool]]) -> dict[int, list[tuple[str, str]
             first = slot
             while slot < SLOTS and day[slot]:
                 slot += 1
-            runs.append((format_hhmm(first * 30), format_hhmm(slot * 30)))
+            runs.append((format_clock(first * 30), format_clock(slot * 30)))
         out[weekday] = runs
     return out
 
