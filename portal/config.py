@@ -121,6 +121,11 @@ class Config:
         self.RATELIMIT_ENABLED = _bool(e.get("KAIROS_RATELIMIT"), True)
         # Public booking POSTs per client address (Flask-Limiter syntax).
         self.BOOKING_RATE_LIMIT = e.get("KAIROS_BOOKING_RATE_LIMIT", "10/minute")
+        # Sign-in attempts per window (limits syntax), per account and per client address;
+        # then 429 with Retry-After until the window, started by the first attempt, ends.
+        # Success clears the account's count.
+        self.LOGIN_ACCOUNT_LIMIT = e.get("KAIROS_LOGIN_ACCOUNT_LIMIT", "10 per 15 minutes")
+        self.LOGIN_ADDRESS_LIMIT = e.get("KAIROS_LOGIN_ADDRESS_LIMIT", "30 per 15 minutes")
         # How long a booking form stays valid (signed form token), seconds.
         self.FORM_TOKEN_MAX_AGE = _int(e.get("KAIROS_FORM_TOKEN_MAX_AGE"), 2 * 3600)
         # Browsing may reuse slot answers this many seconds; booking always re-reads.

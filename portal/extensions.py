@@ -6,12 +6,12 @@ from flask import Flask, g, has_request_context, request, session
 from flask.sessions import SecureCookieSessionInterface
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from flask_login import LoginManager, user_logged_in
+from flask_login import LoginManager, logout_user, user_logged_in
 from flask_wtf.csrf import CSRFProtect
 from htmx_flask import Htmx
 
 from .database import init_db
-from .models import User, db
+from .models import User, UserSession, db
 
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
@@ -59,18 +59,28 @@ class SessionInterface(SecureCookieSessionInterface):
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    """The signed-in host, unless deactivated or their password changed since sign-in."""
+    """The signed-in host, unless deactivated, signed out, or their password changed since."""
     if not user_id.isdigit():
         return None
     user = User.get_or_none(User.id == int(user_id), User.is_active == True)  # noqa: E712
     if user is None or session.get("pwv") != user.session_version():
         return None
+    if not UserSession.is_live(user.id, session.get("sid")):
+        return None
     return user
 
 
 @user_logged_in.connect
-def _remember_password_version(_app, user: User, **_kw) -> None:
+def _start_session(app: Flask, user: User, **_kw) -> None:
     session["pwv"] = user.session_version()
+    session["sid"] = UserSession.start(user, app.permanent_session_lifetime)
+
+
+def end_session() -> None:
+    """Sign out: the server forgets this session, so a copy of its cookie is worthless too."""
+    UserSession.end(session.get("sid"))
+    logout_user()
+    session.clear()
 
 
 def init_app(app: Flask) -> None:

@@ -508,12 +508,42 @@ class AppSetting(BaseModel):
         ).execute()
 
 
-class LoginThrottle(BaseModel):
-    """Failed sign-ins per key (e-mail or address), for a progressive delay."""
+class UserSession(BaseModel):
+    """One signed-in browser. The signed session cookie carries the id; this row makes it valid.
 
-    key = CharField(unique=True)
-    failures = IntegerField(default=0)
-    last_failure_at = DateTimeField(null=True)
+    A signed cookie alone stays valid as long as it is not expired, even after its
+    owner signs out; deleting the row on sign-out ends a copied or replayed cookie too.
+    Only a hash of the id is kept, so the table gives nobody a session.
+    """
+
+    user = ForeignKeyField(User, on_delete="CASCADE", backref="sessions")
+    token_hash = CharField(unique=True)
+    created_at = DateTimeField(default=lambda: to_db(utcnow()))
+
+    @staticmethod
+    def _hash(token: str) -> str:
+        return hashlib.sha256(f"session:{token}".encode()).hexdigest()
+
+    @classmethod
+    def start(cls, user: User, lifetime: timedelta) -> str:
+        """A new session id for ``user``; their sessions older than ``lifetime`` go."""
+        token = secrets.token_urlsafe(32)
+        cls.delete().where(
+            (cls.user == user) & (cls.created_at < to_db(utcnow() - lifetime))
+        ).execute()
+        cls.create(user=user, token_hash=cls._hash(token))
+        return token
+
+    @classmethod
+    def is_live(cls, user_id: int, token: str | None) -> bool:
+        if not token:
+            return False
+        return cls.select().where(cls.user == user_id, cls.token_hash == cls._hash(token)).exists()
+
+    @classmethod
+    def end(cls, token: str | None) -> None:
+        if token:
+            cls.delete().where(cls.token_hash == cls._hash(token)).execute()
 
 
 class OAuthFlow(BaseModel):
@@ -664,7 +694,7 @@ ALL_MODELS = [
     CalendarEvent,
     SentEmail,
     AppSetting,
-    LoginThrottle,
+    UserSession,
     PasswordReset,
     OAuthFlow,
     OAuthIdentity,

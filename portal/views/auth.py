@@ -1,48 +1,38 @@
 """Sign in, sign out, and the first-run page that creates the admin.
 
 Sign-in answers the same for an unknown e-mail and a wrong password, and
-slows down repeated failures (a growing, capped delay rather than a lockout,
-so an attacker cannot lock the real host out).
+refuses repeated failures early with 429 (portal.throttle) instead of slowing
+down the request.
 """
 
 from __future__ import annotations
 
 import json
-import time
-from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user, login_user
 from peewee import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from .. import throttle
 from ..cli import create_user
-from ..extensions import login_manager
+from ..extensions import end_session, login_manager
 from ..forms import LoginForm, SetupForm, timezone_names
-from ..models import AppSetting, LoginThrottle, User, db, to_db, utcnow
+from ..models import AppSetting, User, db
 
 bp = Blueprint("auth", __name__)
 
-# Failures older than this no longer count towards the delay.
-THROTTLE_WINDOW = timedelta(minutes=15)
-# Free attempts before the delay starts; then 0.25 s, 0.5 s, 1 s, … up to the cap.
-FREE_ATTEMPTS = 3
-DELAY_CAP_SECONDS = 4.0
 # Checked when the e-mail is unknown, so both answers cost one password hash.
 _DUMMY_HASH = generate_password_hash("kairos-timing-equaliser")
-# Indirection so tests can observe the delay without waiting for it.
-sleep = time.sleep
 
 
 def safe_next(target: str | None) -> str | None:
@@ -81,56 +71,21 @@ def _unauthorized():
     return redirect(target)
 
 
-def _throttle_keys(email: str) -> list[str]:
-    return [f"email:{email}"[:255], f"ip:{request.remote_addr or 'unknown'}"[:255]]
-
-
-def login_delay(keys: list[str]) -> float:
-    """Seconds to wait before answering, from the recent failures of any key."""
-    cutoff = to_db(utcnow() - THROTTLE_WINDOW)
-    failures = max(
-        (
-            row.failures
-            for row in LoginThrottle.select().where(
-                LoginThrottle.key.in_(keys), LoginThrottle.last_failure_at >= cutoff
-            )
-        ),
-        default=0,
-    )
-    if failures < FREE_ATTEMPTS:
-        return 0.0
-    cap = float(current_app.config.get("LOGIN_DELAY_CAP", DELAY_CAP_SECONDS))
-    return min(cap, 0.25 * 2 ** (failures - FREE_ATTEMPTS))
-
-
-def record_failure(keys: list[str]) -> None:
-    now = utcnow()
-    cutoff = to_db(now - THROTTLE_WINDOW)
-    with db.atomic():
-        for key in keys:
-            row = LoginThrottle.get_or_none(LoginThrottle.key == key)
-            if row is None:
-                try:
-                    with db.atomic():
-                        LoginThrottle.create(key=key, failures=1, last_failure_at=to_db(now))
-                    continue
-                except IntegrityError:  # a concurrent failure created it first
-                    row = LoginThrottle.get(LoginThrottle.key == key)
-            recent = row.last_failure_at and row.last_failure_at >= cutoff
-            LoginThrottle.update(
-                failures=(LoginThrottle.failures + 1) if recent else 1,
-                last_failure_at=to_db(now),
-            ).where(LoginThrottle.id == row.id).execute()
-        # Old rows say nothing any more; keep the table small.
-        LoginThrottle.delete().where(
-            LoginThrottle.last_failure_at < to_db(now - timedelta(days=1))
-        ).execute()
-
-
 def _sign_in(user: User) -> None:
     """A fresh session for the signed-in host, so a planted session id is worthless."""
-    session.clear()
+    end_session()
     login_user(user)
+
+
+def _too_many_attempts(form: LoginForm, target: str | None, wait: int):
+    """The sign-in form again, refused before any password is checked."""
+    minutes = max(1, -(-wait // 60))
+    error = (
+        "Too many failed sign-in attempts. "
+        f"Please try again in {minutes} minute{'s' if minutes != 1 else ''}."
+    )
+    body = render_template("auth/login.html", form=form, error=error, next=target)
+    return body, 429, {"Retry-After": str(wait)}
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -145,10 +100,9 @@ def login():
     error = None
     if form.validate_on_submit():
         email = form.email.data.strip().lower()
-        keys = _throttle_keys(email)
-        delay = login_delay(keys)
-        if delay:
-            sleep(delay)
+        wait = throttle.check(email, request.remote_addr)
+        if wait is not None:
+            return _too_many_attempts(form, target, wait)
         user = User.by_email(email)
         if user is None:
             check_password_hash(_DUMMY_HASH, form.password.data)
@@ -156,10 +110,9 @@ def login():
         else:
             ok = user.check_password(form.password.data) and user.is_active
         if ok:
-            LoginThrottle.delete().where(LoginThrottle.key == keys[0]).execute()
+            throttle.reset(email)
             _sign_in(user)
             return redirect(target or url_for("settings.index"))
-        record_failure(keys)
         error = "That e-mail and password do not match an account."
     return render_template("auth/login.html", form=form, error=error, next=target)
 
@@ -167,8 +120,7 @@ def login():
 @bp.route("/logout", methods=["POST"])
 def logout():
     """Sign out (POST only, CSRF-checked, so a link on another site cannot sign you out)."""
-    logout_user()
-    session.clear()
+    end_session()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
 
