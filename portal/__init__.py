@@ -33,6 +33,10 @@ def create_app(config: dict | None = None) -> Flask:
 
     extensions.init_app(app)
 
+    from . import outage
+
+    outage.init_app(app)  # database outages answer 503; /healthz asks the database
+
     from . import mail
 
     mail.init_app(app)  # checks SMTP_URL at start-up
