@@ -209,12 +209,6 @@ def _template_helpers() -> dict:
 # --------------------------------------------------------------------------- pages
 
 
-@bp.get("/healthz")
-def healthz():
-    """A trivial page: load balancers, and the benchmark's baseline."""
-    return "ok", 200, {"Content-Type": "text/plain; charset=utf-8"}
-
-
 @bp.get("/<host>")
 def profile(host: str):
     user = _host_or_404(host)
