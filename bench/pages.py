@@ -6,7 +6,7 @@ free/busy cache, then drives each URL with 16 concurrent client threads for 10 s
 
   (a) the booking page for a whole month (``/alice/intro?month=…&tz=…``),
   (b) the slots fragment htmx asks for (same URL with ``date=``, ``HX-Request``),
-  (c) ``/healthz``, a trivial page of the same app, as the baseline.
+  (c) ``/healthz``, a trivial page of the same app (one ``SELECT 1``), as the baseline.
 
 Absolute numbers depend on the machine (and the client shares its CPUs), so the pages
 are judged against the trivial page in the same run; the three take turns in five

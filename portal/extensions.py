@@ -98,7 +98,7 @@ def init_app(app: Flask) -> None:
     limiter.init_app(app)
 
     # No connect in before_request: peewee connects on the first query, so static
-    # files and /healthz never open the database; teardown closes what was opened.
+    # files never open the database; teardown closes what was opened.
     @app.teardown_request
     def _close_db(_exc: BaseException | None) -> None:
         if not db.is_closed():
