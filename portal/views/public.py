@@ -166,8 +166,13 @@ def _check_form_token(host_id: int, type_id: int, booking_uid: str = "") -> None
 
 
 def _no_referrer(response: Response) -> Response:
-    """Manage pages carry a secret in their URL: never leak it to linked sites."""
+    """Manage pages carry a secret in their URL: never leak it to linked sites.
+
+    Nor keep the page or its .ics in a shared or back-button cache: they hold the
+    invitee's details and the manage token.
+    """
     response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 

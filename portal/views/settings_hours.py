@@ -16,8 +16,8 @@ from flask_login import current_user
 
 from ..availability import format_clock, parse_clock
 from ..booking import zone
-from ..forms import OverrideForm
-from ..models import DateOverride, WeeklyHours, db
+from ..forms import OverrideForm, timezone_names
+from ..models import DateOverride, User, WeeklyHours, db
 from .render import render
 from .settings import DAYS, SLOTS, bp, done, is_htmx
 
@@ -94,19 +94,28 @@ def stored_windows(user_id: int) -> dict[int, list[tuple[str, str]]]:
     return out
 
 
-def _hours_page(state: str = "", error: str = "", code: int = 200):
+def _hours_page(
+    state: str = "",
+    error: str = "",
+    code: int = 200,
+    posted: list[list[bool]] | None = None,
+    timezone: str | None = None,
+):
+    """The grid page (or its status line for htmx); a refused POST shows what was posted."""
     rows = list(WeeklyHours.select().where(WeeklyHours.user == current_user.id))
     stored, ragged = cells_from_rows(rows)
     return render(
         "settings/hours.html",
         "hours_status" if state or error else "hours",
         status=code,
-        grid=stored,
+        grid=posted or stored,
         ragged=ragged,
         days=DAYS,
         slots=SLOTS,
         state=state,
         error=error,
+        timezone=current_user.timezone if timezone is None else timezone,
+        timezones=timezone_names(),
         saved_at=datetime.now(zone(current_user.timezone)).strftime("%H:%M"),
     )
 
@@ -120,8 +129,17 @@ def hours():
     if grid is None:
         # Only a tampered form gets here; htmx shows it through its error handler.
         return _hours_page(error="Some cells were not understood; nothing was saved.", code=422)
+    # The zone the hours are in, as in PUT /api/v1/availability; absent keeps the host's.
+    tz_name = (request.form.get("timezone") or current_user.timezone).strip()
+    if tz_name not in timezone_names():
+        shown = tz_name if len(tz_name) <= 60 else tz_name[:60] + "…"
+        error = f"Time zone: “{shown}” is not one we know (e.g. Europe/Berlin); nothing was saved."
+        return _hours_page(error=error, code=422, posted=grid, timezone=tz_name)
+    moved = tz_name != current_user.timezone
     windows = windows_from_cells(grid)
     with db.atomic():
+        if moved:
+            User.update(timezone=tz_name).where(User.id == current_user.id).execute()
         WeeklyHours.delete().where(WeeklyHours.user == current_user.id).execute()
         rows = [
             {"user": current_user.id, "weekday": d, "start": a, "end": b}
@@ -132,6 +150,8 @@ def hours():
             WeeklyHours.insert_many(rows).execute()
     if not is_htmx():
         return done("Weekly hours saved.", "settings.hours")
+    if moved:  # every time on the page is in the old zone: show it afresh
+        return "", 200, {"HX-Refresh": "true"}
     return _hours_page(state="saved")
 
 
