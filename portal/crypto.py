@@ -56,10 +56,13 @@ def encrypt(row: str, data: Any) -> str:
     return fernet().encrypt(payload).decode()
 
 
-def decrypt(row: str, token: str) -> Any:
-    """The secret stored in ``row``; raises :class:`SecretError` for any mismatch."""
+def decrypt(row: str, token: str, keys: list[str] | None = None) -> Any:
+    """The secret stored in ``row``; raises :class:`SecretError` for any mismatch.
+
+    ``keys`` defaults to the app's; a restore passes the keys it is about to install.
+    """
     try:
-        payload = json.loads(fernet().decrypt(token.encode()))
+        payload = json.loads(fernet(keys).decrypt(token.encode()))
     except (InvalidToken, ValueError) as exc:
         raise SecretError("the stored secret cannot be decrypted with the configured keys") from exc
     if not isinstance(payload, dict) or payload.get("row") != row:

@@ -15,9 +15,12 @@ import hmac
 from flask import current_app
 
 
-def derived_token(purpose: str, *parts: object) -> str:
-    """A 256-bit URL-safe token for ``purpose`` bound to ``parts`` (43 characters)."""
-    key = current_app.config["SECRET_KEY"].encode()
+def derived_token(purpose: str, *parts: object, secret_key: str | None = None) -> str:
+    """A 256-bit URL-safe token for ``purpose`` bound to ``parts`` (43 characters).
+
+    ``secret_key`` defaults to the app's; a restore passes the candidate key to check it.
+    """
+    key = (secret_key if secret_key is not None else current_app.config["SECRET_KEY"]).encode()
     message = ":".join([purpose, *(str(p) for p in parts)]).encode()
     digest = hmac.new(key, message, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
