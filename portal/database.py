@@ -40,6 +40,9 @@ def make_database(url: str, pool_size: int = 20) -> Database:
             timeout=15,  # seconds to wait for a free pooled connection
             # A pooled connection is used by one thread at a time, but not always the same one.
             check_same_thread=False,
+            # Every transaction, not only write_transaction()'s, takes the write lock at
+            # BEGIN and so waits out the busy timeout instead of failing (see there).
+            lock_type="IMMEDIATE",
         )
     if parsed.scheme in ("postgres", "postgresql"):
         return PooledPostgresqlDatabase(
@@ -76,19 +79,38 @@ def upgrade() -> list[str]:
 
 
 @contextmanager
-def host_lock(host_id: int):
-    """A write transaction that serialises every booking change of one host.
+def write_transaction():
+    """A transaction that will write: all of it commits, or none of it.
 
-    SQLite takes the database write lock up front (``BEGIN IMMEDIATE``) so two
-    racing confirmations cannot both read "free"; PostgreSQL locks the host row.
+    On SQLite it takes the write lock up front (``BEGIN IMMEDIATE``). A
+    deferred transaction that reads first holds only a read snapshot; when
+    another connection commits meanwhile, its first write cannot be granted
+    without losing what it read, so SQLite answers "database is locked" at
+    once and the busy timeout never applies. Taking the lock at ``BEGIN``
+    makes a writer queue for up to the busy timeout instead. PostgreSQL's
+    row locks need no such help: there it is a plain transaction. Inside an
+    open transaction it is a savepoint of that transaction.
     """
     if is_sqlite():
         with db.obj.atomic("IMMEDIATE") as txn:
             yield txn
     else:
         with db.obj.atomic() as txn:
-            User.select(User.id).where(User.id == host_id).for_update().execute()
             yield txn
+
+
+@contextmanager
+def host_lock(host_id: int):
+    """A write transaction that serialises every booking change of one host.
+
+    SQLite's write lock (:func:`write_transaction`) already serialises them,
+    so two racing confirmations cannot both read "free"; PostgreSQL locks the
+    host row.
+    """
+    with write_transaction() as txn:
+        if not is_sqlite():
+            User.select(User.id).where(User.id == host_id).for_update().execute()
+        yield txn
 
 
 def truncate_all() -> None:

@@ -34,6 +34,7 @@ from redis.exceptions import RedisError
 
 from . import admin, crypto
 from .availability import Busy
+from .database import host_lock, write_transaction
 from .models import (
     BusyBlock,
     Calendar,
@@ -61,6 +62,7 @@ from .providers import (
     provider_class,
     provider_config,
 )
+from .providers.base import ConnectionSetup
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +136,11 @@ def calendar_ref(calendar: Calendar, user: User) -> CalendarRef:
 def connect(user: User, provider: str, fields: dict[str, Any]) -> Connection:
     """Check the account with the provider, store it (secret sealed) and list its calendars.
 
-    Raises :class:`InvalidSetup` naming the field at fault.
+    The provider is asked first, outside any transaction; then the row and
+    its calendars are written in one transaction, so a connection exists
+    with its calendars or not at all (never a row stuck at "syncing"). An
+    account the host has already connected is refused. Raises
+    :class:`InvalidSetup` naming the field at fault.
     """
     try:
         cls = provider_class(provider)
@@ -144,8 +150,21 @@ def connect(user: User, provider: str, fields: dict[str, Any]) -> Connection:
         raise InvalidSetup("provider", admin.not_allowed_message(provider))
     if cls.oauth:
         raise InvalidSetup("provider", f"{cls.title} is connected in the browser")
-    setup = cls.prepare(fields, provider_config(current_app.config))
-    with db.atomic():
+    config = provider_config(current_app.config)
+    setup = cls.prepare(fields, config)
+    refuse_duplicate(user, provider, setup)  # before the second round trip, to fail early
+    remote: list[RemoteCalendar] = []
+    failure: ProviderError | None = None
+    probe = get_provider(provider, setup.settings, setup.credentials, config)
+    try:
+        remote = probe.list_calendars()
+    except ProviderError as exc:
+        failure = exc  # kept as the connection's error, as a failed refresh would be
+    finally:
+        probe.close()
+    # The host's lock: two identical connects racing cannot both pass the duplicate check.
+    with host_lock(user.id):
+        refuse_duplicate(user, provider, setup)
         conn = Connection.create(
             user=user,
             provider=provider,
@@ -155,11 +174,37 @@ def connect(user: User, provider: str, fields: dict[str, Any]) -> Connection:
         )
         crypto.seal(conn, "secret", dict(setup.credentials))
         conn.save()
-    try:
-        with_adapter(conn, lambda p: save_calendars(conn, p.list_calendars()))
-    except ProviderError as exc:
-        _record_failure(conn, exc)
-    return conn
+        if failure is None:
+            save_calendars(conn, remote)
+        else:
+            _record_failure(conn, failure)
+    return Connection.get_by_id(conn.id)
+
+
+def refuse_duplicate(user: User, provider: str, setup: ConnectionSetup, exclude: int = 0) -> None:
+    """Raise :class:`InvalidSetup` when the host has connected this account already.
+
+    The provider says what identifies an account (a feed's normalised URL, a
+    CalDAV server and user, an Exchange mailbox); the same calendars twice
+    would only be read twice.
+    """
+    cls = provider_class(provider)
+    key = cls.account_key(setup.settings, setup.credentials)
+    if not key:
+        return
+    others = Connection.select().where(
+        Connection.user == user, Connection.provider == provider, Connection.id != exclude
+    )
+    for other in others:
+        try:
+            secret = credentials(other)
+        except crypto.SecretError:
+            continue  # unreadable: it cannot be compared, and needs a reconnect anyway
+        if cls.account_key(other.settings_dict(), secret) == key:
+            raise InvalidSetup(
+                cls.account_field,
+                f"this {cls.account_noun} is already connected (as “{other.label}”)",
+            )
 
 
 def with_adapter(conn: Connection, fn: Callable[[CalendarProvider], Any]) -> Any:
@@ -178,7 +223,8 @@ def save_calendars(conn: Connection, remote: Iterable[RemoteCalendar]) -> None:
     gone from the account are dropped (their cached busy time with them).
     """
     user = User.get_by_id(conn.user_id)
-    with db.atomic():
+    # The host's lock: the write-calendar election below is one per host.
+    with host_lock(user.id):
         known = {c.external_id: c for c in Calendar.select().where(Calendar.connection == conn)}
         seen = set()
         for rc in remote:
@@ -214,7 +260,7 @@ def disconnect(conn: Connection) -> None:
     Links from bookings to events already written stay (their calendar is set
     to NULL), so the booking page still says where an event went.
     """
-    with db.atomic():
+    with write_transaction():
         Connection.update(secret="").where(Connection.id == conn.id).execute()
         conn.delete_instance(recursive=False)
 
@@ -237,7 +283,7 @@ def set_calendar_flags(
     Raises :class:`InvalidSetup` when asked to write into a read-only calendar.
     """
     conn = Connection.get_by_id(calendar.connection_id)
-    with db.atomic():
+    with host_lock(conn.user_id):
         if write:
             if not calendar.writable:
                 raise InvalidSetup("write", "this calendar is read-only")
@@ -289,7 +335,7 @@ def apply_changes(
         "window": [window[0].isoformat(), window[1].isoformat()],
         "cursor": dict(changes.state),
     }
-    with db.atomic():
+    with write_transaction():
         if changes.full:
             BusyBlock.delete().where(BusyBlock.calendar == calendar).execute()
         elif not changes.unchanged:
@@ -370,7 +416,7 @@ def backoff(failures: int, retry_after: float | None = None) -> timedelta:
 
 def mark_needs_reconnect(conn: Connection, message: str) -> None:
     """Stop using the account until the host reconnects it; e-mail them once."""
-    with db.atomic():
+    with write_transaction():
         changed = (
             Connection.update(status="needs_reconnect", last_error=message[:2000])
             .where(Connection.id == conn.id, Connection.status != "needs_reconnect")
@@ -418,10 +464,15 @@ def refresh_connection(connection_id: int, now: datetime | None = None) -> str:
         return _record_failure(conn, exc, now)
     try:
         save_calendars(conn, provider.list_calendars())
-        for calendar in Calendar.select().where(
-            Calendar.connection == conn,
-            Calendar.conflict == True,  # noqa: E712
-        ):
+        # Read to the end before writing: a SQLite statement still being stepped
+        # holds a read snapshot, and a write begun under it fails "database is locked".
+        calendars = list(
+            Calendar.select().where(
+                Calendar.connection == conn,
+                Calendar.conflict == True,  # noqa: E712
+            )
+        )
+        for calendar in calendars:
             sync_calendar(provider, calendar, user, now)
     except ProviderError as exc:
         log.info("refresh of connection %s failed: %s", conn.id, exc)
@@ -445,7 +496,8 @@ def reconnect(conn: Connection, fields: dict[str, Any]) -> Connection:
     if not admin.provider_allowed(User.get_by_id(conn.user_id), conn.provider):
         raise InvalidSetup("provider", admin.not_allowed_message(conn.provider))
     setup = cls.prepare(fields, provider_config(current_app.config))
-    with db.atomic():
+    with host_lock(conn.user_id):
+        refuse_duplicate(User.get_by_id(conn.user_id), conn.provider, setup, exclude=conn.id)
         conn.settings = json.dumps(dict(setup.settings))
         conn.label = setup.label[:255]
         crypto.seal(conn, "secret", dict(setup.credentials))
@@ -629,7 +681,7 @@ def retry_write_back(booking: Any) -> bool:
     """The host's "retry" on a failed calendar event: reset it and record a new write-back."""
     from .outbox import relay_quietly
 
-    with db.atomic():
+    with write_transaction():
         changed = (
             CalendarEvent.update(status="pending", attempts=0, last_error="")
             .where(CalendarEvent.booking == booking, CalendarEvent.status == "failed")

@@ -266,9 +266,7 @@ class FeedServer:
             def do_GET(self):  # noqa: N802
                 if feed.delay:
                     time.sleep(feed.delay)
-                path = self.path.split("?", 1)[0]
-                status = self._answer(path)
-                feed.requests.append((path, status))
+                self._answer(self.path.split("?", 1)[0])
 
             def _answer(self, path: str) -> int:
                 if path in feed.passwords:
@@ -287,6 +285,8 @@ class FeedServer:
                 return self._send(200, body, {"ETag": etag, "Content-Type": "text/calendar"})
 
             def _send(self, status: int, body: bytes, headers: dict | None = None) -> int:
+                # Recorded before the answer leaves: once the client has it, the list is current.
+                feed.requests.append((self.path.split("?", 1)[0], status))
                 self.send_response(status)
                 for k, v in (headers or {}).items():
                     self.send_header(k, v)

@@ -254,6 +254,9 @@ class CalendarProvider(abc.ABC):
     writable: ClassVar[bool] = True
     #: True when connected through an OAuth redirect in the browser
     oauth: ClassVar[bool] = False
+    #: what a duplicate connection is called, and the form field blamed for it
+    account_noun: ClassVar[str] = "account"
+    account_field: ClassVar[str] = "url"
 
     def __init__(
         self,
@@ -280,6 +283,15 @@ class CalendarProvider(abc.ABC):
         instead and need not override this.
         """
         raise InvalidSetup("provider", f"{cls.title or cls.name} is connected in the browser")
+
+    @classmethod
+    def account_key(cls, settings: Mapping[str, Any], credentials: Mapping[str, Any]) -> str:
+        """What makes two connections of this provider the same account ("": never compared).
+
+        ``portal.sync`` refuses to connect an account the host already has;
+        OAuth adapters match their accounts by the provider's user id instead.
+        """
+        return ""
 
     # -- reading ----------------------------------------------------------
 

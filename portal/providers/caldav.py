@@ -162,7 +162,7 @@ class CalDavProvider(CalendarProvider):
             raise InvalidSetup(
                 "password", "the server refused this user name and password"
             ) from exc
-        except net.AddressNotAllowed as exc:
+        except (net.AddressNotAllowed, Transient) as exc:
             raise InvalidSetup("url", str(exc)) from exc
         except ProviderError as exc:
             raise InvalidSetup(
@@ -176,6 +176,11 @@ class CalDavProvider(CalendarProvider):
             settings={"url": url, "username": username, "home_url": home},
             credentials={"password": password},
         )
+
+    @classmethod
+    def account_key(cls, settings: Mapping[str, Any], credentials: Mapping[str, Any]) -> str:
+        """The server's address (normalised, ``net.url_key``) and the user name as typed."""
+        return net.url_key(str(settings.get("url") or "")) + " " + str(settings.get("username"))
 
     # -- plumbing ---------------------------------------------------------
 
@@ -215,14 +220,14 @@ class CalDavProvider(CalendarProvider):
                 raise PermissionDenied(f"the server refused this ({exc.reason})") from exc
             raise CredentialsInvalid("the server refused the user name and password") from exc
         except dav_error.NotFoundError as exc:
-            raise NotFound(str(exc)) from exc
+            raise NotFound("the server has nothing at this address (HTTP 404)") from exc
         except dav_error.DAVError as exc:
             if exc.status and exc.status >= 500:
                 raise Transient(f"the CalDAV server failed (HTTP {exc.status})") from exc
             raise ProviderError(f"the CalDAV server refused the request: {exc.reason}") from exc
         except niquests.exceptions.RequestException as exc:
             self.close()
-            raise Transient(f"the CalDAV server could not be reached: {exc}") from exc
+            raise net.unreachable(str(self.settings.get("url") or ""), exc) from exc
         except etree.XMLSyntaxError as exc:
             raise ProviderError("the server's answer is not CalDAV") from exc
 

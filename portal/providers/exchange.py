@@ -287,6 +287,8 @@ class ExchangeProvider(CalendarProvider):
 
     name = "exchange"
     title = "Exchange (on-premises)"
+    account_noun = "mailbox"
+    account_field = "email"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -336,6 +338,11 @@ class ExchangeProvider(CalendarProvider):
             provider.close()
         return ConnectionSetup(label=email, settings=settings, credentials={"password": password})
 
+    @classmethod
+    def account_key(cls, settings: Mapping[str, Any], credentials: Mapping[str, Any]) -> str:
+        """The mailbox: one calendar read through two logins is still one calendar."""
+        return str(settings.get("email") or "").strip().lower()
+
     @staticmethod
     def _unreachable_advice(settings: Mapping[str, Any], exc: ProviderError) -> str:
         url = settings.get("ews_url", "")
@@ -377,7 +384,10 @@ class ExchangeProvider(CalendarProvider):
             except net.AddressNotAllowed as exc:
                 last_error = str(exc)
                 continue
-            except (ews.EWSError, requests.RequestException, OSError) as exc:
+            except (ews.TransportError, requests.RequestException, OSError) as exc:
+                last_error = str(net.unreachable(url, exc))
+                continue
+            except ews.EWSError as exc:
                 last_error = str(exc) or exc.__class__.__name__
                 continue
             if answer.redirect_address:
@@ -556,12 +566,12 @@ class ExchangeProvider(CalendarProvider):
             raise ProviderError(f"Exchange refused the request: {exc}") from exc
         except ews.TransportError as exc:
             self.close()
-            raise Transient(f"Exchange could not be reached: {exc}") from exc
+            raise net.unreachable(str(self.settings.get("ews_url") or ""), exc) from exc
         except ews.EWSError as exc:
             raise ProviderError(f"Exchange failed: {exc}") from exc
         except (requests.RequestException, OSError) as exc:
             self.close()
-            raise Transient(f"Exchange could not be reached: {exc}") from exc
+            raise net.unreachable(str(self.settings.get("ews_url") or ""), exc) from exc
 
     # -- reading ----------------------------------------------------------
 

@@ -61,6 +61,7 @@ class IcsProvider(CalendarProvider):
     name = "ics"
     title = "ICS feed"
     writable = False
+    account_noun = "feed"
 
     @classmethod
     def prepare(cls, fields: Mapping[str, Any], config: Mapping[str, Any]) -> ConnectionSetup:
@@ -72,18 +73,21 @@ class IcsProvider(CalendarProvider):
             raise InvalidSetup(
                 "url", "the feed asks for a password; use its secret address"
             ) from exc
-        except net.AddressNotAllowed as exc:
+        except (net.AddressNotAllowed, Transient) as exc:
             raise InvalidSetup("url", str(exc)) from exc
         except NotFound as exc:
             raise InvalidSetup("url", "nothing was found at this address") from exc
-        except Transient as exc:
-            raise InvalidSetup("url", f"the feed could not be fetched: {exc}") from exc
         except ProviderError as exc:
             raise InvalidSetup("url", str(exc)) from exc
         name = calendars[0].name if calendars else ""
         return ConnectionSetup(
             label=name or _label(url), settings={"name": name}, credentials={"url": url}
         )
+
+    @classmethod
+    def account_key(cls, settings: Mapping[str, Any], credentials: Mapping[str, Any]) -> str:
+        """The feed's address, normalised (``net.url_key``)."""
+        return net.url_key(str(credentials.get("url") or ""))
 
     # -- HTTP -------------------------------------------------------------
 
@@ -116,10 +120,8 @@ class IcsProvider(CalendarProvider):
                 finally:
                     response.close()
             raise ProviderError("the feed redirects too often")
-        except niquests.exceptions.Timeout as exc:
-            raise Transient(f"the feed did not answer in {timeout:g} s") from exc
-        except niquests.exceptions.RequestException as exc:
-            raise Transient(f"the feed could not be reached: {exc}") from exc
+        except niquests.exceptions.RequestException as exc:  # timeouts too
+            raise net.unreachable(url, exc) from exc
         finally:
             http.close()
 

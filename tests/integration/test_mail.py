@@ -321,10 +321,10 @@ def test_claims_of_live_and_dead_runs(mail_app, setup, smtp, now):
         SentEmail.create(key=key, to="x", status="sending", sent_at=now.replace(tzinfo=None))
         msg = mail.booking_message(b, "created", "invitee", now)
         with pytest.raises(mail.ClaimBusy):
-            mail.send_once(key, msg, b.id, now=now + timedelta(minutes=1))
+            mail.send_once(key, msg, b.id, now=now + mail.claim_timeout() / 2)
         assert smtp.messages == []
-        # The holder died mid-send: after CLAIM_TIMEOUT a rerun sends (at-least-once).
-        assert mail.send_once(key, msg, b.id, now=now + mail.CLAIM_TIMEOUT + timedelta(seconds=1))
+        # The holder died mid-send: after claim_timeout() a rerun sends (at-least-once).
+        assert mail.send_once(key, msg, b.id, now=now + mail.claim_timeout() + timedelta(seconds=1))
         assert SentEmail.get(SentEmail.key == key).status == "sent"
         assert not mail.send_once(key, msg, b.id, now=now + timedelta(hours=1))
     assert len(smtp.messages) == 1
