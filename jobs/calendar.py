@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import replace
+
+from redis.exceptions import LockError
 
 from portal import locations, sync
 from portal.ical import meeting_link, meeting_title, summary
+from portal.lease import lease_seconds, renewing
 from portal.models import (
     Booking,
     BookingAttendee,
@@ -43,18 +46,27 @@ from .outbox import handler
 
 log = logging.getLogger(__name__)
 
-LOCK_SECONDS = 600
-
 
 @contextmanager
 def redis_lock(name: str, blocking_timeout: float) -> Iterator[bool]:
-    """A Redis lock; yields whether it was acquired (released on exit)."""
-    lock = get_redis().lock(f"kairos:lock:{name}", timeout=LOCK_SECONDS)
+    """A Redis lock held as a lease; yields whether it was acquired (released on exit).
+
+    It expires one lease (``OUTBOX_LEASE_SECONDS``) after its holder stops renewing
+    it, so a worker killed while holding it blocks the booking for about a minute,
+    not for as long as the slowest honest run could take.
+    """
+    lease = lease_seconds()
+    # thread_local=False: the renewing thread must see the token this thread acquired.
+    lock = get_redis().lock(f"kairos:lock:{name}", timeout=lease, thread_local=False)
     acquired = lock.acquire(blocking=blocking_timeout > 0, blocking_timeout=blocking_timeout)
+    if not acquired:
+        yield False
+        return
     try:
-        yield bool(acquired)
+        with renewing(lock.reacquire, every=lease / 4, what=f"lock {name}"):
+            yield True
     finally:
-        if acquired:
+        with suppress(LockError):  # expired meanwhile (Redis restarted): nothing to release
             lock.release()
 
 

@@ -26,7 +26,8 @@ committed transaction *before* talking to SMTP:
 - delivery raises → the claim is released and the error re-raised, so RQ's
   backoff retries it and nothing was sent twice;
 - the worker dies between SMTP accepting and "sent" being recorded → the
-  claim stays "sending"; once older than ``CLAIM_TIMEOUT`` a rerun takes it
+  claim stays "sending"; once it is older than ``claim_timeout()`` (one outbox
+  lease: a live run renews its claim while it talks to SMTP) a rerun takes it
   over and sends again. That window makes e-mail *at-least-once*: a missing
   confirmation is worse than a rare duplicate, and the duplicate carries the
   same ``Message-ID`` (derived from the key), which mail clients collapse.
@@ -53,6 +54,7 @@ import re
 import smtplib
 import ssl
 import tempfile
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email import policy
@@ -71,14 +73,21 @@ from peewee import IntegrityError
 
 from . import booking as booking_service
 from .ical import booking_ics, host_url, manage_url, meeting_link, meeting_title, one_line
+from .lease import lease_seconds, renewing
 from .models import Booking, SentEmail, User, db, from_db, to_db, utcnow
 from .questions import answered
 
 log = logging.getLogger(__name__)
 
-# A claim older than this belongs to a worker that died mid-send (SMTP timeout
-# and the RQ job timeout are far shorter); RQ's backoff reaches it before giving up.
-CLAIM_TIMEOUT = timedelta(minutes=10)
+
+def claim_timeout() -> timedelta:
+    """A claim older than this belongs to a run that died mid-send.
+
+    A live run renews its claim while SMTP talks (``portal.lease``), however slow
+    the server, so one lease without renewal means the holder is gone; RQ's first
+    retries come that soon, and the message goes out within about a minute.
+    """
+    return timedelta(seconds=lease_seconds())
 
 
 # Lines up to RFC 5322's hard limit: the library's folding at 78 columns can drop the
@@ -368,7 +377,7 @@ def _claim(key: str, to: str, subject: str, booking_id: int | None, now: datetim
         raise ClaimBusy(f"claim on {key!r} was just released; retry")
     if row.status == "sent":
         return False
-    if from_db(row.sent_at) > now - CLAIM_TIMEOUT:  # type: ignore[operator]
+    if from_db(row.sent_at) > now - claim_timeout():  # type: ignore[operator]
         raise ClaimBusy(f"{key!r} is being sent by another run")
     # The holder died mid-send: take the claim over (compare-and-swap on its time).
     taken = (
@@ -398,8 +407,19 @@ def send_once(
     if not _claim(key, to, subject, booking_id, clock):
         log.info("mail: %s already sent; skipping", key)
         return False
+    started = time.monotonic()
+
+    def renew_claim() -> None:
+        # Claim times are on the caller's clock (``now``): advance by real time elapsed.
+        stamp = clock + timedelta(seconds=time.monotonic() - started)
+        with db.connection_context():
+            SentEmail.update(sent_at=to_db(stamp)).where(
+                SentEmail.key == key, SentEmail.status == "sending"
+            ).execute()
+
     try:
-        where = deliver(msg)
+        with renewing(renew_claim, every=claim_timeout().total_seconds() / 4, what=key):
+            where = deliver(msg)
     except BaseException:
         SentEmail.delete().where(SentEmail.key == key, SentEmail.status == "sending").execute()
         raise
