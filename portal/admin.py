@@ -580,8 +580,13 @@ def _queue():
 
 
 def queue_stats() -> QueueStats:
-    """Counts of the Kairos queue and its registries; raises RedisError when Redis is down."""
-    from rq import Worker
+    """Counts of the Kairos queue and its registries; raises RedisError when Redis is down.
+
+    Workers are those heard from lately (``portal.worker.live_worker_count``), not RQ's
+    registry alone: that one forgets live workers when Redis restarts and remembers
+    killed ones for minutes.
+    """
+    from .worker import live_worker_count
 
     queue = _queue()
     return QueueStats(
@@ -591,7 +596,7 @@ def queue_stats() -> QueueStats:
         scheduled=queue.scheduled_job_registry.count,
         deferred=queue.deferred_job_registry.count,
         failed=queue.failed_job_registry.count,
-        workers=Worker.count(connection=queue.connection, queue=queue),
+        workers=live_worker_count(queue),
     )
 
 

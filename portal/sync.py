@@ -22,7 +22,7 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
@@ -62,7 +62,6 @@ from .providers import (
     provider_class,
     provider_config,
 )
-from .providers.base import ConnectionSetup
 
 log = logging.getLogger(__name__)
 
@@ -150,9 +149,10 @@ def connect(user: User, provider: str, fields: dict[str, Any]) -> Connection:
         raise InvalidSetup("provider", admin.not_allowed_message(provider))
     if cls.oauth:
         raise InvalidSetup("provider", f"{cls.title} is connected in the browser")
+    # Refused before the server is asked when the form already names the account.
+    refuse_duplicate(user, provider, fields, fields)
     config = provider_config(current_app.config)
     setup = cls.prepare(fields, config)
-    refuse_duplicate(user, provider, setup)  # before the second round trip, to fail early
     remote: list[RemoteCalendar] = []
     failure: ProviderError | None = None
     probe = get_provider(provider, setup.settings, setup.credentials, config)
@@ -164,7 +164,7 @@ def connect(user: User, provider: str, fields: dict[str, Any]) -> Connection:
         probe.close()
     # The host's lock: two identical connects racing cannot both pass the duplicate check.
     with host_lock(user.id):
-        refuse_duplicate(user, provider, setup)
+        refuse_duplicate(user, provider, setup.settings, setup.credentials)
         conn = Connection.create(
             user=user,
             provider=provider,
@@ -181,7 +181,13 @@ def connect(user: User, provider: str, fields: dict[str, Any]) -> Connection:
     return Connection.get_by_id(conn.id)
 
 
-def refuse_duplicate(user: User, provider: str, setup: ConnectionSetup, exclude: int = 0) -> None:
+def refuse_duplicate(
+    user: User,
+    provider: str,
+    settings: Mapping[str, Any],
+    secrets: Mapping[str, Any],
+    exclude: int = 0,
+) -> None:
     """Raise :class:`InvalidSetup` when the host has connected this account already.
 
     The provider says what identifies an account (a feed's normalised URL, a
@@ -189,7 +195,10 @@ def refuse_duplicate(user: User, provider: str, setup: ConnectionSetup, exclude:
     would only be read twice.
     """
     cls = provider_class(provider)
-    key = cls.account_key(setup.settings, setup.credentials)
+    try:
+        key = cls.account_key(settings, secrets)
+    except InvalidSetup:
+        return  # not an address yet: prepare() says what is wrong with it
     if not key:
         return
     others = Connection.select().where(
@@ -497,7 +506,8 @@ def reconnect(conn: Connection, fields: dict[str, Any]) -> Connection:
         raise InvalidSetup("provider", admin.not_allowed_message(conn.provider))
     setup = cls.prepare(fields, provider_config(current_app.config))
     with host_lock(conn.user_id):
-        refuse_duplicate(User.get_by_id(conn.user_id), conn.provider, setup, exclude=conn.id)
+        owner = User.get_by_id(conn.user_id)
+        refuse_duplicate(owner, conn.provider, setup.settings, setup.credentials, conn.id)
         conn.settings = json.dumps(dict(setup.settings))
         conn.label = setup.label[:255]
         crypto.seal(conn, "secret", dict(setup.credentials))

@@ -180,7 +180,9 @@ class CalDavProvider(CalendarProvider):
     @classmethod
     def account_key(cls, settings: Mapping[str, Any], credentials: Mapping[str, Any]) -> str:
         """The server's address (normalised, ``net.url_key``) and the user name as typed."""
-        return net.url_key(str(settings.get("url") or "")) + " " + str(settings.get("username"))
+        url = str(settings.get("url") or "")
+        url = url if url.endswith("/") else url + "/"  # as prepare() stores it
+        return net.url_key(url) + " " + str(settings.get("username") or "").strip()
 
     # -- plumbing ---------------------------------------------------------
 

@@ -10,7 +10,7 @@ import pytest
 from portal.providers import EventData, InvalidSetup
 from portal.providers.caldav import event_ical, resource_name
 from portal.providers.icalbusy import NotICalendar, busy_intervals, parse
-from portal.providers.net import check_url, is_public_address
+from portal.providers.net import check_url, is_public_address, url_key
 
 START = datetime(2026, 11, 30, tzinfo=UTC)
 END = datetime(2027, 1, 31, tzinfo=UTC)
@@ -179,3 +179,26 @@ def test_byte_order_mark_is_not_part_of_the_data(encode):
     c = parse(encode(text))
     assert str(c["X-WR-CALNAME"]) == "Büro"
     assert spans(c) == [(utc(2, 10), utc(2, 11))]
+
+
+def test_url_key_spells_one_address_one_way():
+    same = [
+        "https://cal.example.org/feed/Abc.ics?k=X1",
+        "webcal://CAL.example.org/feed/Abc.ics?k=X1#week",
+        "http://cal.example.org:80/feed/%41bc.ics?k=%58%31",
+        "HTTPS://cal.example.org.:443/feed/Abc.ics?k=X1",
+    ]
+    assert {url_key(u) for u in same} == {"//cal.example.org/feed/Abc.ics?k=X1"}
+    different = [
+        "https://cal.example.org/feed/abc.ics?k=X1",  # paths are case-sensitive
+        "https://cal.example.org/feed/Abc.ics?k=x1",  # so are secret tokens
+        "https://cal.example.org:8443/feed/Abc.ics?k=X1",
+        "https://other.example.org/feed/Abc.ics?k=X1",
+    ]
+    assert len({url_key(u) for u in [same[0], *different]}) == 5
+    assert url_key("https://h.example") == url_key("https://h.example/")
+    assert (
+        url_key("https://h.example/a%2fb")
+        == url_key("https://h.example/a%2Fb")
+        != url_key("https://h.example/a/b")
+    )

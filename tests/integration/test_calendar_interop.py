@@ -1,0 +1,166 @@
+"""Calendar interop found from outside (issue 16): feeds with a byte-order mark, the same
+account connected twice, through the API and the settings pages, on real servers."""
+
+from __future__ import annotations
+
+import re
+import threading
+from datetime import UTC, datetime, timedelta
+
+import requests
+from werkzeug.serving import make_server
+
+from portal import sync
+from portal.models import BusyBlock, Calendar, Connection, db, from_db
+from tests.conftest import Hosts
+
+
+def outlook_feed(start: datetime) -> str:
+    """A feed as Outlook publishes it, with one hour busy at ``start``."""
+    stamp = "%Y%m%dT%H%M%SZ"
+    end = start + timedelta(hours=1)
+    return (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Microsoft Corporation//Outlook 16.0//EN\r\n"
+        "X-WR-CALNAME:Kalender Büro\r\nBEGIN:VEVENT\r\nUID:bom-1\r\nDTSTAMP:20260101T000000Z\r\n"
+        f"DTSTART:{start.strftime(stamp)}\r\nDTEND:{end.strftime(stamp)}\r\n"
+        "END:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+
+
+FEED = outlook_feed(datetime(2026, 12, 2, 10, tzinfo=UTC))  # where the date does not matter
+
+
+def api(client, token, method, path, body=None):
+    return client.open(
+        f"/api/v1{path}", method=method, json=body, headers={"Authorization": f"Bearer {token}"}
+    )
+
+
+def test_feed_with_a_utf8_byte_order_mark_connects_and_refreshes(
+    app, client, hosts, feed_server, now
+):
+    token = hosts.token(hosts.create("alice"))
+    busy = now + timedelta(days=1)
+    url = feed_server.publish("/outlook.ics", b"\xef\xbb\xbf" + outlook_feed(busy).encode())
+    answer = api(client, token, "POST", "/connections", {"provider": "ics", "url": url})
+    assert answer.status_code == 201, answer.get_json()
+    body = answer.get_json()
+    assert body["label"] == "Kalender Büro"
+    assert [c["name"] for c in body["calendars"]] == ["Kalender Büro"]
+    with app.app_context(), db.connection_context():
+        assert sync.refresh_connection(body["id"], now=now) == "ok"
+        block = BusyBlock.get()
+        assert (from_db(block.start), from_db(block.end)) == (busy, busy + timedelta(hours=1))
+
+
+# ---------------------------------------------------------------- the same account twice
+
+
+def test_the_same_feed_twice_is_refused_naming_the_url(app, client, hosts, feed_server):
+    alice = hosts.create("alice")
+    token = hosts.token(alice)
+    url = feed_server.publish("/team/rota.ics", FEED)
+    first = api(client, token, "POST", "/connections", {"provider": "ics", "url": url})
+    assert first.status_code == 201
+    # The same address as people paste it: another scheme, escapes, a fragment.
+    where = url.split("//", 1)[1].split("/", 1)[0]
+    spellings = [
+        url,
+        f" {url}#today",
+        f"WEBCAL://{where}/team/%72ota.ics",
+        f"HTTPS://{where}/team/rota.ics",
+    ]
+    for spelling in spellings:
+        answer = api(client, token, "POST", "/connections", {"provider": "ics", "url": spelling})
+        assert answer.status_code == 422, (spelling, answer.get_json())
+        error = answer.get_json()["error"]
+        assert error["field"] == "url"
+        assert "already connected" in error["message"] and "Kalender Büro" in error["message"]
+    # Another path is another feed; another host may connect the same one.
+    other = feed_server.publish("/team/other.ics", FEED)
+    answer = api(client, token, "POST", "/connections", {"provider": "ics", "url": other})
+    assert answer.status_code == 201
+    bob = hosts.token(hosts.create("bob"))
+    assert (
+        api(client, bob, "POST", "/connections", {"provider": "ics", "url": url}).status_code == 201
+    )
+    with app.app_context(), db.connection_context():
+        assert Connection.select().where(Connection.user == alice.id).count() == 2
+        assert Calendar.select().count() == 3
+
+
+def test_the_settings_form_names_the_field_of_a_duplicate(app, client, auth, hosts, feed_server):
+    hosts.create("alice")
+    auth.login()
+    url = feed_server.publish("/rota.ics", FEED)
+    assert auth.post("/settings/connections/add/ics", {"ics-url": url}).status_code == 302
+    answer = auth.post("/settings/connections/add/ics", {"ics-url": url.replace("http:", "HTTP:")})
+    page = answer.get_data(as_text=True)
+    assert answer.status_code == 200
+    assert re.search(r'id="ics-url-error">[^<]*already connected', page)
+    with app.app_context(), db.connection_context():
+        assert Connection.select().count() == 1
+
+
+def test_the_same_caldav_account_twice_is_refused(app, client, hosts, radicale):
+    token = hosts.token(hosts.create("alice"))
+    user, password = radicale.add_user()
+    radicale.make_calendar(user, "Work")
+    fields = {"provider": "caldav", "url": radicale.url, "username": user, "password": password}
+    assert api(client, token, "POST", "/connections", fields).status_code == 201
+    # Without the trailing slash, in capitals: the same server and user.
+    twice = fields | {"url": radicale.url.rstrip("/").upper()}
+    answer = api(client, token, "POST", "/connections", twice)
+    assert answer.status_code == 422
+    assert answer.get_json()["error"]["field"] == "url"
+    other_user, other_password = radicale.add_user()
+    other = fields | {"username": other_user, "password": other_password}
+    assert api(client, token, "POST", "/connections", other).status_code == 201
+
+
+def test_reconnecting_to_another_connections_feed_is_refused(app, auth, hosts, feed_server):
+    host = hosts.create("alice")
+    a = feed_server.publish("/a.ics", FEED)
+    b = feed_server.publish("/b.ics", FEED)
+    with app.app_context(), db.connection_context():
+        first = sync.connect(host, "ics", {"url": a})
+        second = sync.connect(host, "ics", {"url": b})
+    auth.login()
+    answer = auth.post(f"/settings/connections/{second.id}/reconnect", {"ics-url": a})
+    assert re.search(r'id="ics-url-error">[^<]*already connected', answer.get_data(as_text=True))
+    with app.app_context(), db.connection_context():
+        assert sync.credentials(Connection.get_by_id(second.id)) == {"url": b}
+        # Its own address again is a plain reconnect.
+        sync.reconnect(Connection.get_by_id(first.id), {"url": a + "#again"})
+
+
+def test_racing_identical_connects_make_one_connection(backend_app, feed_server):
+    """The check and the insert are one transaction under the host's lock, on both databases."""
+    h = Hosts(backend_app)
+    host = h.create("alice")
+    token = h.token(host)
+    url = feed_server.publish("/rota.ics", FEED)
+    server = make_server("127.0.0.1", 0, backend_app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    racers = 8
+    barrier = threading.Barrier(racers)
+    codes = [0] * racers
+
+    def go(i: int) -> None:
+        barrier.wait()
+        codes[i] = requests.post(
+            f"http://127.0.0.1:{server.server_port}/api/v1/connections",
+            json={"provider": "ics", "url": url},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=60,
+        ).status_code
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(racers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    server.shutdown()
+    assert sorted(codes) == [201] + [422] * (racers - 1)
+    with backend_app.app_context(), db.connection_context():
+        assert Connection.select().count() == 1 and Calendar.select().count() == 1
