@@ -1,9 +1,24 @@
 """The RQ worker: runs jobs, RQ's scheduler, and a ticker for periodic work.
 
-The ticker relays due outbox rows (work recorded while Redis was down, and
-reminders whose time has come) and runs the periodic tasks registered in
-``PERIODIC`` (e.g. free/busy refresh). Several workers may tick at once: every
-periodic task is safe to run concurrently.
+The ticker relays due outbox rows (work recorded while Redis was down, reminders
+whose time has come, rows whose lease ran out) and runs the periodic tasks
+registered in ``PERIODIC`` (e.g. free/busy refresh). Several workers may tick at
+once: every periodic task is safe to run concurrently.
+
+RQ's scheduler (it moves retries whose backoff is over back onto the queue)
+runs here in a thread of the worker process, not in the process RQ would fork:
+a forked scheduler survived a ``kill -9`` of its worker and went on holding the
+queue's scheduler lock, so the restarted worker had none and retries due in
+10 s waited 10 minutes. A thread dies with its process. At start, and while it
+holds no lock, the thread takes over a lock whose holder has stopped
+heartbeating (``STALE_SCHEDULER_AFTER``), so a retry is not kept waiting by a
+dead worker's lock either.
+
+The same thread keeps the worker registered: RQ's registry of workers lives in
+Redis, and a Redis restarted without its data forgets every worker while they
+go on working. Each worker heartbeats every ``KEEPALIVE_EVERY`` seconds and
+registers itself again when it finds itself missing; ``live_worker_count``
+counts the workers heard from recently, which the admin's job-health page shows.
 """
 
 from __future__ import annotations
@@ -12,10 +27,16 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 
 from flask import Flask
-from rq import SimpleWorker
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, SimpleWorker, Worker, worker_registration
+from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
+from rq.scripts import release_lock
 from rq.serializers import JSONSerializer
+from rq.utils import now, utcparse
 
 from .outbox import relay
 from .queue import get_queue, get_redis
@@ -24,6 +45,12 @@ log = logging.getLogger(__name__)
 
 # (every N seconds, task); tasks run inside an app context.
 PERIODIC: list[tuple[int, Callable[[], object]]] = [(5, relay)]
+
+# A scheduler heartbeats every second; one silent this long is dead (killed with its worker).
+STALE_SCHEDULER_AFTER = 15
+KEEPALIVE_EVERY = 5
+# A worker not heard from for this long is not counted (RQ keeps its record 8 minutes).
+LIVE_WITHIN = timedelta(seconds=60)
 
 
 def tick(app: Flask, last_run: dict[int, float], now: float) -> None:
@@ -45,18 +72,159 @@ def _ticker(app: Flask, stop: threading.Event) -> None:
         stop.wait(1.0)
 
 
+def _scheduler_alive(connection: Redis, name: str) -> bool:
+    """Whether the scheduler called ``name`` heartbeated within ``STALE_SCHEDULER_AFTER``."""
+    raw = connection.hget(SCHEDULER_KEY_TEMPLATE % name, "last_heartbeat")
+    if raw is None:
+        return False
+    beat = utcparse(raw.decode() if isinstance(raw, bytes) else raw)
+    return (now() - beat).total_seconds() < STALE_SCHEDULER_AFTER
+
+
+class Scheduler:
+    """RQ's scheduler driven from a thread of the worker (see the module docstring)."""
+
+    def __init__(self, queue: Queue, connection: Redis):
+        self.rq = RQScheduler([queue], connection=connection, serializer=JSONSerializer)
+        # Our own client (it may be the embedded server's): RQ would build a new one from
+        # the connection's pool settings, meant for the process it forks.
+        self.rq._connection = connection
+        self.connection = connection
+
+    def take_over_stale_locks(self) -> None:
+        """Free a queue's scheduler lock whose holder no longer heartbeats."""
+        for name in self.rq._queue_names:
+            key = RQScheduler.get_locking_key(name)
+            raw = self.connection.get(key)
+            if raw is None:
+                continue
+            holder = raw.decode() if isinstance(raw, bytes) else raw
+            if holder == self.rq.name or _scheduler_alive(self.connection, holder):
+                continue
+            # Deleted only if still held by that dead holder (atomic compare-and-delete).
+            if release_lock(self.connection, key, holder):
+                log.warning("scheduler lock of %s freed: holder %s is dead", name, holder)
+
+    def step(self) -> None:
+        """One beat: hold (or try to take) the lock, heartbeat, enqueue retries that are due."""
+        if self.rq.acquired_locks != self.rq._queue_names:
+            self.take_over_stale_locks()
+            self.rq.acquire_locks()
+        self.rq.heartbeat()
+        if self.rq.acquired_locks:
+            self.rq.enqueue_scheduled_jobs()
+
+    def once(self) -> None:
+        """What a burst worker does: enqueue what is due, then let go of the lock."""
+        self.take_over_stale_locks()
+        self.rq.acquire_locks()
+        if not self.rq.acquired_locks:
+            return
+        try:
+            self.rq.register_birth()
+            self.rq.enqueue_scheduled_jobs()
+        finally:
+            self.rq.release_locks()
+            self.rq.register_death()
+
+    def stop(self) -> None:
+        try:
+            self.rq.release_locks()
+            self.rq.register_death()
+        except RedisError:
+            log.warning("scheduler: could not release its lock (Redis down); it expires by itself")
+
+
+class KairosWorker(SimpleWorker):
+    """RQ's SimpleWorker that stays registered and stops its helper threads first."""
+
+    helpers_stop: threading.Event | None = None
+    helpers: list[threading.Thread] = []
+
+    def keepalive(self) -> None:
+        """Heartbeat, and register again if Redis forgot this worker (restarted empty)."""
+        with self.connection.pipeline() as pipe:
+            pipe.sismember(self.redis_workers_keys, self.key)
+            pipe.hexists(self.key, "birth")
+            registered, born = pipe.execute()
+        if registered and born:
+            self.heartbeat()
+            return
+        log.warning("worker %s: missing from Redis (restarted?); registering again", self.name)
+        self.birth_date = self.birth_date or now()
+        self.last_heartbeat = now()
+        with self.connection.pipeline() as pipe:
+            pipe.hset(self.key, mapping={**self.serialize(), "state": str(self.get_state())})
+            worker_registration.register(self, pipe)
+            pipe.expire(self.key, self.worker_ttl + 60)
+            pipe.execute()
+
+    def teardown(self) -> None:
+        # Stop the scheduler/keepalive thread before RQ records the death, or a last
+        # keepalive could register the worker again after it.
+        if self.helpers_stop is not None:
+            self.helpers_stop.set()
+            for thread in self.helpers:
+                thread.join(timeout=10)
+        super().teardown()
+
+
+def _scheduler_loop(worker: KairosWorker, scheduler: Scheduler, stop: threading.Event) -> None:
+    last_keepalive = 0.0
+    try:
+        scheduler.rq.register_birth()
+    except RedisError:
+        log.warning("scheduler: Redis unavailable at start; retrying", exc_info=True)
+    while not stop.is_set():
+        try:
+            scheduler.step()
+            if time.monotonic() - last_keepalive >= KEEPALIVE_EVERY:
+                last_keepalive = time.monotonic()
+                worker.keepalive()
+        except RedisError:
+            log.warning("scheduler: Redis unavailable; retrying", exc_info=True)
+        except Exception:
+            log.exception("scheduler step failed")
+        stop.wait(scheduler.rq.interval)
+    scheduler.stop()
+
+
 def run_worker(app: Flask, burst: bool = False) -> None:
     """Work the Kairos queue until stopped (or until empty with ``burst``)."""
     import jobs  # noqa: F401  (registers outbox handlers)
 
     stop = threading.Event()
-    ticker = threading.Thread(target=_ticker, args=(app, stop), daemon=True)
     with app.app_context():
-        if not burst:
-            ticker.start()
         queue = get_queue()
-        worker = SimpleWorker([queue], connection=get_redis(), serializer=JSONSerializer)
+        connection = get_redis()
+        worker = KairosWorker([queue], connection=connection, serializer=JSONSerializer)
+        scheduler = Scheduler(queue, connection)
+        if burst:
+            scheduler.once()
+        else:
+            worker.helpers_stop = stop
+            worker.helpers = [
+                threading.Thread(target=_ticker, args=(app, stop), name="ticker", daemon=True),
+                threading.Thread(
+                    target=_scheduler_loop,
+                    args=(worker, scheduler, stop),
+                    name="scheduler",
+                    daemon=True,
+                ),
+            ]
+            for thread in worker.helpers:
+                thread.start()
         try:
-            worker.work(with_scheduler=True, burst=burst, logging_level="INFO")
+            worker.work(burst=burst, logging_level="INFO")
         finally:
             stop.set()
+
+
+def live_worker_count(queue: Queue) -> int:
+    """Workers of ``queue`` heard from within ``LIVE_WITHIN`` (killed ones drop out in a minute)."""
+    cutoff = now() - LIVE_WITHIN
+    return sum(
+        1
+        for w in Worker.all(queue=queue)
+        if w.last_heartbeat is not None and w.last_heartbeat >= cutoff
+    )
