@@ -27,6 +27,7 @@ from .models import (
     BookingAttendee,
     BusyBlock,
     Calendar,
+    CalendarEvent,
     Connection,
     DateOverride,
     MeetingType,
@@ -570,17 +571,45 @@ def reschedule(
     return new
 
 
-def booking_dict(booking: Booking, with_manage: bool = False) -> dict:
-    """The API's JSON shape of a booking."""
-    from .ical import meeting_link
-    from .models import CalendarEvent
+def latest_booking(booking: Booking) -> Booking:
+    """Where a booking went: the end of its chain of reschedules (itself when not moved)."""
+    current = booking
+    for _hop in range(1000):  # a chain is a list, never a loop; the bound only guards that
+        if current.status != "rescheduled":
+            break
+        nxt = Booking.get_or_none(Booking.rescheduled_from == current)
+        if nxt is None:
+            break
+        current = nxt
+    return current
 
+
+def calendar_event_state(booking: Booking) -> tuple[str, CalendarEvent | None]:
+    """The booking's calendar write-back: a status and the ``CalendarEvent`` row, if any.
+
+    A rescheduled booking hands its event to the booking that replaces it (the
+    same event, moved), so it owes nothing any more: "superseded", with the
+    row where the event now is. Otherwise the row's own status; "pending"
+    when none is recorded yet.
+    """
+    moved = booking.status == "rescheduled"
+    owner = latest_booking(booking) if moved else booking
     event = (
         CalendarEvent.select()
-        .where(CalendarEvent.booking == booking)
+        .where(CalendarEvent.booking == owner)
         .order_by(CalendarEvent.id.desc())
         .first()
     )
+    if moved:
+        return "superseded", event
+    return (event.status if event else "pending"), event
+
+
+def booking_dict(booking: Booking, with_manage: bool = False) -> dict:
+    """The API's JSON shape of a booking."""
+    from .ical import meeting_link
+
+    event_status, event = calendar_event_state(booking)
     out = {
         "uid": booking.uid,
         "start": booking.start_utc.isoformat(),
@@ -600,7 +629,7 @@ def booking_dict(booking: Booking, with_manage: bool = False) -> dict:
         ],
         "created_at": from_db(booking.created_at).isoformat(),  # type: ignore[union-attr]
         "calendar_event": {
-            "status": event.status if event else "pending",
+            "status": event_status,
             "calendar_id": event.calendar_id if event else None,
         },
     }

@@ -72,6 +72,7 @@ def _detail(row: Booking, form: CancelForm, error: str = ""):
         form=form,
         error=error,
         moved_to=moved_to,
+        calendar_event=service.calendar_event_state(row),
         can_cancel=row.status == "confirmed" and row.end_utc > utcnow(),
     )
 

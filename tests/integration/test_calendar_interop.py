@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import re
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import requests
 from werkzeug.serving import make_server
 
-from portal import sync
-from portal.models import BusyBlock, Calendar, Connection, db, from_db
+from jobs import outbox as outbox_jobs
+from portal import booking, sync
+from portal.models import BusyBlock, Calendar, Connection, Outbox, db, from_db
 from tests.conftest import Hosts
 
 
@@ -28,6 +30,13 @@ def outlook_feed(start: datetime) -> str:
 
 
 FEED = outlook_feed(datetime(2026, 12, 2, 10, tzinfo=UTC))  # where the date does not matter
+
+
+def run_write_backs() -> None:
+    """Run the write-back outbox rows not done yet, oldest first, as the worker would."""
+    pending = Outbox.select().where(Outbox.kind == "write_back", Outbox.status != "done")
+    for row in list(pending.order_by(Outbox.id)):
+        outbox_jobs.run(row.id)
 
 
 def api(client, token, method, path, body=None):
@@ -164,3 +173,60 @@ def test_racing_identical_connects_make_one_connection(backend_app, feed_server)
     assert sorted(codes) == [201] + [422] * (racers - 1)
     with backend_app.app_context(), db.connection_context():
         assert Connection.select().count() == 1 and Calendar.select().count() == 1
+
+
+# ---------------------------------------------------------------- reschedule and write-back
+
+
+def local(now: datetime, days: int, hour: int, tz: str = "Europe/Berlin") -> datetime:
+    """``hour``:00 in ``tz`` on the day ``days`` after ``now``'s, as a UTC instant."""
+    day = (now + timedelta(days=days)).date()
+    return datetime.combine(day, time(hour), ZoneInfo(tz)).astimezone(UTC)
+
+
+def test_the_moved_away_booking_reports_its_event_superseded(
+    app, client, auth, hosts, radicale, now
+):
+    host = hosts.create("alice", tz="Europe/Berlin")
+    mt = hosts.meeting_type(host, "intro", duration_minutes=30)
+    token = hosts.token(host)
+    user, password = radicale.add_user()
+    bookings_url = radicale.make_calendar(user, "Bookings")
+    with app.test_request_context(), db.connection_context():
+        sync.connect(host, "caldav", {"url": radicale.url, "username": user, "password": password})
+        write = Calendar.get(Calendar.external_id == bookings_url)
+        sync.set_calendar_flags(write, write=True)
+        first = booking.book(host, mt, local(now, 1, 10), "Ada", "ada@example.com", now=now).booking
+        run_write_backs()
+    old = api(client, token, "GET", f"/bookings/{first.uid}").get_json()
+    assert old["calendar_event"] == {"status": "written", "calendar_id": write.id}
+
+    later = local(now, 2, 14).isoformat()
+    moved = api(client, token, "POST", f"/bookings/{first.uid}/reschedule", {"start": later})
+    assert moved.status_code == 201, moved.get_json()
+    new_uid = moved.get_json()["uid"]
+    with app.app_context(), db.connection_context():
+        run_write_backs()
+    old = api(client, token, "GET", f"/bookings/{first.uid}").get_json()
+    assert old["status"] == "rescheduled" and old["rescheduled_to"] == new_uid
+    assert old["calendar_event"] == {"status": "superseded", "calendar_id": write.id}
+    new = api(client, token, "GET", f"/bookings/{new_uid}").get_json()
+    assert new["calendar_event"] == {"status": "written", "calendar_id": write.id}
+    assert len(radicale.hrefs(bookings_url, user=user)) == 1  # one event, moved
+
+    # Moved twice: the first booking still points at where the event is now.
+    again = api(
+        client,
+        token,
+        "POST",
+        f"/bookings/{new_uid}/reschedule",
+        {"start": local(now, 3, 9).isoformat()},
+    )
+    assert again.status_code == 201
+    old = api(client, token, "GET", f"/bookings/{first.uid}").get_json()
+    assert old["calendar_event"] == {"status": "superseded", "calendar_id": write.id}
+
+    auth.login()
+    page = client.get(f"/settings/appointments/{first.uid}").get_data(as_text=True)
+    assert "Moved with the booking, in Bookings" in page
+    assert "Being added" not in page and "Not added" not in page
