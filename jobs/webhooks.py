@@ -100,12 +100,10 @@ def deliver(delivery_id: int) -> str:
             error = f"the receiver answered HTTP {status}"
     except webhooks.WebhookError as exc:
         error = exc.message
-    except net.AddressNotAllowed:
-        error = "the address is on a private or local network"
-    except niquests.exceptions.Timeout:
-        error = f"no answer within {net.timeout(config):g} s"
-    except niquests.exceptions.RequestException as exc:
-        error = f"could not connect: {exc}"
+    except net.AddressNotAllowed as exc:
+        error = str(exc)
+    except niquests.exceptions.RequestException as exc:  # timeouts too
+        error = str(net.unreachable(hook.url, exc))
     finally:
         http.close()
     elapsed = int((time.monotonic() - started) * 1000)

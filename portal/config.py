@@ -11,6 +11,8 @@ import os
 import secrets
 from pathlib import Path
 
+from .filemodes import private_dir
+
 
 def _bool(value: str | None, default: bool = False) -> bool:
     if value is None or value == "":
@@ -38,7 +40,7 @@ def _persistent_secret(instance: Path, name: str, make) -> str:
     path = instance / name
     if path.exists():
         return path.read_text().strip()
-    instance.mkdir(parents=True, exist_ok=True)
+    private_dir(instance)
     value = make()
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

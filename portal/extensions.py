@@ -11,6 +11,7 @@ from flask_wtf.csrf import CSRFProtect
 from htmx_flask import Htmx
 
 from .database import init_db
+from .filemodes import private_dir, private_sqlite
 from .models import User, UserSession, db
 
 login_manager = LoginManager()
@@ -84,6 +85,8 @@ def end_session() -> None:
 
 
 def init_app(app: Flask) -> None:
+    private_dir(app.instance_path)
+    private_sqlite(app.config["DATABASE_URL"])
     init_db(app.config["DATABASE_URL"], app.config["DB_POOL_SIZE"])
     app.session_interface = SessionInterface()
     htmx.init_app(app)  # request.htmx: HX-Request, HX-Boosted, HX-Target …

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import re
+import socket
+import sqlite3
+import stat
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from portal.models import User, WeeklyHours, db
+from portal.providers import net
+from tests.conftest import AuthActions, Hosts, make_app
 from tests.integration.test_public_pages import freeze_clock, open_form, submit
 
 HX = {"HX-Request": "true"}
@@ -87,3 +93,105 @@ def test_the_hours_form_saves_the_zone_with_the_week(app, hosts, auth):
     kept = auth.post("/settings/hours", {"cell": ["1-18"]}, headers=HX)
     assert kept.status_code == 200 and "Saved at" in kept.text
     assert _week(app, alice.id) == ([(1, "09:00", "09:30")], "America/New_York")
+
+
+# ---------------------------------------------------------------- file modes
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+@pytest.fixture
+def loose_umask():
+    """The usual 022 umask, under which files come out world-readable unless we say otherwise."""
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def test_instance_folder_database_and_keys_are_the_owners_only(tmp_path, redis_url, loose_umask):
+    instance = tmp_path / "instance"
+    database = instance / "kairos.db"
+    app = make_app(tmp_path, redis_url, f"sqlite:///{database}")
+    hosts = Hosts(app)
+    hosts.create("alice")  # a write, so the WAL and its index exist
+    assert _mode(instance) == 0o700
+    assert _mode(database) == 0o600
+    assert _mode(f"{database}-wal") == 0o600 and _mode(f"{database}-shm") == 0o600
+    for key in ("secret_key", "encryption_key"):
+        assert _mode(instance / key) == 0o600
+    db.close()
+
+
+def test_an_older_install_is_tightened_on_start(tmp_path, redis_url, loose_umask):
+    instance = tmp_path / "instance"
+    instance.mkdir(mode=0o755)
+    database = instance / "kairos.db"
+    sqlite3.connect(database).execute("PRAGMA journal_mode=wal").fetchall()
+    for path in (database, f"{database}-wal", f"{database}-shm"):
+        open(path, "a").close()
+        os.chmod(path, 0o644)
+    os.chmod(instance, 0o755)
+    make_app(tmp_path, redis_url, f"sqlite:///{database}")
+    assert _mode(instance) == 0o700
+    assert {_mode(p) for p in (database, f"{database}-wal", f"{database}-shm")} == {0o600}
+    db.close()
+
+
+# ---------------------------------------------------------------- calendar URL errors
+
+
+@pytest.fixture
+def ports():
+    """An open port (a listener that says nothing) and a closed one, both on loopback."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    closed_port = closed.getsockname()[1]
+    closed.close()
+    yield listener.getsockname()[1], closed_port
+    listener.close()
+
+
+LEAKS = ("Errno", "urllib3", "HTTPConnection", "Max retries", "refused", "Remote end", "private")
+
+
+@pytest.mark.parametrize("allow_private", [False, True])
+def test_unreachable_calendar_addresses_all_get_one_message(
+    tmp_path, redis_url, ports, caplog, allow_private
+):
+    """Open or closed internal port, unknown name: the host cannot tell them apart."""
+    app = make_app(tmp_path, redis_url, ALLOW_PRIVATE_URLS=allow_private, HTTP_TIMEOUT=1)
+    Hosts(app).create("alice")
+    auth = AuthActions(app.test_client())
+    auth.login()
+    open_port, closed_port = ports
+    targets = [f"127.0.0.1:{open_port}", f"127.0.0.1:{closed_port}", "nowhere.invalid"]
+    if not allow_private:
+        targets.append(f"localhost:{open_port}")
+    answers = {}
+    for target in targets:
+        ics = auth.post("/settings/connections/add/ics", {"ics-url": f"http://{target}/a.ics"})
+        dav = auth.post(
+            "/settings/connections/add/caldav",
+            {
+                "caldav-url": f"http://{target}/dav/",
+                "caldav-username": "alice",
+                "caldav-password": "secret",
+            },
+        )
+        answers[target] = [
+            re.search(r'id="(?:ics|caldav)-url-error"[^>]*>([^<]*)<', r.text)[1] for r in (ics, dav)
+        ]
+        for response in (ics, dav):
+            assert response.status_code in (200, 422)
+            assert not any(leak in response.text for leak in LEAKS), target
+    assert len({tuple(a) for a in answers.values()}) == 1, answers
+    assert net.UNREACHABLE in answers[targets[0]][1]
+    # What really happened is in the server's log, for the admin.
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert f"127.0.0.1:{closed_port}" in logged
+    db.close()
