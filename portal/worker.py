@@ -24,6 +24,8 @@ counts the workers heard from recently, which the admin's job-health page shows.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -73,12 +75,32 @@ def _ticker(app: Flask, stop: threading.Event) -> None:
 
 
 def _scheduler_alive(connection: Redis, name: str) -> bool:
-    """Whether the scheduler called ``name`` heartbeated within ``STALE_SCHEDULER_AFTER``."""
-    raw = connection.hget(SCHEDULER_KEY_TEMPLATE % name, "last_heartbeat")
-    if raw is None:
+    """Whether the scheduler called ``name`` is still running.
+
+    Silent for ``STALE_SCHEDULER_AFTER`` means dead. On this host a missing
+    process says so sooner (a restarted worker takes over at once), but only
+    after a few missed beats: a same-named host elsewhere would still be beating.
+    """
+    raw = connection.hgetall(SCHEDULER_KEY_TEMPLATE % name)
+    info = {k.decode(): v.decode() for k, v in raw.items()} if raw else {}
+    if not info.get("last_heartbeat"):
         return False
-    beat = utcparse(raw.decode() if isinstance(raw, bytes) else raw)
-    return (now() - beat).total_seconds() < STALE_SCHEDULER_AFTER
+    silent = (now() - utcparse(info["last_heartbeat"])).total_seconds()
+    if silent >= STALE_SCHEDULER_AFTER:
+        return False
+    pid = int(info.get("pid") or 0)
+    gone = info.get("hostname") == socket.gethostname() and pid and not _pid_exists(pid)
+    return not (gone and silent >= 3)
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class Scheduler:
