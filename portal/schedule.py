@@ -114,11 +114,13 @@ def span_text(item: Item, day: date, tz: ZoneInfo) -> str:
 
 @dataclass(frozen=True)
 class Placed:
-    """An item's box in one day column of the week grid, in percent of the shown hours."""
+    """An item's box in one day column of the week grid: whole minutes below the first hour
+    shown, and long. (Whole minutes, because the page places boxes with CSS classes — its
+    Content-Security-Policy allows no inline styles.)"""
 
     item: Item
-    top: float
-    height: float
+    offset: int
+    minutes: int
 
 
 def week_grid(
@@ -150,8 +152,9 @@ def week_grid(
             b = min(float(span), (e - midnight).total_seconds() / 60 - first * 60)
             if b <= a:
                 continue
-            height = min(max(b - a, 15), span - a)  # at least a quarter hour, to stay readable
-            boxes.append(Placed(item, round(100 * a / span, 3), round(100 * height / span, 3)))
+            top = int(a)
+            length = min(max(round(b - top), 15), span - top)  # a quarter hour at least, to read
+            boxes.append(Placed(item, top, length))
         placed[day] = boxes
     return first, last, placed
 

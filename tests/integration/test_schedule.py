@@ -106,11 +106,9 @@ def test_week_grid_and_htmx_block(client, world):
     assert 'id="wk-2026-11-30"' in r.text and 'id="wk-2026-12-06"' in r.text  # Mon–Sun
     # The 08:00 Home block (Berlin) widens the grid's hours down to 08:00 — the default start.
     tuesday = r.text[r.text.index('id="wk-2026-12-01"') : r.text.index('id="wk-2026-12-02"')]
-    box = re.search(
-        r'week-item schedule-booking" style="top: ([\d.]+)%; height: ([\d.]+)%', tuesday
-    )
-    # Hours 08–18 shown: 10:00 is 2 of 10 hours down, 30 minutes is 5 % of the height.
-    assert (float(box.group(1)), float(box.group(2))) == (20.0, 5.0)
+    # Hours 08–18 shown: 10:00 is 2 hours down, 30 minutes long (classes, not style="").
+    assert "week-item schedule-booking at-h2 at-m0 len-h0 len-m30" in tuesday
+    assert 'class="week-grid hours-10"' in r.text
     assert "Busy · Work" in tuesday and "Busy · Home" not in tuesday
     nav = re.findall(r'href="(/settings/schedule\?[^"]+)"', r.text)
     assert "/settings/schedule?view=week&amp;date=2026-11-23" in nav
