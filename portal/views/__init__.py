@@ -3,10 +3,28 @@
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
+
+
+class IdConverter(IntegerConverter):
+    """``<int:…>`` in every route: a row id, at most what a 64-bit integer column holds.
+
+    A larger number names no row, so it is 404 like any other unknown id rather
+    than an overflow in the database driver (SQLite refuses to bind it).
+    """
+
+    MAX = 2**63 - 1
+
+    def __init__(self, map, **kwargs):
+        kwargs.setdefault("max", self.MAX)
+        super().__init__(map, **kwargs)
 
 
 def register_blueprints(app: Flask) -> None:
     from ..extensions import csrf
+
+    # Before any rule is added: rules bind their converters when they are registered.
+    app.url_map.converters["int"] = IdConverter
     from . import (
         admin,
         admin_exchange,

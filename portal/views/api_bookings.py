@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from flask import g, jsonify, request, url_for
+from flask import g, jsonify, url_for
 
 from .. import booking as svc
-from .. import openapi
 from ..models import (
     SLUG_RE,
     Booking,
@@ -18,18 +17,24 @@ from ..models import (
     to_db,
     utcnow,
 )
+from ..schemas.bookings import (
+    MAX_SLOT_RANGE_DAYS,
+    BookingList,
+    BookingRequest,
+    BookingsQuery,
+    CancelRequest,
+    PublicBooking,
+    RescheduleRequest,
+    Slots,
+    SlotsQuery,
+)
+from ..schemas.bookings import Booking as BookingAnswer
 from .api import (
-    MISSING,
     ApiError,
-    Fields,
     bp,
-    invalid,
-    json_body,
+    day_range,
     not_found,
-    optional_json_body,
-    parse_date,
-    parse_zone,
-    query_int,
+    operation,
     require_token,
 )
 from .public import public_post_limit
@@ -57,21 +62,13 @@ def public_type(host: str, type_slug: str) -> tuple[User, MeetingType]:
 
 
 @bp.get("/hosts/<host>/<type>/slots")
-def slots(host: str, type: str):
+@operation("Offered start times (public)", "public", {200: ("slots", Slots)}, query=SlotsQuery)
+def slots(host: str, type: str, query: SlotsQuery):
     """Offered starts for whole days ``start``..``end`` in ``tz``, from the free/busy cache."""
     user, mt = public_type(host, type)
-    tz_name = request.args.get("tz") or user.timezone
-    tz = parse_zone(tz_name, "tz")
-    today = utcnow().astimezone(tz).date()
-    first = parse_date(request.args["start"], "start") if request.args.get("start") else today
-    last = (
-        parse_date(request.args["end"], "end") if request.args.get("end") else first + timedelta(6)
-    )
-    if last < first:
-        raise invalid("end", "end is before start")
-    if (last - first).days + 1 > openapi.MAX_SLOT_RANGE_DAYS:
-        raise invalid("end", f"at most {openapi.MAX_SLOT_RANGE_DAYS} days at once")
-    start, end = svc.local_day_range(first, last, tz)
+    tz_name = query.tz or user.timezone
+    tz = svc.zone(tz_name)
+    start, end = day_range(query.start, query.end, tz, 7, MAX_SLOT_RANGE_DAYS)
     found = svc.available_slots(user, mt, start, end)
     return jsonify(
         timezone=tz_name,
@@ -81,12 +78,25 @@ def slots(host: str, type: str):
     )
 
 
-BOOKING_REQUEST = ("start", "name", "email", "timezone", "notes", "idempotency_key", "answers")
-
-
 @bp.post("/hosts/<host>/<type>/bookings")
 @public_post_limit
-def create_booking(host: str, type: str):
+@operation(
+    "Book a slot (public)",
+    "public",
+    {
+        201: ("booked", PublicBooking),
+        200: ("the booking made earlier with this idempotency key", PublicBooking),
+    },
+    body=BookingRequest,
+    errors=(409, 429),
+    description=(
+        "201 for a new booking. Repeating a request with the same `idempotency_key` "
+        "returns the same booking (same `uid`) with 200. 409 `slot_taken` when the "
+        "time was just taken; 409 `idempotency_conflict` when the key was used for a "
+        "different time, type or e-mail; 422 `start` when the time is not offered."
+    ),
+)
+def create_booking(host: str, type: str, body: BookingRequest):
     """Book an offered slot. A repeated ``idempotency_key`` returns the first booking (200).
 
     It shares the public pages' POST budget per address, so the API is no way
@@ -96,23 +106,10 @@ def create_booking(host: str, type: str):
     a guessed key would hand out someone else's manage link.
     """
     user, mt = public_type(host, type)
-    f = Fields(json_body())
-    f.only(BOOKING_REQUEST)
-    start = svc.parse_start(f.raw("start", True))
-    name = f.string("name", svc.MAX_NAME, required=True)
-    email = f.string("email", 320, required=True)
-    timezone = f.string("timezone", 64)
-    notes = f.string("notes", svc.MAX_NOTES)
-    key = f.raw("idempotency_key", False)
-    if key is not MISSING and key is not None and not isinstance(key, str):
-        raise invalid("idempotency_key", "expected a string")
-    answers = f.raw("answers", False)
-    if answers is not MISSING and not isinstance(answers, dict):
-        raise invalid("answers", "expected an object of question keys to answers")
-    timezone = "UTC" if timezone is MISSING else timezone
-    notes = "" if notes is MISSING else notes
-    key = None if key is MISSING else key
-    name, email, timezone, notes = svc.clean_invitee(name, email, timezone, notes)
+    start, key = body.start, body.idempotency_key
+    name, email, timezone, notes = svc.clean_invitee(
+        body.name, body.email, body.timezone, body.notes
+    )
     result = svc.book(
         user,
         mt,
@@ -122,7 +119,7 @@ def create_booking(host: str, type: str):
         timezone,
         notes,
         idempotency_key=key,
-        answers=None if answers is MISSING else answers,
+        answers=body.answers,
     )
     booking = result.booking
     if not result.created and (
@@ -136,9 +133,9 @@ def create_booking(host: str, type: str):
             "this idempotency_key was used for a different booking",
             "idempotency_key",
         )
-    body = svc.booking_dict(booking, with_manage=True)
-    body.pop("calendar_event", None)  # the host's business, not the invitee's
-    return jsonify(body), 201 if result.created else 200
+    answer = svc.booking_dict(booking, with_manage=True)
+    answer.pop("calendar_event", None)  # the host's business, not the invitee's
+    return jsonify(answer), 201 if result.created else 200
 
 
 # ---------------------------------------------------------------- the host's bookings
@@ -171,60 +168,82 @@ def _own_booking(uid: str) -> Booking:
 
 @bp.get("/bookings")
 @require_token
-def list_bookings():
-    status = request.args.get("status") or None
-    limit = query_int("limit", 25, 1, 100)
-    offset = query_int("offset", 0, 0, 100_000_000)
+@operation(
+    "The host's bookings",
+    "bookings",
+    {200: ("a page of bookings", BookingList)},
+    query=BookingsQuery,
+)
+def list_bookings(query: BookingsQuery):
+    status, limit, offset = query.status, query.limit, query.offset
     now = to_db(utcnow())
-    query = Booking.select().where(Booking.host == g.api_user)
+    rows = Booking.select().where(Booking.host == g.api_user)
     confirmed = Booking.status == "confirmed"
     if status == "upcoming":
-        query = query.where(confirmed, Booking.end > now).order_by(Booking.start, Booking.id)
+        rows = rows.where(confirmed, Booking.end > now).order_by(Booking.start, Booking.id)
     elif status == "past":
-        query = query.where(confirmed, Booking.end <= now)
+        rows = rows.where(confirmed, Booking.end <= now)
     elif status == "cancelled":
-        query = query.where(Booking.status == "cancelled")
-    elif status is not None:
-        raise invalid("status", "expected upcoming, past or cancelled")
+        rows = rows.where(Booking.status == "cancelled")
     if status != "upcoming":
-        query = query.order_by(Booking.start.desc(), Booking.id.desc())
-    total = query.count()
-    rows = list(query.limit(limit).offset(offset))
-    more = offset + len(rows) < total
+        rows = rows.order_by(Booking.start.desc(), Booking.id.desc())
+    total = rows.count()
+    page = list(rows.limit(limit).offset(offset))
+    more = offset + len(page) < total
     return jsonify(
-        bookings=[host_booking_dict(b) for b in rows],
+        bookings=[host_booking_dict(b) for b in page],
         total=total,
         limit=limit,
         offset=offset,
-        next_offset=offset + len(rows) if more else None,
+        next_offset=offset + len(page) if more else None,
     )
 
 
 @bp.get("/bookings/<uid>")
 @require_token
+@operation(
+    "One booking, with its calendar write-back state",
+    "bookings",
+    {200: ("the booking", BookingAnswer)},
+)
 def get_booking(uid: str):
     return jsonify(host_booking_dict(_own_booking(uid)))
 
 
 @bp.post("/bookings/<uid>/cancel")
 @require_token
-def cancel_booking(uid: str):
+@operation(
+    "Cancel a booking (as the host)",
+    "bookings",
+    {200: ("the cancelled booking", BookingAnswer)},
+    body=CancelRequest,
+    body_required=False,
+    errors=(409,),
+    description="409 `not_allowed` when the booking is not confirmed (cancelled already, "
+    "or rescheduled).",
+)
+def cancel_booking(uid: str, body: CancelRequest):
     booking = _own_booking(uid)
-    f = Fields(optional_json_body())
-    f.only(("reason",))
-    reason = f.string("reason", svc.MAX_NOTES)
-    cancelled = svc.cancel(booking, by="host", reason="" if reason is MISSING else reason)
+    reason = body.reason
+    cancelled = svc.cancel(booking, by="host", reason=reason)
     return jsonify(host_booking_dict(cancelled))
 
 
 @bp.post("/bookings/<uid>/reschedule")
 @require_token
-def reschedule_booking(uid: str):
+@operation(
+    "Move a booking to another offered time",
+    "bookings",
+    {201: ("the new booking that replaces this one", BookingAnswer)},
+    body=RescheduleRequest,
+    errors=(409,),
+    description="The booking becomes `rescheduled` and a new booking (new `uid`) replaces "
+    "it, so a rescheduled or cancelled booking answers 409 `not_allowed`.",
+)
+def reschedule_booking(uid: str, body: RescheduleRequest):
     """Answers the new booking (201): the old one stays as ``rescheduled``."""
     booking = _own_booking(uid)
-    f = Fields(json_body())
-    f.only(("start",))
-    start = svc.parse_start(f.raw("start", True))
+    start = body.start
     new = svc.reschedule(booking, start, by="host")
     response = jsonify(host_booking_dict(new))
     response.headers["Location"] = url_for("api.get_booking", uid=new.uid)

@@ -14,16 +14,12 @@ from flask import Blueprint, g, jsonify
 from .. import sync
 from ..models import Calendar, Connection, from_db
 from ..providers import REGISTRY, InvalidSetup, provider_class
-from .api import ApiError, Fields, invalid, json_body, json_errors, not_found, require_token
+from ..schemas.connections import CONNECT_FIELDS, CalendarPatch, ConnectionList, ConnectionRequest
+from ..schemas.connections import Calendar as CalendarAnswer
+from ..schemas.connections import Connection as ConnectionAnswer
+from .api import ApiError, invalid, json_errors, not_found, operation, require_token
 
 bp = json_errors(Blueprint("api_connections", __name__, url_prefix="/api/v1"))
-
-#: the body fields each provider takes (besides "provider"); longest first is the URL
-CONNECT_FIELDS: dict[str, dict[str, int]] = {
-    "ics": {"url": 2000},
-    "caldav": {"url": 2000, "username": 320, "password": 1000},
-    "exchange": {"email": 320, "password": 1000, "ews_url": 2000, "username": 320},
-}
 
 
 def calendar_dict(calendar: Calendar) -> dict:
@@ -59,6 +55,11 @@ def _own(connection_id: int) -> Connection:
 
 @bp.get("/connections")
 @require_token
+@operation(
+    "Your calendar accounts and their calendars",
+    "connections",
+    {200: ("the connections", ConnectionList)},
+)
 def list_connections():
     conns = Connection.select().where(Connection.user == g.api_user).order_by(Connection.id)
     return jsonify({"connections": [connection_dict(c) for c in conns]})
@@ -66,22 +67,27 @@ def list_connections():
 
 @bp.post("/connections")
 @require_token
-def create_connection():
+@operation(
+    "Connect an ICS feed, a CalDAV account or a personal Exchange account",
+    "connections",
+    {201: ("the new connection; its first refresh runs in the background", ConnectionAnswer)},
+    body=ConnectionRequest,
+    description="Kairos signs in to the server first; a refusal is 422 naming the field "
+    "(`password`, `url` …). Busy times appear once `status` leaves `syncing`.",
+)
+def create_connection(body: ConnectionRequest):
     """Connect an account: checked with its server first; 422 names the field at fault."""
-    data = json_body()
-    fields = Fields(data)
-    provider = fields.string("provider", 40, required=True)
+    provider = body.provider
     if provider not in REGISTRY:
         raise invalid("provider", "unknown provider; one of " + ", ".join(sorted(REGISTRY)))
     if provider not in CONNECT_FIELDS:
         title = provider_class(provider).title or provider
         raise invalid("provider", f"{title} accounts are connected in the browser (Settings)")
     limits = CONNECT_FIELDS[provider]
-    fields.only(limits, ignored=("provider",))
-    values = {}
-    for key, max_len in limits.items():
-        value = fields.string(key, max_len, one_line=True)
-        values[key] = value if isinstance(value, str) else ""
+    foreign = sorted(body.model_fields_set - {"provider", *limits})
+    if foreign:
+        raise invalid(foreign[0], f"unknown field for {provider}; send {', '.join(limits)}")
+    values = {key: getattr(body, key) for key in limits}
     try:
         conn = sync.connect(g.api_user, provider, values)
     except InvalidSetup as exc:
@@ -93,12 +99,22 @@ def create_connection():
 
 @bp.get("/connections/<int:connection_id>")
 @require_token
+@operation(
+    "One connection with its status and calendars",
+    "connections",
+    {200: ("the connection", ConnectionAnswer)},
+)
 def get_connection(connection_id: int):
     return jsonify(connection_dict(_own(connection_id)))
 
 
 @bp.delete("/connections/<int:connection_id>")
 @require_token
+@operation(
+    "Disconnect: the stored password or token is deleted",
+    "connections",
+    {204: ("disconnected", None)},
+)
 def delete_connection(connection_id: int):
     """Disconnect: the stored secret, calendars and cached busy time are deleted."""
     sync.disconnect(_own(connection_id))
@@ -107,21 +123,25 @@ def delete_connection(connection_id: int):
 
 @bp.patch("/connections/<int:connection_id>/calendars/<int:calendar_id>")
 @require_token
-def patch_calendar(connection_id: int, calendar_id: int):
+@operation(
+    "Check a calendar for conflicts, or make it the one that receives bookings",
+    "connections",
+    {200: ("the calendar", CalendarAnswer)},
+    body=CalendarPatch,
+    description="`write: true` on a read-only calendar is 422 (`write`).",
+)
+def patch_calendar(connection_id: int, calendar_id: int, body: CalendarPatch):
     """``conflict``: checked for busy time; ``write``: receives new bookings (one per host)."""
     conn = _own(connection_id)
     calendar = Calendar.get_or_none(Calendar.id == calendar_id, Calendar.connection == conn)
     if calendar is None:
         raise not_found("no such calendar in this connection")
-    fields = Fields(json_body())
-    fields.only(("conflict", "write"), ignored=("id", "name", "writable"))
-    conflict = fields.boolean("conflict")
-    write = fields.boolean("write")
+    conflict, write = body.conflict, body.write
     try:
         sync.set_calendar_flags(
             calendar,
-            conflict=conflict if isinstance(conflict, bool) else None,
-            write=write if isinstance(write, bool) else None,
+            conflict=conflict,
+            write=write,
         )
     except InvalidSetup as exc:
         raise invalid(exc.field, exc.message) from exc
@@ -132,6 +152,14 @@ def patch_calendar(connection_id: int, calendar_id: int):
 
 @bp.post("/connections/<int:connection_id>/refresh")
 @require_token
+@operation(
+    "Read the account's busy times again now",
+    "connections",
+    {202: ("accepted; poll the connection until `status` leaves `syncing`", ConnectionAnswer)},
+    errors=(409,),
+    description="Deduplicated: a refresh already waiting is not queued twice. "
+    "409 `needs_reconnect` when the account refused our credentials.",
+)
 def refresh_connection(connection_id: int):
     """Refresh in the background (deduplicated); poll GET until the status leaves "syncing"."""
     conn = _own(connection_id)

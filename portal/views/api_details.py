@@ -1,5 +1,5 @@
 """JSON API for meeting details: meeting link and signature, questions, webhooks, the
-calendar feed and the schedule. Declared in ``portal.openapi`` like every /api/v1 route.
+calendar feed and the schedule; their bodies and answers are in ``portal.schemas.details``.
 
 The rules are the domain modules' (``portal.locations``, ``questions``,
 ``webhooks``, ``feeds``, ``schedule``); this module parses, calls and answers,
@@ -8,24 +8,37 @@ turning their errors into the API's 422 naming the field.
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, jsonify, request, url_for
+from flask import Blueprint, current_app, g, jsonify, url_for
 
+from .. import booking as svc
 from .. import feeds, locations, questions, webhooks
 from .. import schedule as agenda
-from ..booking import local_day_range
-from ..models import MeetingType, User, Webhook, WebhookDelivery, db, utcnow
+from ..models import MeetingType, User, Webhook, WebhookDelivery, db
 from ..outbox import relay_quietly
+from ..schemas.bookings import DaysQuery
+from ..schemas.details import (
+    Delivery,
+    DeliveryList,
+    Feed,
+    MeetingDetails,
+    MeetingDetailsPatch,
+    QuestionList,
+    QuestionsRequest,
+    Schedule,
+    WebhookCreated,
+    WebhookList,
+    WebhookPatch,
+    WebhookRequest,
+)
+from ..schemas.details import Webhook as WebhookAnswer
 from .api import (
-    MISSING,
     ApiError,
-    Fields,
     api_error,
+    day_range,
     invalid,
-    json_body,
     json_errors,
     not_found,
-    parse_date,
-    parse_zone,
+    operation,
     require_token,
 )
 from .api_bookings import public_type
@@ -50,20 +63,28 @@ def _details(user: User) -> dict:
 
 @bp.get("/me/meeting-details")
 @require_token
+@operation(
+    "Your personal meeting link and e-mail signature",
+    "host",
+    {200: ("meeting details", MeetingDetails)},
+)
 def get_meeting_details():
     return jsonify(_details(g.api_user))
 
 
 @bp.patch("/me/meeting-details")
 @require_token
-def patch_meeting_details():
+@operation(
+    "Change your personal meeting link and/or e-mail signature",
+    "host",
+    {200: ("meeting details", MeetingDetails)},
+    body=MeetingDetailsPatch,
+)
+def patch_meeting_details(body: MeetingDetailsPatch):
     """Change the personal meeting link and/or the e-mail signature."""
-    f = Fields(json_body())
-    f.only(("meeting_link", "email_signature"))
     user = User.get_by_id(g.api_user.id)
-    link = f.string("meeting_link", locations.MAX_MEETING_LINK)
-    if link is not MISSING:
-        user.meeting_link = locations.clean_meeting_link(link)
+    if body.meeting_link is not None:
+        user.meeting_link = locations.clean_meeting_link(body.meeting_link)
         uses = (
             MeetingType.select()
             .where(MeetingType.user == user, MeetingType.location_kind == "personal")
@@ -71,9 +92,8 @@ def patch_meeting_details():
         )
         if not user.meeting_link and uses:
             raise invalid("meeting_link", f"{uses} meeting type(s) use your personal link")
-    signature = f.string("email_signature", locations.MAX_SIGNATURE)
-    if signature is not MISSING:
-        user.email_signature = locations.clean_signature(signature)
+    if body.email_signature is not None:
+        user.email_signature = locations.clean_signature(body.email_signature)
     user.save()
     return jsonify(_details(user))
 
@@ -83,6 +103,11 @@ def patch_meeting_details():
 
 @bp.get("/meeting-types/<slug>/questions")
 @require_token
+@operation(
+    "The questions a meeting type asks invitees",
+    "meeting types",
+    {200: ("questions, in order", QuestionList)},
+)
 def get_questions(slug: str):
     mt = own_type(slug)
     return jsonify(questions=[questions.question_dict(q) for q in mt.question_list()])
@@ -90,18 +115,28 @@ def get_questions(slug: str):
 
 @bp.put("/meeting-types/<slug>/questions")
 @require_token
-def put_questions(slug: str):
+@operation(
+    "Replace a meeting type's questions",
+    "meeting types",
+    {200: ("the stored questions", QuestionList)},
+    body=QuestionsRequest,
+    description="Answers given to earlier questions stay with their bookings.",
+)
+def put_questions(slug: str, body: QuestionsRequest):
     """Replace the type's questions with this ordered list (answers given earlier stay)."""
     mt = own_type(slug)
-    f = Fields(json_body())
-    f.only(("questions",))
-    specs = questions.clean_specs(f.raw("questions", True))
+    specs = questions.clean_specs([q.model_dump(exclude_unset=True) for q in body.questions])
     with db.atomic():
         questions.replace_all(mt, specs)
     return jsonify(questions=[questions.question_dict(q) for q in mt.question_list()])
 
 
 @bp.get("/hosts/<host>/<type>/questions")
+@operation(
+    "The questions a booking must answer (public)",
+    "public",
+    {200: ("questions, in order", QuestionList)},
+)
 def public_questions(host: str, type: str):
     """What the booking body's ``answers`` must answer (public, like the slots)."""
     _user, mt = public_type(host, type)
@@ -118,27 +153,24 @@ def _own_webhook(webhook_id: int) -> Webhook:
     return hook
 
 
-def _webhook_values(f: Fields, creating: bool) -> dict:
+def _webhook_values(body: WebhookRequest | WebhookPatch) -> dict:
+    """The fields the body gave, checked by the webhook rules (``portal.webhooks``)."""
+    given = body.model_fields_set
     values: dict = {}
-    url = f.string("url", webhooks.MAX_URL, required=creating)
-    if url is not MISSING:
-        values["url"] = webhooks.check_target(url, current_app.config)
-    events = f.raw("events", False)
-    if events is not MISSING:
-        values["events"] = webhooks.clean_events(events)
-    elif creating:
-        values["events"] = list(webhooks.EVENTS)
-    description = f.raw("description", False)
-    if description is not MISSING:
-        values["description"] = webhooks.clean_description(description)
-    active = f.boolean("active")
-    if active is not MISSING:
-        values["active"] = active
+    if "url" in given:
+        values["url"] = webhooks.check_target(body.url, current_app.config)
+    if body.events is not None:
+        values["events"] = webhooks.clean_events(body.events)
+    if "description" in given:
+        values["description"] = webhooks.clean_description(body.description)
+    if "active" in given:
+        values["active"] = body.active
     return values
 
 
 @bp.get("/webhooks")
 @require_token
+@operation("Your webhooks", "webhooks", {200: ("webhooks", WebhookList)})
 def list_webhooks():
     hooks = Webhook.select().where(Webhook.user == g.api_user).order_by(Webhook.id)
     return jsonify(webhooks=[webhooks.webhook_dict(h) for h in hooks])
@@ -146,13 +178,22 @@ def list_webhooks():
 
 @bp.post("/webhooks")
 @require_token
-def create_webhook():
+@operation(
+    "Register a webhook",
+    "webhooks",
+    {201: ("registered; `secret` is shown only in this answer", WebhookCreated)},
+    body=WebhookRequest,
+    description="Deliveries are POSTs of JSON signed with `X-Kairos-Signature: "
+    't=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>" with the secret>`.',
+)
+def create_webhook(body: WebhookRequest):
     """Register an endpoint; the answer holds its signing ``secret``, shown this once."""
-    f = Fields(json_body())
-    f.only(("url", "events", "description", "active"))
-    values = _webhook_values(f, creating=True)
+    values = _webhook_values(body)
     hook, secret = webhooks.create(
-        g.api_user, values["url"], values["events"], values.get("description", "")
+        g.api_user,
+        values["url"],
+        values.get("events", list(webhooks.EVENTS)),
+        values.get("description", ""),
     )
     if values.get("active") is False:
         hook.is_active = False
@@ -164,19 +205,17 @@ def create_webhook():
 
 @bp.get("/webhooks/<int:webhook_id>")
 @require_token
+@operation("One webhook", "webhooks", {200: ("the webhook", WebhookAnswer)})
 def get_webhook(webhook_id: int):
     return jsonify(webhooks.webhook_dict(_own_webhook(webhook_id)))
 
 
 @bp.patch("/webhooks/<int:webhook_id>")
 @require_token
-def patch_webhook(webhook_id: int):
+@operation("Change a webhook", "webhooks", {200: ("the webhook", WebhookAnswer)}, body=WebhookPatch)
+def patch_webhook(webhook_id: int, body: WebhookPatch):
     hook = _own_webhook(webhook_id)
-    f = Fields(json_body())
-    f.only(
-        ("url", "events", "description", "active"), ignored=("id", "created_at", "last_delivery")
-    )
-    values = _webhook_values(f, creating=False)
+    values = _webhook_values(body)
     if "url" in values:
         hook.url = values["url"]
     if "events" in values:
@@ -191,6 +230,7 @@ def patch_webhook(webhook_id: int):
 
 @bp.delete("/webhooks/<int:webhook_id>")
 @require_token
+@operation("Delete a webhook and its log", "webhooks", {204: ("deleted", None)})
 def delete_webhook(webhook_id: int):
     _own_webhook(webhook_id).delete_instance()
     return "", 204
@@ -198,6 +238,11 @@ def delete_webhook(webhook_id: int):
 
 @bp.post("/webhooks/<int:webhook_id>/secret")
 @require_token
+@operation(
+    "Make a new signing secret",
+    "webhooks",
+    {200: ("the new `secret`, shown only in this answer", WebhookCreated)},
+)
 def rotate_webhook_secret(webhook_id: int):
     """A new signing secret, answered this once; deliveries from now on use it."""
     hook = _own_webhook(webhook_id)
@@ -206,6 +251,11 @@ def rotate_webhook_secret(webhook_id: int):
 
 @bp.get("/webhooks/<int:webhook_id>/deliveries")
 @require_token
+@operation(
+    "The delivery log (last 30 days, newest first)",
+    "webhooks",
+    {200: ("deliveries", DeliveryList)},
+)
 def list_deliveries(webhook_id: int):
     hook = _own_webhook(webhook_id)
     rows = webhooks.recent_deliveries(hook, limit=100)
@@ -214,6 +264,14 @@ def list_deliveries(webhook_id: int):
 
 @bp.post("/webhooks/<int:webhook_id>/deliveries/<int:delivery_id>/replay")
 @require_token
+@operation(
+    "Send a finished delivery again",
+    "webhooks",
+    {202: ("the new delivery, queued", Delivery)},
+    errors=(409,),
+    description="Same body and event id, a new delivery id. 409 `not_finished` while "
+    "the delivery is still being tried.",
+)
 def replay_delivery(webhook_id: int, delivery_id: int):
     """Send a finished delivery again: same body and event id, a new delivery (202)."""
     hook = _own_webhook(webhook_id)
@@ -240,12 +298,18 @@ def _feed(user: User) -> dict:
 
 @bp.get("/feed")
 @require_token
+@operation("Your private calendar feed URL", "feed", {200: ("feed", Feed)})
 def get_feed():
     return jsonify(_feed(User.get_by_id(g.api_user.id)))
 
 
 @bp.post("/feed")
 @require_token
+@operation(
+    "Create the feed, or give it a new URL (the old one stops working)",
+    "feed",
+    {201: ("feed", Feed)},
+)
 def regenerate_feed():
     """Create the feed, or give it a new URL (the old one stops working)."""
     user = User.get_by_id(g.api_user.id)
@@ -255,6 +319,7 @@ def regenerate_feed():
 
 @bp.delete("/feed")
 @require_token
+@operation("Turn the feed off", "feed", {204: ("turned off", None)})
 def revoke_feed():
     feeds.revoke(User.get_by_id(g.api_user.id))
     return "", 204
@@ -265,18 +330,18 @@ def revoke_feed():
 
 @bp.get("/schedule")
 @require_token
-def get_schedule():
+@operation(
+    "Your bookings and calendar busy blocks, day by day",
+    "host",
+    {200: ("the schedule", Schedule)},
+    query=DaysQuery,
+    description=f"At most {agenda.MAX_DAYS} days at once; `end` defaults to `start`.",
+)
+def get_schedule(query: DaysQuery):
     """Bookings and busy blocks for whole days ``start``..``end`` in ``tz``."""
     user = g.api_user
-    tz_name = request.args.get("tz") or user.timezone
-    tz = parse_zone(tz_name, "tz")
-    today = utcnow().astimezone(tz).date()
-    first = parse_date(request.args["start"], "start") if request.args.get("start") else today
-    last = parse_date(request.args["end"], "end") if request.args.get("end") else first
-    if last < first:
-        raise invalid("end", "end is before start")
-    if (last - first).days + 1 > agenda.MAX_DAYS:
-        raise invalid("end", f"at most {agenda.MAX_DAYS} days at once")
-    start, end = local_day_range(first, last, tz)
+    tz_name = query.tz or user.timezone
+    tz = svc.zone(tz_name)
+    start, end = day_range(query.start, query.end, tz, 1, agenda.MAX_DAYS)
     found = agenda.items(user, start, end)
     return jsonify(timezone=tz_name, items=[agenda.item_dict(i) for i in found])

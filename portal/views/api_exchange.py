@@ -17,11 +17,18 @@ from flask import Blueprint, g, jsonify
 from .. import exchange_org
 from ..models import User
 from ..providers import InvalidSetup
-from .api import invalid, json_body, json_errors, not_found, require_token
+from ..schemas.exchange import (
+    ExchangeMailboxRequest,
+    ExchangeMember,
+    ExchangeOrganisation,
+    ExchangeOrganisationRequest,
+    ExchangeRoleRequest,
+)
+from .api import invalid, json_errors, not_found, operation, require_token
 
 bp = json_errors(Blueprint("api_exchange", __name__, url_prefix="/api/v1/exchange"))
 
-ORG_FIELDS = ("email", "password", "username", "ews_url", "access")
+ORG_FIELDS = tuple(ExchangeOrganisationRequest.model_fields)
 
 
 def _admin() -> User:
@@ -31,17 +38,9 @@ def _admin() -> User:
     return user
 
 
-def _strings(data: dict, names: tuple[str, ...]) -> dict[str, str]:
-    unknown = sorted(set(data) - set(names))
-    if unknown:
-        raise invalid(unknown[0], f"unknown field; send only {', '.join(names)}")
-    out = {}
-    for name in names:
-        value = data.get(name)
-        if value is not None and not isinstance(value, str):
-            raise invalid(name, "must be a string")
-        out[name] = value or ""
-    return out
+def _strings(body: ExchangeOrganisationRequest) -> dict[str, str]:
+    """The body as the domain takes it: a left-out or null field is blank."""
+    return {name: getattr(body, name) or "" for name in ORG_FIELDS}
 
 
 def organisation_dict() -> dict:
@@ -84,6 +83,13 @@ def _setup_error(exc: InvalidSetup, default: str):
 
 @bp.route("/organisation", methods=["GET"])
 @require_token
+@operation(
+    "The Exchange organisation mailbox and its members (admin)",
+    "exchange",
+    {200: ("the organisation mailbox", ExchangeOrganisation)},
+    errors=(404,),
+    description="404 for anyone but an admin, and when none is set up.",
+)
 def get_organisation():
     _admin()
     return jsonify(organisation_dict())
@@ -91,10 +97,19 @@ def get_organisation():
 
 @bp.route("/organisation", methods=["PUT"])
 @require_token
-def put_organisation():
+@operation(
+    "Set up or change the Exchange organisation mailbox (admin)",
+    "exchange",
+    {200: ("the organisation mailbox", ExchangeOrganisation)},
+    body=ExchangeOrganisationRequest,
+    errors=(404,),
+    description="Kairos signs in to Exchange first (Autodiscover when `ews_url` is blank); "
+    "a failure is 422 naming the field to change, with what to try next.",
+)
+def put_organisation(body: ExchangeOrganisationRequest):
     """Set up or change the organisation mailbox; Exchange is asked before anything is stored."""
     _admin()
-    fields = _strings(json_body(), ORG_FIELDS)
+    fields = _strings(body)
     if not fields["email"]:
         raise invalid("email", "the organisation mailbox's e-mail address is required")
     try:
@@ -106,6 +121,12 @@ def put_organisation():
 
 @bp.route("/organisation", methods=["DELETE"])
 @require_token
+@operation(
+    "Remove the organisation mailbox; members' calendars through it are disconnected",
+    "exchange",
+    {204: ("removed", None)},
+    errors=(404,),
+)
 def delete_organisation():
     _admin()
     if exchange_org.organisation() is None:
@@ -116,14 +137,19 @@ def delete_organisation():
 
 @bp.route("/organisation/members/<int:user_id>", methods=["PUT"])
 @require_token
-def put_member(user_id: int):
+@operation(
+    "Map a member to their Exchange address (admin)",
+    "exchange",
+    {200: ("the member", ExchangeMember)},
+    body=ExchangeMailboxRequest,
+)
+def put_member(user_id: int, body: ExchangeMailboxRequest):
     _admin()
     user = User.get_or_none(User.id == user_id, User.is_active == True)  # noqa: E712
     if user is None:
         raise not_found("no such member")
-    fields = _strings(json_body(), ("mailbox",))
     try:
-        exchange_org.set_member_mailbox(user, fields["mailbox"])
+        exchange_org.set_member_mailbox(user, body.mailbox or "")
     except InvalidSetup as exc:
         raise _setup_error(exc, "mailbox") from exc
     return jsonify(_member_dict(user, exchange_org.membership(user)))
@@ -131,6 +157,12 @@ def put_member(user_id: int):
 
 @bp.route("/membership", methods=["GET"])
 @require_token
+@operation(
+    "How your Exchange calendar is used through the organisation mailbox",
+    "exchange",
+    {200: ("your membership", ExchangeMember)},
+    errors=(404,),
+)
 def get_membership():
     user = g.api_user
     if exchange_org.organisation() is None:
@@ -140,14 +172,22 @@ def get_membership():
 
 @bp.route("/membership", methods=["PUT"])
 @require_token
-def put_membership():
+@operation(
+    "Choose the role of your Exchange calendar",
+    "exchange",
+    {200: ("your membership", ExchangeMember)},
+    body=ExchangeRoleRequest,
+    errors=(404,),
+    description="`main`: the main booking calendar; `busy`: a busy-time source; "
+    "`additional`: every booking is copied there too; `none`: disconnect it.",
+)
+def put_membership(body: ExchangeRoleRequest):
     """Choose the role of the member's own Exchange calendar (``none`` disconnects it)."""
     user = g.api_user
-    fields = _strings(json_body(), ("role",))
     if exchange_org.organisation() is None:
         raise not_found("your organisation has not set up an Exchange mailbox")
     try:
-        member = exchange_org.set_role(user, fields["role"])
+        member = exchange_org.set_role(user, body.role)
     except InvalidSetup as exc:
         raise _setup_error(exc, "role") from exc
     return jsonify(_member_dict(user, member))

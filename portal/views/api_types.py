@@ -2,95 +2,49 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import g, jsonify, url_for
 from peewee import IntegrityError
 
 from .. import booking as svc
-from .. import locations, openapi
+from .. import locations
 from ..models import (
     SLUG_RE,
     MeetingType,
     User,
     db,
-    validate_slug,
+)
+from ..schemas.meeting_types import MeetingType as MeetingTypeAnswer
+from ..schemas.meeting_types import (
+    MeetingTypeCreate,
+    MeetingTypeList,
+    MeetingTypePatch,
 )
 from .api import (
-    MISSING,
     ApiError,
-    Fields,
     bp,
     invalid,
-    json_body,
     not_found,
+    operation,
     require_token,
 )
 
 # ---------------------------------------------------------------- meeting types
 
-# JSON name → model attribute, for the fields a client may write.
-TYPE_FIELDS = {
-    "slug": "slug",
-    "name": "name",
-    "description": "description",
-    "duration_minutes": "duration_minutes",
-    "buffer_before_minutes": "buffer_before_minutes",
-    "buffer_after_minutes": "buffer_after_minutes",
-    "lead_time_minutes": "lead_time_minutes",
-    "window_days": "window_days",
-    "slot_interval_minutes": "slot_interval_minutes",
-    "daily_limit": "daily_limit",
-    "location": "location",
-    "location_kind": "location_kind",
-    "active": "is_active",
-}
-_NULLABLE = ("slot_interval_minutes", "daily_limit")
+# JSON name → model attribute, where they differ.
+_ATTR = {"active": "is_active"}
+_ANSWER_FIELDS = [f for f in MeetingTypeAnswer.model_fields if f != "booking_url"]
 
 
 def meeting_type_dict(mt: MeetingType, host: User) -> dict:
-    out = {key: getattr(mt, attr) for key, attr in TYPE_FIELDS.items()}
+    out = {key: getattr(mt, _ATTR.get(key, key)) for key in _ANSWER_FIELDS}
     out["booking_url"] = svc.external_url(f"/{host.slug}/{mt.slug}")
     return out
 
 
-def parse_meeting_type(data: dict, creating: bool) -> dict:
-    """Model values from a POST (``creating``) or PATCH body; absent keys are left out."""
-    f = Fields(data)
-    f.only(TYPE_FIELDS, ignored=() if creating else ("booking_url",))
-    values: dict[str, Any] = {}
-    slug = f.string("slug", 40, required=creating)
-    if slug is not MISSING:
-        problem = validate_slug(slug)
-        if problem:
-            raise invalid("slug", problem)
-        values["slug"] = slug
-    name = f.string("name", openapi.MAX_TYPE_NAME, required=creating, one_line=True)
-    if name is not MISSING:
-        if not name.strip():
-            raise invalid("name", "name is required")
-        values["name"] = name.strip()
-    for key, limit in (
-        ("description", openapi.MAX_DESCRIPTION),
-        ("location", openapi.MAX_LOCATION),
-    ):
-        value = f.string(key, limit, one_line=key == "location")
-        if value is not MISSING:
-            values[key] = value.strip()
-    for key, (low, high) in openapi.MEETING_TYPE_BOUNDS.items():
-        required = creating and key == "duration_minutes"
-        value = f.integer(key, low, high, required=required, nullable=key in _NULLABLE)
-        if value is not MISSING:
-            values[key] = value
-    kind = f.raw("location_kind", False)
-    if kind is not MISSING:
-        if kind not in locations.KINDS:
-            raise invalid("location_kind", "expected one of " + ", ".join(locations.KINDS))
-        values["location_kind"] = kind
-    active = f.boolean("active")
-    if active is not MISSING:
-        values["is_active"] = active
-    return values
+def model_values(body: MeetingTypeCreate | MeetingTypePatch) -> dict:
+    """Model attribute → value for the fields the body gave (a POST's defaults included)."""
+    given = body.model_fields_set if isinstance(body, MeetingTypePatch) else type(body).model_fields
+    return {_ATTR.get(key, key): getattr(body, key) for key in given if key != "booking_url"}
 
 
 def check_location(values: dict, user: User, mt: MeetingType | None = None) -> None:
@@ -120,6 +74,7 @@ def _slug_taken(slug: str) -> ApiError:
 
 @bp.get("/meeting-types")
 @require_token
+@operation("The host's meeting types", "meeting types", {200: ("meeting types", MeetingTypeList)})
 def list_meeting_types():
     query = MeetingType.select().where(MeetingType.user == g.api_user).order_by(MeetingType.id)
     return jsonify(meeting_types=[meeting_type_dict(mt, g.api_user) for mt in query])
@@ -127,8 +82,16 @@ def list_meeting_types():
 
 @bp.post("/meeting-types")
 @require_token
-def create_meeting_type():
-    values = parse_meeting_type(json_body(), creating=True)
+@operation(
+    "Create a meeting type",
+    "meeting types",
+    {201: ("created", MeetingTypeAnswer)},
+    body=MeetingTypeCreate,
+    errors=(409,),
+    description="409 `slug_taken` when the host already has a type with this slug.",
+)
+def create_meeting_type(body: MeetingTypeCreate):
+    values = model_values(body)
     user = g.api_user
     check_location(values, user)
     if MeetingType.get_or_none(MeetingType.user == user, MeetingType.slug == values["slug"]):
@@ -145,15 +108,23 @@ def create_meeting_type():
 
 @bp.get("/meeting-types/<slug>")
 @require_token
+@operation("One meeting type", "meeting types", {200: ("the meeting type", MeetingTypeAnswer)})
 def get_meeting_type(slug: str):
     return jsonify(meeting_type_dict(own_type(slug), g.api_user))
 
 
 @bp.patch("/meeting-types/<slug>")
 @require_token
-def patch_meeting_type(slug: str):
+@operation(
+    "Change some fields of a meeting type",
+    "meeting types",
+    {200: ("the changed meeting type", MeetingTypeAnswer)},
+    body=MeetingTypePatch,
+    errors=(409,),
+)
+def patch_meeting_type(slug: str, body: MeetingTypePatch):
     mt = own_type(slug)
-    values = parse_meeting_type(json_body(), creating=False)
+    values = model_values(body)
     check_location(values, g.api_user, mt)
     new_slug = values.get("slug", mt.slug)
     if new_slug != mt.slug and MeetingType.get_or_none(
@@ -172,6 +143,11 @@ def patch_meeting_type(slug: str):
 
 @bp.delete("/meeting-types/<slug>")
 @require_token
+@operation(
+    "Delete a meeting type (its existing bookings stay)",
+    "meeting types",
+    {204: ("deleted", None)},
+)
 def delete_meeting_type(slug: str):
     """Existing bookings stay (their type becomes null); they keep the slug they were made with."""
     mt = own_type(slug)

@@ -10,11 +10,11 @@ import pytest
 
 from portal import booking as svc
 from portal.models import Booking, MeetingType, User, db
-from portal.openapi import document
 from tests.integration.test_api_support import (
     at,
     book,
     bookable_monday,
+    document,
     make_env,
     matches_schema,
 )

@@ -7,17 +7,40 @@ seven days is always a bookable weekday inside the default 60-day window.
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from jsonschema import Draft202012Validator, FormatChecker
 
+from portal import create_app
 from portal.models import utcnow
-from portal.openapi import document
+from portal.schemas.document import document as app_document
 from tests.conftest import Hosts
 
 BERLIN = "Europe/Berlin"
+
+
+@cache
+def document() -> dict:
+    """The OpenAPI document the app serves, for tests that are collected before any app exists.
+
+    It is generated from the routes alone, so an app built just for its url_map
+    (never serving a request) gives the same document as every test app.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        app = create_app(
+            {
+                "TESTING": True,
+                "INSTANCE_PATH": tmp,
+                "DATABASE_URL": f"sqlite:///{tmp}/doc.db",
+                "SECRET_KEY": "document-only",
+                "REDIS_URL": "redis://127.0.0.1:1/0",  # never dialled: no request is served
+            }
+        )
+        return app_document(app)
 
 
 def bookable_monday(tz: str = BERLIN) -> date:
