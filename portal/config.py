@@ -134,6 +134,9 @@ class Config:
         self.PUBLIC_SLOTS_CACHE_SECONDS = _int(e.get("KAIROS_PUBLIC_SLOTS_CACHE_SECONDS"), 3)
         # Number of reverse proxies in front of the app whose X-Forwarded-* to trust.
         self.PROXY_HOPS = _int(e.get("KAIROS_PROXY_HOPS"), 0)
+        # Strict-Transport-Security max-age when served over HTTPS (or an https:// base URL);
+        # 0 sends none. No includeSubDomains: other sites may share the domain.
+        self.HSTS_SECONDS = _int(e.get("KAIROS_HSTS_SECONDS"), 365 * 24 * 3600)
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.SESSION_COOKIE_SECURE = _bool(e.get("KAIROS_SECURE_COOKIES"))

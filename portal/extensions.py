@@ -53,9 +53,33 @@ class SessionInterface(SecureCookieSessionInterface):
     def get_cookie_secure(self, app: Flask) -> bool:
         if app.config.get("SESSION_COOKIE_SECURE"):
             return True
-        if str(app.config.get("BASE_URL") or "").startswith("https://"):
-            return True
-        return has_request_context() and request.is_secure
+        return served_over_https(app)
+
+
+def served_over_https(app: Flask) -> bool:
+    """This request came over HTTPS, or the site's public address is ``https://``."""
+    if str(app.config.get("BASE_URL") or "").startswith("https://"):
+        return True
+    return has_request_context() and request.is_secure
+
+
+def content_security_policy(frame_ancestors: str) -> str:
+    """Scripts, styles and everything else from this site only; framing as the page allows.
+
+    The templates carry no inline script, style attribute or event handler (their code is
+    in static/), so nothing injected into a page could run even if it got past escaping.
+    """
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "object-src 'none'",
+            "base-uri 'none'",
+            f"frame-ancestors {frame_ancestors}",
+        ]
+    )
 
 
 @login_manager.user_loader
@@ -111,11 +135,12 @@ def init_app(app: Flask) -> None:
     def _security_headers(response):
         """Pages refuse to be framed unless a view chose its own frame-ancestors."""
         ancestors = g.get("frame_ancestors")
-        if ancestors:
-            response.headers["Content-Security-Policy"] = f"frame-ancestors {ancestors}"
-        else:
-            response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
+        response.headers["Content-Security-Policy"] = content_security_policy(ancestors or "'none'")
+        if not ancestors:
             response.headers["X-Frame-Options"] = "DENY"
+        hsts = int(app.config.get("HSTS_SECONDS") or 0)
+        if hsts > 0 and served_over_https(app):
+            response.headers["Strict-Transport-Security"] = f"max-age={hsts}"
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         if request.htmx:

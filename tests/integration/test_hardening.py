@@ -195,3 +195,52 @@ def test_unreachable_calendar_addresses_all_get_one_message(
     logged = " ".join(r.getMessage() for r in caplog.records)
     assert f"127.0.0.1:{closed_port}" in logged
     db.close()
+
+
+# ---------------------------------------------------------------- security headers
+
+POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors "
+)
+
+
+def test_every_page_has_a_real_content_security_policy(app, hosts, auth, client):
+    alice = hosts.create("alice")
+    hosts.meeting_type(alice, "intro")
+    auth.login()
+    assert client.get("/settings/").headers["Content-Security-Policy"] == POLICY + "'none'"
+    assert client.get("/login").headers["Content-Security-Policy"] == POLICY + "'none'"
+    embed = client.get("/embed/alice/intro")
+    assert embed.headers["Content-Security-Policy"] == POLICY + "'self'"
+    assert "X-Frame-Options" not in embed.headers
+
+
+def test_hsts_only_over_https(tmp_path, redis_url):
+    app = make_app(tmp_path, redis_url)
+    client = app.test_client()
+    assert "Strict-Transport-Security" not in client.get("/login").headers
+    secure = client.get("/login", base_url="https://kairos.example")
+    assert secure.headers["Strict-Transport-Security"] == "max-age=31536000"
+    # TLS ended at a proxy: the https:// base URL says so.
+    app.config["BASE_URL"] = "https://kairos.example"
+    assert "max-age=" in client.get("/login").headers["Strict-Transport-Security"]
+    app.config["HSTS_SECONDS"] = 0
+    assert "Strict-Transport-Security" not in client.get("/login").headers
+    db.close()
+
+
+TEMPLATES = os.path.join(os.path.dirname(__file__), "..", "..", "templates")
+INLINE = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>|\sstyle=|\son[a-z]+=|\shx-on|javascript:", re.I)
+
+
+def test_page_templates_carry_no_inline_script_style_or_handler():
+    """What the policy would block (e-mail templates are not pages: mail clients need style="")."""
+    found = []
+    for folder, _dirs, files in os.walk(TEMPLATES):
+        if os.path.basename(folder) == "email":
+            continue
+        for name in files:
+            with open(os.path.join(folder, name), encoding="utf-8") as fh:
+                found += [f"{name}: {m.group(0)}" for m in INLINE.finditer(fh.read())]
+    assert found == []
