@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pytest
 from cryptography.fernet import Fernet
@@ -18,6 +18,7 @@ from portal import create_app
 from portal.cli import create_user
 from portal.database import truncate_all, upgrade
 from portal.models import ApiToken, db
+from tests.clock import NOW
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
@@ -123,8 +124,12 @@ def runner(app):
 
 @pytest.fixture
 def now() -> datetime:
-    """A fixed 'now': Monday 2026-11-30 08:00 UTC (time is a parameter, never read deep inside)."""
-    return datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+    """The tests' "now": a Monday 08:00 UTC a week or two ahead of the real date.
+
+    See tests/clock.py: it moves with the real date (and ``KAIROS_TEST_CLOCK_OFFSET_DAYS``),
+    so tests compute their instants from it and never assume a date or a UTC offset.
+    """
+    return NOW
 
 
 class Hosts:

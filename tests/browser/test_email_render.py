@@ -9,7 +9,7 @@ client would.
 from __future__ import annotations
 
 import email
-from datetime import UTC, datetime
+from datetime import timedelta
 from email import policy
 
 import pytest
@@ -33,7 +33,7 @@ def message(tmp_path, redis_url, now):
     hosts = Hosts(app)
     host = hosts.create("alice", name="Alice Host", tz="Europe/Berlin")
     mt = hosts.meeting_type(host, "intro", name="Intro call", location="https://meet.example/a")
-    start = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    start = now + timedelta(days=1, hours=2)  # Tuesday, inside her hours
     with app.test_request_context(), db.connection_context():
         b = booking.book(
             host, mt, start, NAME, "eve@example.com", "America/New_York", NOTES, now=now

@@ -8,13 +8,14 @@ through ``REQUESTS_CA_BUNDLE``, TLS verification on).
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pytest
 
 from portal import booking
 from portal.cli import create_user
 from portal.models import MeetingType, db
+from tests.clock import at
 from tests.conftest import make_app
 
 PASSWORD = "correct horse"
@@ -22,8 +23,9 @@ ALICE = "alice@example.com"
 ALICE_PW = "alice-exchange-secret"
 
 
-def utc(day: int, hour: int, minute: int = 0, month: int = 12) -> datetime:
-    return datetime(2026, month, day, hour, minute, tzinfo=UTC)
+def utc(day: int, hour: int, minute: int = 0) -> datetime:
+    """``hour:minute`` UTC, ``day`` days after the test clock's Monday (1 = Tuesday)."""
+    return at(day, hour, minute)
 
 
 @pytest.fixture(name="exchange_app")

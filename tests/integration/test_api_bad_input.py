@@ -14,6 +14,7 @@ from datetime import date, timedelta
 import pytest
 
 from portal.models import Booking, MeetingType, User, db
+from tests import clock
 from tests.conftest import TEST_DATABASE_URL, make_app
 from tests.integration.test_api_support import BERLIN, at, book, bookable_monday, make_env
 
@@ -54,11 +55,15 @@ def good_booking(**change) -> dict:
     return body
 
 
+# A day off ahead of the test clock: a past date would be refused for another reason.
+OVERRIDE_DAY = clock.day(24).isoformat()
+
+
 def good_availability(**change) -> dict:
     body = {
         "timezone": BERLIN,
         "weekly": {"mon": [["09:00", "17:00"]]},
-        "overrides": [{"date": "2026-12-24", "intervals": []}],
+        "overrides": [{"date": OVERRIDE_DAY, "intervals": []}],
         "lead_time_minutes": 0,
     }
     for key, value in change.items():
@@ -280,7 +285,7 @@ CASES = [
     availability("overrides missing", good_availability(overrides=DROP), "overrides"),
     availability("overrides an object", good_availability(overrides={}), "overrides"),
     availability(
-        "override not an object", good_availability(overrides=["2026-12-24"]), "overrides[0]"
+        "override not an object", good_availability(overrides=[OVERRIDE_DAY]), "overrides[0]"
     ),
     availability(
         "override 30 February",
@@ -294,22 +299,22 @@ CASES = [
     ),
     availability(
         "override intervals missing",
-        good_availability(overrides=[{"date": "2026-12-24"}]),
+        good_availability(overrides=[{"date": OVERRIDE_DAY}]),
         "overrides[0].intervals",
     ),
     availability(
         "override bad interval",
-        good_availability(overrides=[{"date": "2026-12-24", "intervals": [["10:00", "09:00"]]}]),
+        good_availability(overrides=[{"date": OVERRIDE_DAY, "intervals": [["10:00", "09:00"]]}]),
         "overrides[0].intervals[0]",
     ),
     availability(
         "duplicate override date",
-        good_availability(overrides=[{"date": "2026-12-24", "intervals": []}] * 2),
+        good_availability(overrides=[{"date": OVERRIDE_DAY, "intervals": []}] * 2),
         "overrides[1].date",
     ),
     availability(
         "override unknown key",
-        good_availability(overrides=[{"date": "2026-12-24", "intervals": [], "note": "x"}]),
+        good_availability(overrides=[{"date": OVERRIDE_DAY, "intervals": [], "note": "x"}]),
         "overrides[0].note",
     ),
     availability(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from portal import booking
 from portal.models import Booking, Outbox, db
+from tests.clock import at
 
 
 @pytest.fixture
@@ -22,8 +23,8 @@ def setup(backend_app, now):
     return backend_app, host, mt
 
 
-# Tuesday 2026-12-01 10:00 Berlin = 09:00 UTC, inside the default hours.
-SLOT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+# Tuesday 10:00 Berlin (the day after the test clock's Monday), inside the default hours.
+SLOT = at(1, 10, tz="Europe/Berlin")
 
 
 def _book(host, mt, now, start=SLOT, **kw):
@@ -56,7 +57,7 @@ def test_start_outside_hours_is_refused_naming_start(setup, now):
     app, host, mt = setup
     with app.test_request_context(), db.connection_context():
         with pytest.raises(booking.BookingError) as err:
-            _book(host, mt, now, start=datetime(2026, 12, 1, 20, 0, tzinfo=UTC))
+            _book(host, mt, now, start=at(1, 21, tz="Europe/Berlin"))
         assert err.value.field == "start" and not isinstance(err.value, booking.SlotTaken)
 
 
@@ -130,11 +131,11 @@ def test_cancel_then_reschedule_is_refused(setup, now):
     app, host, mt = setup
     with app.test_request_context(), db.connection_context():
         b = _book(host, mt, now).booking
-        booking.cancel(b, by="invitee")
-        with pytest.raises(booking.NotAllowed):
+        booking.cancel(b, by="invitee", now=now)
+        with pytest.raises(booking.NotAllowed, match="is cancelled"):
             booking.reschedule(b, SLOT + timedelta(hours=1), now=now)
-        with pytest.raises(booking.NotAllowed):
-            booking.cancel(b)
+        with pytest.raises(booking.NotAllowed, match="already cancelled"):
+            booking.cancel(b, now=now)
 
 
 def test_reschedule_moves_and_cannot_be_replayed(setup, now):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -11,12 +11,31 @@ from servers import TcpProxy
 
 from portal import booking, crypto, sync
 from portal.models import BusyBlock, Calendar, Connection, Outbox, db
+from tests.clock import at, day
 
 SEARCH_ZONE = "Europe/Berlin"
 
 
-def utc(day, hour, minute=0, month=12):
-    return datetime(2026, month, day, hour, minute, tzinfo=UTC)
+def utc(day, hour, minute=0):
+    """``hour:minute`` UTC, ``day`` days after the test clock's Monday (1 = Tuesday)."""
+    return at(day, hour, minute)
+
+
+def berlin(day, hour, minute=0):
+    return at(day, hour, minute, tz=SEARCH_ZONE)
+
+
+def new_york(day, hour=0):
+    return at(day, hour, tz="America/New_York")
+
+
+def floating(days, hour):
+    """A wall-clock time with no zone (read in the event's TZID)."""
+    return datetime.combine(day(days), time(hour))
+
+
+def ical_local(days, hour):
+    return f"{day(days):%Y%m%d}T{hour:02d}0000"
 
 
 def vevent(uid, start, end, *extra, tzid=None):
@@ -134,17 +153,17 @@ def test_refresh_applies_busy_semantics(ctx, host, dav, now):
         vcal(
             vevent(
                 "weekly",
-                datetime(2026, 12, 2, 9),
-                datetime(2026, 12, 2, 10),
+                floating(2, 9),
+                floating(2, 10),
                 "RRULE:FREQ=WEEKLY;COUNT=4",
-                "EXDATE;TZID=Europe/Berlin:20261209T090000",
+                f"EXDATE;TZID=Europe/Berlin:{ical_local(9, 9)}",
                 tzid=SEARCH_ZONE,
             ),
             vevent(
                 "weekly",
-                datetime(2026, 12, 17, 14),
-                datetime(2026, 12, 17, 15),
-                "RECURRENCE-ID;TZID=Europe/Berlin:20261216T090000",
+                floating(17, 14),
+                floating(17, 15),
+                f"RECURRENCE-ID;TZID=Europe/Berlin:{ical_local(16, 9)}",
                 tzid=SEARCH_ZONE,
             ),
             tz=True,
@@ -166,7 +185,7 @@ def test_refresh_applies_busy_semantics(ctx, host, dav, now):
     put(
         dav.trips,
         "trip.ics",
-        vcal(vevent("trip", date(2026, 12, 3), date(2026, 12, 4))),
+        vcal(vevent("trip", day(3), day(4))),
         user=dav.user,
     )
 
@@ -176,19 +195,20 @@ def test_refresh_applies_busy_semantics(ctx, host, dav, now):
     assert conn.status == "ok" and conn.last_synced_at is not None
 
     assert blocks(dav.work) == [
-        (utc(2, 8), utc(2, 9)),  # 09:00 Berlin; the 9th is excluded
-        (utc(17, 13), utc(17, 14)),  # the moved instance
-        (utc(23, 8), utc(23, 9)),
+        (berlin(2, 9), berlin(2, 10)),  # 09:00 Berlin; a week later is excluded
+        (berlin(17, 14), berlin(17, 15)),  # the moved instance
+        (berlin(23, 9), berlin(23, 10)),
     ]
     # all-day in the calendar's own zone (New York), not the host's (Berlin)
-    assert blocks(dav.trips) == [(utc(3, 5), utc(4, 5))]
+    assert blocks(dav.trips) == [(new_york(3), new_york(4))]
 
     mt = host.meeting_types.get()
-    day = booking.available_slots(host, mt, utc(2, 0), utc(3, 0), now=now)
-    # hours start 09:00 Berlin (08:00Z), busy until 10:00 Berlin
-    assert utc(2, 8) not in day and utc(2, 8, 30) not in day and utc(2, 9) in day
+    wednesday = booking.available_slots(host, mt, utc(2, 0), utc(3, 0), now=now)
+    # hours start 09:00 Berlin, busy until 10:00 Berlin
+    assert berlin(2, 9) not in wednesday and berlin(2, 9, 30) not in wednesday
+    assert berlin(2, 10) in wednesday
     assert utc(1, 10) in booking.available_slots(host, mt, utc(1, 0), utc(2, 0), now=now)
-    assert booking.available_slots(host, mt, utc(3, 5), utc(4, 5), now=now) == []
+    assert booking.available_slots(host, mt, new_york(3), new_york(4), now=now) == []
 
 
 def test_second_refresh_is_incremental(ctx, host, dav, now):
@@ -231,7 +251,7 @@ def test_expired_sync_token_falls_back_to_a_full_read(ctx, host, dav, now):
 def test_ics_feed_connects_refreshes_and_revalidates_with_etag(ctx, host, feed_server, now):
     body = vcal(
         vevent("x", utc(2, 9), utc(2, 10)),
-        vevent("allday", date(2026, 12, 4), date(2026, 12, 5)),
+        vevent("allday", day(4), day(5)),
         header=["X-WR-CALNAME:Team rota", "X-WR-TIMEZONE:America/New_York"],
     )
     url = feed_server.publish("/rota.ics", body)
@@ -239,10 +259,10 @@ def test_ics_feed_connects_refreshes_and_revalidates_with_etag(ctx, host, feed_s
     assert conn.label == "Team rota"
     assert url not in conn.settings  # the feed address is a secret
     assert sync.refresh_connection(conn.id, now=now) == "ok"
-    assert blocks("feed") == [(utc(2, 9), utc(2, 10)), (utc(4, 5), utc(5, 5))]
+    assert blocks("feed") == [(utc(2, 9), utc(2, 10)), (new_york(4), new_york(5))]
     assert sync.refresh_connection(conn.id, now=now) == "ok"
     assert feed_server.requests[-1] == ("/rota.ics", 304)
-    assert blocks("feed") == [(utc(2, 9), utc(2, 10)), (utc(4, 5), utc(5, 5))]
+    assert blocks("feed") == [(utc(2, 9), utc(2, 10)), (new_york(4), new_york(5))]
     feed_server.publish("/rota.ics", vcal(vevent("x", utc(2, 11), utc(2, 12))))
     sync.refresh_connection(conn.id, now=now)
     assert blocks("feed") == [(utc(2, 11), utc(2, 12))]

@@ -317,10 +317,11 @@ def test_settings_pages_need_sign_in_and_csrf(client, hosts):
 
 
 def test_failed_write_back_shows_on_the_booking_with_a_retry(app, client, auth, hosts):
-    from datetime import UTC, datetime
+    from datetime import timedelta
 
     from portal import booking
     from portal.models import CalendarEvent, Outbox
+    from tests.clock import NOW
 
     host = hosts.create("alice")
     mt = hosts.meeting_type(host, "intro")
@@ -336,10 +337,10 @@ def test_failed_write_back_shows_on_the_booking_with_a_retry(app, client, auth, 
         b = booking.book(
             host,
             mt,
-            datetime(2026, 12, 1, 9, tzinfo=UTC),
+            NOW + timedelta(days=1, hours=1),
             "Ada",
             "ada@example.com",
-            now=datetime(2026, 11, 30, 8, tzinfo=UTC),
+            now=NOW,
         ).booking
         CalendarEvent.create(booking=b, calendar=cal, status="failed", last_error="server said 507")
     auth.login()

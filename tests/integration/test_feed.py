@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
 
 import pytest
 from icalendar import Calendar
@@ -12,10 +11,11 @@ from icalendar import Calendar
 from portal import booking as service
 from portal import feeds
 from portal.models import Booking, MeetingType, User, db
+from tests import clock
 from tests.conftest import AuthActions, Hosts
 from tests.integration.test_api_support import Api, matches_schema
 
-NOW = datetime(2026, 11, 30, 8, tzinfo=UTC)
+NOW = clock.NOW
 
 
 @pytest.fixture
@@ -30,15 +30,15 @@ def world(app, hosts):
         mt_b = MeetingType.get(MeetingType.user == b)
 
         def make(host, mt, day, hour, name):
-            start = datetime(2026, 12, day, hour, tzinfo=UTC)
+            start = clock.at(day, hour)
             return service.book(
                 host, mt, start, name, f"{name.lower()}@example.com", now=NOW
             ).booking
 
         kept = make(a, mt_a, 1, 9, "Ada")
-        gone = service.cancel(make(a, mt_a, 1, 10, "Cy"), by="host")
+        gone = service.cancel(make(a, mt_a, 1, 10, "Cy"), by="host", now=NOW)
         moved_from = make(a, mt_a, 2, 9, "Dee")
-        moved = service.reschedule(moved_from, datetime(2026, 12, 3, 9, tzinfo=UTC), now=NOW)
+        moved = service.reschedule(moved_from, clock.at(3, 9), now=NOW)
         make(b, mt_b, 1, 9, "Eve")
     return {"alice": alice, "kept": kept, "gone": gone, "moved": moved, "moved_from": moved_from}
 
@@ -76,7 +76,7 @@ def test_create_subscribe_regenerate_revoke(app, client, world):
         and int(events[moved.ical_uid]["SEQUENCE"]) == 1
     )
     event = events[kept.ical_uid]
-    assert event.decoded("DTSTART") == datetime(2026, 12, 1, 9, tzinfo=UTC)
+    assert event.decoded("DTSTART") == clock.at(1, 9)
     assert str(event["LOCATION"]) == "https://meet.example/a"
     assert str(event["URL"]).endswith(f"/settings/appointments/{kept.uid}")
     assert str(event["SUMMARY"]) == "Intro call: Alice Example and Ada"

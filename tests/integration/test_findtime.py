@@ -34,6 +34,7 @@ from portal.models import (
     db,
     utcnow,
 )
+from tests.clock import NOW
 from tests.conftest import AuthActions
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -431,7 +432,8 @@ def test_coworkers_are_emailed_and_hear_of_a_cancellation(app, client, office):
 
 # ---------------------------------------------------------------- races (SQLite and PostgreSQL)
 
-RACE_SLOT = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)  # Tuesday; everyone below lives in UTC
+# Tuesday 10:00, the day after the test clock's Monday 08:00; everyone below lives in UTC.
+RACE_SLOT = NOW + timedelta(days=1, hours=2)
 
 
 def test_racing_for_one_coworker_gives_exactly_one_winner(backend_app, now):

@@ -8,7 +8,7 @@ cannot be made never fails the booking: the host is told.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from icalendar import Calendar as ICal
@@ -24,6 +24,8 @@ from portal.ical import booking_ics, meeting_link
 from portal.models import Booking, MeetingType, Outbox, User, db, utcnow
 from portal.providers import Transient
 from portal.providers.google import event_id_for
+from tests.clock import at as at_utc
+from tests.clock import iso_z
 from tests.conftest import AuthActions
 from tests.integration.test_api_support import Api, at, bookable_monday
 
@@ -31,7 +33,8 @@ EMAIL = "test.user@example.com"
 
 
 def utc(day, hour, minute=0):
-    return datetime(2026, 12, day, hour, minute, tzinfo=UTC)
+    """``hour:minute`` UTC, ``day`` days after the test clock's Monday (1 = Tuesday)."""
+    return at_utc(day, hour, minute)
 
 
 @pytest.fixture
@@ -116,7 +119,7 @@ def test_meet_link_is_made_stored_and_shown_everywhere(ctx, host, google, fake_g
     assert write_back(moved.id) == "written"
     [event] = fake_google.events(EMAIL)
     assert event["id"] == event_id_for(b.ical_uid)
-    assert event["start"]["dateTime"] == "2026-12-02T10:00:00Z"
+    assert event["start"]["dateTime"] == iso_z(utc(2, 10))
     assert event["hangoutLink"] == b.join_url
     assert event["conferenceData"]["createRequest"]["requestId"] == request_id
     assert Booking.get_by_id(moved.id).join_url == b.join_url

@@ -13,10 +13,11 @@ import json
 import os
 import stat
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email import policy
 from email.message import EmailMessage
 from html.parser import HTMLParser
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -30,12 +31,27 @@ from portal.models import Booking, Connection, Outbox, SentEmail, db
 from portal.models import Calendar as CalendarRow
 from portal.outbox import relay
 from portal.worker import run_worker
+from tests.clock import at
 from tests.conftest import TEST_DATABASE_URL, Hosts, make_app
 from tests.servers import free_port
 
 BOTH_BACKENDS = pytest.mark.parametrize("mail_app", ["sqlite", "postgresql"], indirect=True)
-SLOT = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)  # Tuesday; hosts here live in UTC
-LATER = datetime(2026, 12, 2, 14, 0, tzinfo=UTC)
+SLOT = at(1, 10)  # Tuesday after the test clock's Monday; hosts here live in UTC
+LATER = at(2, 14)
+BERLIN = ZoneInfo("Europe/Berlin")  # the invitee's zone
+HOST_ZONE = ZoneInfo("UTC")
+
+
+def short(start: datetime, tz: ZoneInfo) -> str:
+    """How a subject line names a time: 'Tue 1 Dec 2026, 11:00 CET' (the zone's own name)."""
+    s = start.astimezone(tz)
+    return f"{s:%a} {s.day} {s:%b %Y}, {s:%H:%M} {s.tzname()}"
+
+
+def long(start: datetime, tz: ZoneInfo, minutes: int = 30) -> str:
+    """How a body names a meeting: 'Tuesday 1 December 2026, 11:00–11:30 (Europe/Berlin)'."""
+    s, e = start.astimezone(tz), (start + timedelta(minutes=minutes)).astimezone(tz)
+    return f"{s:%A} {s.day} {s:%B %Y}, {s:%H:%M}–{e:%H:%M} ({tz.key})"
 
 
 class Inbox:
@@ -164,10 +180,10 @@ def test_confirmation_reaches_invitee_and_host(mail_app, setup, smtp, now):
     assert str(to_host["Reply-To"]) == "Eve Invitee <eve@example.com>"
     # Each side reads the time in their own zone.
     assert subject(to_invitee) == (
-        "Confirmed: Intro call with Alice Host on Tue 1 Dec 2026, 11:00 CET"
+        f"Confirmed: Intro call with Alice Host on {short(SLOT, BERLIN)}"
     )
     assert subject(to_host) == (
-        "New booking: Intro call with Eve Invitee on Tue 1 Dec 2026, 10:00 UTC"
+        f"New booking: Intro call with Eve Invitee on {short(SLOT, HOST_ZONE)}"
     )
     assert to_invitee["Auto-Submitted"] == "auto-generated"
     # The invitee gets their secret manage link; the host the booking in their settings,
@@ -188,8 +204,8 @@ def test_confirmation_reaches_invitee_and_host(mail_app, setup, smtp, now):
         assert event["DTSTART"].dt == SLOT
         assert str(event["URL"]) == link
     assert token not in to_host.as_string()
-    assert "Tuesday 1 December 2026, 11:00–11:30 (Europe/Berlin)" in bodies(to_invitee)[0]
-    assert "Tuesday 1 December 2026, 10:00–10:30 (UTC)" in bodies(to_host)[0]
+    assert long(SLOT, BERLIN) in bodies(to_invitee)[0]
+    assert long(SLOT, HOST_ZONE) in bodies(to_host)[0]
 
     with mail_app.app_context(), db.connection_context():
         rows = {r.key: r.status for r in SentEmail.select()}
@@ -207,7 +223,7 @@ def test_reschedule_and_cancel_keep_uid_with_rising_sequence(mail_app, setup, sm
         moved = booking.reschedule(first, LATER, now=now)
     drain(mail_app, now)
     with mail_app.test_request_context(), db.connection_context():
-        booking.cancel(moved, by="host", reason="Sorry, <b>ill</b>")
+        booking.cancel(moved, by="host", reason="Sorry, <b>ill</b>", now=now)
     drain(mail_app, now)
 
     invitee = smtp.to("eve@example.com")
@@ -222,8 +238,8 @@ def test_reschedule_and_cancel_keep_uid_with_rising_sequence(mail_app, setup, sm
     assert events[1][2]["DTSTART"].dt == LATER
 
     text, html = bodies(invitee[1])
-    assert "(was Tuesday 1 December 2026, 11:00–11:30 (Europe/Berlin))" in text
-    assert "Wednesday 2 December 2026, 15:00–15:30 (Europe/Berlin)" in text
+    assert f"(was {long(SLOT, BERLIN)})" in text
+    assert long(LATER, BERLIN) in text
     with mail_app.app_context():
         assert booking.external_url(booking.manage_path(moved)) in text
     text, html = bodies(invitee[2])
@@ -245,7 +261,7 @@ def test_stale_confirmation_is_skipped_when_booking_changed_before_the_job(
     host, mt = setup
     b = book(mail_app, host, mt, now)
     with mail_app.test_request_context(), db.connection_context():
-        booking.cancel(b)
+        booking.cancel(b, now=now)
         created = Outbox.get(Outbox.kind == "notify", Outbox.payload.contains('"created"'))
         assert run(created.id) == "done"
     assert smtp.messages == []
@@ -343,32 +359,32 @@ def test_reminders_are_sent_at_their_time_and_only_then(mail_app, setup, smtp, c
     b = book(mail_app, host, mt, now)
     rows = _reminders(mail_app)
     assert [(r.run_at, r.data()["offset"]) for r in rows] == [
-        (datetime(2026, 11, 30, 10, 0), 1440),
-        (datetime(2026, 12, 1, 9, 0), 60),
+        ((SLOT - timedelta(days=1)).replace(tzinfo=None), 1440),
+        ((SLOT - timedelta(hours=1)).replace(tzinfo=None), 60),
     ]
     drain(mail_app, now)  # the confirmation
     smtp.messages.clear()
 
-    assert drain(mail_app, datetime(2026, 11, 30, 9, 59, 59, tzinfo=UTC)) == 0
-    clock.now = datetime(2026, 11, 30, 10, 0, 3, tzinfo=UTC)
+    assert drain(mail_app, SLOT - timedelta(days=1, seconds=1)) == 0
+    clock.now = SLOT - timedelta(days=1) + timedelta(seconds=3)
     assert drain(mail_app, clock.now) == 1
     (day_before,) = smtp.to("eve@example.com")
     assert subject(day_before) == (
-        "Reminder: Intro call with Alice Host in 24 hours (Tue 1 Dec 2026, 11:00 CET)"
+        f"Reminder: Intro call with Alice Host in 24 hours ({short(SLOT, BERLIN)})"
     )
     assert "Your meeting starts in 24 hours." in bodies(day_before)[0]
     assert len(smtp.to("alice@example.com")) == 1
     assert ics_of(day_before)[2]["SEQUENCE"] == b.sequence
 
-    assert drain(mail_app, datetime(2026, 12, 1, 8, 59, tzinfo=UTC)) == 0
-    clock.now = datetime(2026, 12, 1, 9, 0, 2, tzinfo=UTC)
+    assert drain(mail_app, SLOT - timedelta(minutes=61)) == 0
+    clock.now = SLOT - timedelta(hours=1) + timedelta(seconds=2)
     assert drain(mail_app, clock.now) == 1
     subjects = [subject(m) for m in smtp.to("eve@example.com")]
     assert subjects[-1].startswith("Reminder: Intro call with Alice Host in 1 hour (")
     _, html = bodies(smtp.to("eve@example.com")[-1])
     assert 'href="https://meet.example/alice"' in html and "Join the meeting" in html
     assert len(smtp.messages) == 4
-    assert drain(mail_app, datetime(2026, 12, 3, tzinfo=UTC)) == 0
+    assert drain(mail_app, SLOT + timedelta(days=2)) == 0
 
 
 def test_cancelled_and_moved_bookings_skip_their_reminders(mail_app, setup, smtp, clock, now):
@@ -376,7 +392,7 @@ def test_cancelled_and_moved_bookings_skip_their_reminders(mail_app, setup, smtp
     gone = book(mail_app, host, mt, now)
     moving = book(mail_app, host, mt, now, start=SLOT + timedelta(hours=2), name="Mo Ved")
     with mail_app.test_request_context(), db.connection_context():
-        booking.cancel(gone)
+        booking.cancel(gone, now=now)
         moved = booking.reschedule(moving, LATER, now=now)
     drain(mail_app, now)
     smtp.messages.clear()
@@ -384,15 +400,18 @@ def test_cancelled_and_moved_bookings_skip_their_reminders(mail_app, setup, smtp
     old = [r for r in _reminders(mail_app) if r.data()["booking_id"] in (gone.id, moving.id)]
     new = [r for r in _reminders(mail_app) if r.data()["booking_id"] == moved.id]
     assert len(old) == 4
-    assert [r.run_at for r in new] == [datetime(2026, 12, 1, 14, 0), datetime(2026, 12, 2, 13, 0)]
+    assert [r.run_at for r in new] == [
+        (LATER - timedelta(days=1)).replace(tzinfo=None),
+        (LATER - timedelta(hours=1)).replace(tzinfo=None),
+    ]
 
-    clock.now = datetime(2026, 12, 1, 11, 0, tzinfo=UTC)  # all old reminders are due
+    clock.now = SLOT + timedelta(hours=1)  # all old reminders are due
     assert drain(mail_app, clock.now) == 4
     assert smtp.messages == []
     with mail_app.app_context(), db.connection_context():
         assert {Outbox.get_by_id(r.id).status for r in old} == {"done"}
 
-    clock.now = datetime(2026, 12, 1, 14, 0, 1, tzinfo=UTC)
+    clock.now = LATER - timedelta(days=1) + timedelta(seconds=1)
     assert drain(mail_app, clock.now) == 1
     assert [subject(m)[:40] for m in smtp.to("eve@example.com")] == [
         "Reminder: Intro call with Alice Host in "
@@ -417,7 +436,7 @@ def test_offsets_already_past_at_booking_time_are_not_scheduled(mail_app, setup,
     with mail_app.app_context(), db.connection_context():
         mt.reminder_offsets = "2880, 1440,60,junk,,60"
         mt.save()
-    book(mail_app, host, mt, now, start=datetime(2026, 11, 30, 10, 30, tzinfo=UTC))
+    book(mail_app, host, mt, now, start=now + timedelta(hours=2, minutes=30))
     assert [r.data()["offset"] for r in _reminders(mail_app)] == [60]
 
 
@@ -531,7 +550,8 @@ def test_reconnect_request_reaches_the_host_once_per_episode(mail_app, setup, sm
 
     with mail_app.app_context(), db.connection_context():
         # Fixed, synced, then broken again the next day: a new message.
-        conn.status, conn.last_synced_at = "needs_reconnect", datetime(2026, 12, 1, 7, 0)
+        conn.status = "needs_reconnect"
+        conn.last_synced_at = (now + timedelta(hours=23)).replace(tzinfo=None)
         conn.save()
         clock.now = now + timedelta(days=1, hours=1)
         assert mail_jobs.host_action_required(conn.id) == 1

@@ -4,7 +4,7 @@ transactionId, throttling, rotating refresh tokens, revocation."""
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from oauth_support import PASSWORD, ctx_fixture, grant, oauth_app_fixture  # noqa: F401
@@ -25,12 +25,14 @@ from portal.models import (
 )
 from portal.providers import CalendarRef, RateLimited, Transient
 from portal.providers.microsoft import transaction_id
+from tests.clock import at, day
 
 EMAIL = "test.user@example.com"
 
 
-def utc(day, hour, minute=0, month=12):
-    return datetime(2026, month, day, hour, minute, tzinfo=UTC)
+def utc(day, hour, minute=0):
+    """``hour:minute`` UTC, ``day`` days after the test clock's Monday (1 = Tuesday)."""
+    return at(day, hour, minute)
 
 
 def event(start, end, **extra):
@@ -87,8 +89,8 @@ def test_show_as_decides_what_is_busy(host, cal, conn, fake_microsoft, now, oaut
             {
                 "subject": "Holiday",
                 "isAllDay": True,
-                "start": {"dateTime": "2026-12-03T00:00:00", "timeZone": "UTC"},
-                "end": {"dateTime": "2026-12-04T00:00:00", "timeZone": "UTC"},
+                "start": {"dateTime": f"{day(3)}T00:00:00", "timeZone": "UTC"},
+                "end": {"dateTime": f"{day(4)}T00:00:00", "timeZone": "UTC"},
             },
         ],
     )
@@ -122,15 +124,15 @@ def test_write_update_delete_exactly_once(host, cal, conn, fake_microsoft, now):
     assert write_back(b.id) == "written"
     [written] = fake_microsoft.events(cal)
     assert written["transactionId"] == transaction_id(b.ical_uid)
-    assert written["start"] == {"dateTime": "2026-12-01T09:00:00", "timeZone": "UTC"}
+    assert written["start"] == {"dateTime": f"{day(1)}T09:00:00", "timeZone": "UTC"}
     assert written["attendees"][0]["emailAddress"]["address"] == "ada@example.com"
 
     moved = booking.reschedule(b, utc(2, 10), now=now)
     assert write_back(moved.id) == "written"
     [again] = fake_microsoft.events(cal)
-    assert again["id"] == written["id"] and again["start"]["dateTime"] == "2026-12-02T10:00:00"
+    assert again["id"] == written["id"] and again["start"]["dateTime"] == f"{day(2)}T10:00:00"
 
-    booking.cancel(moved)
+    booking.cancel(moved, now=now)
     assert write_back(moved.id) == "deleted"
     assert fake_microsoft.events(cal) == []
 

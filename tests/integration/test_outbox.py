@@ -12,9 +12,10 @@ from portal import booking, queue
 from portal.models import Outbox, db
 from portal.outbox import relay
 from portal.worker import run_worker
+from tests.clock import at
 from tests.conftest import Hosts, make_app
 
-SLOT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+SLOT = at(1, 10, tz="Europe/Berlin")  # Tuesday after the test clock's Monday
 
 
 @pytest.fixture

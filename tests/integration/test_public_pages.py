@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
+import calendar
 import re
-from datetime import UTC, datetime
+from datetime import date, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from portal import booking as service
 from portal.models import Booking, MeetingType, User, db
+from tests.clock import NOW, at, day, iso_z
 
-# Tuesday 2026-12-01 09:00 Berlin = 08:00 UTC = 03:00 New York.
-SLOT = "2026-12-01T08:00:00Z"
+BERLIN, NEW_YORK = ZoneInfo("Europe/Berlin"), ZoneInfo("America/New_York")
+# Tuesday 09:00 Berlin, the day after the test clock's Monday; the first slot that day.
+SLOT_AT = at(1, 9, tz="Europe/Berlin")
+SLOT = iso_z(SLOT_AT)
+
+
+def spoken(d: date) -> str:
+    """How the pages name a day: 'Tuesday, 1 December 2026'."""
+    return f"{d:%A}, {d.day} {d:%B %Y}"
+
+
+def hhmm(instant: datetime, tz: ZoneInfo) -> str:
+    return instant.astimezone(tz).strftime("%H:%M")
+
+
+def slot_span(instant: datetime, tz: ZoneInfo) -> str:
+    """'Tuesday, 1 December 2026, 03:00–03:30' in ``tz``."""
+    end = instant + timedelta(minutes=30)
+    return f"{spoken(instant.astimezone(tz).date())}, {hhmm(instant, tz)}–{hhmm(end, tz)}"
 
 
 @pytest.fixture
@@ -81,31 +101,42 @@ def test_unknown_host_and_type_are_404(client, site):
     assert "Page not found" in client.get("/nobody").text
 
 
+def bookable_days(year: int, month: int) -> list[str]:
+    """Alice's days with slots in a month: weekdays from the clock's Monday on."""
+    _, last = calendar.monthrange(year, month)
+    days = (date(year, month, d) for d in range(1, last + 1))
+    return [d.isoformat() for d in days if d.weekday() < 5 and d >= NOW.date()]
+
+
 def test_month_calendar_links_only_days_with_slots(client, site):
-    resp = client.get("/alice/intro", query_string={"month": "2026-12", "tz": "Europe/Berlin"})
+    # The month after the clock's: every weekday in it is bookable (60-day window).
+    later = (NOW.date().replace(day=1) + timedelta(days=32)).replace(day=1)
+    month = f"{later:%Y-%m}"
+    resp = client.get("/alice/intro", query_string={"month": month, "tz": "Europe/Berlin"})
     assert resp.status_code == 200
     days = re.findall(r'data-date="([^"]+)"', resp.text)
-    # Weekdays of December from the 1st; weekends are not links.
-    assert days[0] == "2026-12-01" and "2026-12-05" not in days and "2026-12-07" in days
-    assert "December 2026" in resp.text
+    # Weekdays only: weekends are not links.
+    assert days == bookable_days(later.year, later.month) and len(days) >= 20
+    assert f"{later:%B %Y}" in resp.text
     assert 'aria-live="polite"' in resp.text
     assert "Pick a highlighted day" in resp.text
 
 
 def test_default_month_is_the_current_one_and_no_past_months(client, site):
     resp = client.get("/alice/intro")
-    assert "November 2026" in resp.text
-    assert re.findall(r'data-date="([^"]+)"', resp.text) == ["2026-11-30"]
+    assert f"{NOW:%B %Y}" in resp.text
+    days = re.findall(r'data-date="([^"]+)"', resp.text)
+    assert days == bookable_days(NOW.year, NOW.month) and days[0] == NOW.date().isoformat()
     assert 'aria-label="Previous month"' not in resp.text
     assert 'aria-label="Next month"' in resp.text
     # Asking for a past month shows the current one.
-    assert "November 2026" in client.get("/alice/intro?month=2025-01").text
+    assert f"{NOW:%B %Y}" in client.get("/alice/intro?month=2025-01").text
 
 
 def test_slots_fragment_for_htmx_is_the_named_block(client, site):
     resp = client.get(
         "/alice/intro",
-        query_string={"date": "2026-12-01", "tz": "Europe/Berlin"},
+        query_string={"date": day(1).isoformat(), "tz": "Europe/Berlin"},
         headers={"HX-Request": "true", "HX-Target": "slots"},
     )
     assert resp.status_code == 200
@@ -118,27 +149,30 @@ def test_slots_fragment_for_htmx_is_the_named_block(client, site):
 def test_picker_fragment_for_month_navigation(client, site):
     resp = client.get(
         "/alice/intro",
-        query_string={"month": "2026-12", "tz": "Europe/Berlin"},
+        query_string={"month": f"{day(1):%Y-%m}", "tz": "Europe/Berlin"},
         headers={"HX-Request": "true", "HX-Target": "picker"},
     )
-    assert "<html" not in resp.text and "December 2026" in resp.text and "<table" in resp.text
+    assert "<html" not in resp.text and f"{day(1):%B %Y}" in resp.text and "<table" in resp.text
 
 
 def test_times_follow_the_invitee_zone(client, site):
-    resp = client.get("/alice/intro", query_string={"date": "2026-12-01", "tz": "America/New_York"})
+    query = {"date": day(1).isoformat(), "tz": "America/New_York"}
+    resp = client.get("/alice/intro", query_string=query)
     times = re.findall(r'class="slot"[^>]*>([^<]+)<', resp.text)
-    assert times[0] == "03:00" and times[-1] == "10:30"
+    # Berlin's 09:00–16:30 starts, read in New York (5 or 6 hours behind, by season).
+    assert times[0] == hhmm(SLOT_AT, NEW_YORK)
+    assert times[-1] == hhmm(at(1, 16, 30, tz="Europe/Berlin"), NEW_YORK)
     assert "Times are in America/New York" in resp.text
     assert "<option selected>America/New_York</option>" in resp.text
 
 
 def test_full_page_without_javascript_shows_the_chosen_day(client, site):
-    resp = client.get("/alice/intro?date=2026-12-01&tz=Europe/Berlin")
-    assert "<html" in resp.text and "Tuesday, 1 December 2026" in resp.text
+    resp = client.get(f"/alice/intro?date={day(1)}&tz=Europe/Berlin")
+    assert "<html" in resp.text and spoken(day(1)) in resp.text
     assert 'aria-current="true"' in resp.text
     slot_links = re.findall(r'class="slot" href="([^"]+)"', resp.text)
     query = parse_qs(urlsplit(slot_links[0].replace("&amp;", "&")).query)
-    assert query == {"tz": ["Europe/Berlin"], "start": ["2026-12-01T08:00Z"]}
+    assert query == {"tz": ["Europe/Berlin"], "start": [f"{SLOT_AT:%Y-%m-%dT%H:%MZ}"]}
 
 
 @pytest.mark.parametrize(
@@ -164,7 +198,7 @@ def test_bad_query_parameters_never_fail(client, site, query):
 def test_form_for_an_offered_slot(client, site):
     resp = client.get("/alice/intro", query_string={"start": SLOT, "tz": "America/New_York"})
     assert resp.status_code == 200
-    assert "Tuesday, 1 December 2026, 03:00–03:30" in resp.text
+    assert slot_span(SLOT_AT, NEW_YORK) in resp.text
     for label in ('for="name"', 'for="email"', 'for="notes"'):
         assert label in resp.text
     fields = form_fields(resp.text)
@@ -173,10 +207,11 @@ def test_form_for_an_offered_slot(client, site):
 
 
 def test_form_for_a_slot_no_longer_offered_shows_that_day(client, site):
-    resp = client.get("/alice/intro", query_string={"start": "2026-12-05T08:00:00Z"})
+    saturday = at(5, 9, tz="Europe/Berlin")
+    resp = client.get("/alice/intro", query_string={"start": iso_z(saturday)})
     assert resp.status_code == 200
     assert "no longer available" in resp.text and 'name="form_token"' not in resp.text
-    assert "Saturday, 5 December 2026" in resp.text
+    assert spoken(day(5)) in resp.text
 
 
 def test_book_then_confirmation_and_ics(client, site, app):
@@ -188,18 +223,19 @@ def test_book_then_confirmation_and_ics(client, site, app):
     with app.app_context(), db.connection_context():
         b = Booking.get()
         assert b.status == "confirmed" and b.invitee_timezone == "America/New_York"
-        assert b.start_utc == datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+        assert b.start_utc == SLOT_AT
         assert b.notes == "About the roadmap" and b.idempotency_key == fields["idempotency_key"]
     page = client.get(location)
     assert page.status_code == 200
     assert "You are booked with Alice Example" in page.text
-    assert "Tuesday, 1 December 2026, 03:00–03:30" in page.text
+    assert slot_span(SLOT_AT, NEW_YORK) in page.text
     assert "https://meet.example/a" in page.text and "Intro call" in page.text
     assert page.headers["Referrer-Policy"] == "no-referrer"
     ics_url = re.search(r'href="(/booking/[^"]+/invite\.ics[^"]*)"', page.text).group(1)
     ics = client.get(ics_url.replace("&amp;", "&"))
     assert ics.status_code == 200 and ics.mimetype == "text/calendar"
-    assert b"BEGIN:VEVENT" in ics.data and b"DTSTART:20261201T080000Z" in ics.data
+    assert b"BEGIN:VEVENT" in ics.data
+    assert f"DTSTART:{SLOT_AT:%Y%m%dT%H%M%SZ}".encode() in ics.data
     assert "attachment" in ics.headers["Content-Disposition"]
 
 
@@ -238,13 +274,11 @@ def test_lost_race_says_just_taken_and_shows_fresh_slots(client, site, app, now)
     alice, mt = site
     fields = open_form(client)
     with app.test_request_context(), db.connection_context():
-        service.book(
-            alice, mt, datetime(2026, 12, 1, 8, 0, tzinfo=UTC), "Carol", "c@example.com", now=now
-        )
+        service.book(alice, mt, SLOT_AT, "Carol", "c@example.com", now=now)
     resp = submit(client, fields)
     assert resp.status_code == 409
     assert "This time was just taken" in resp.text
-    assert "Tuesday, 1 December 2026" in resp.text
+    assert spoken(day(1)) in resp.text
     times = re.findall(r'class="slot"[^>]*>([^<]+)<', resp.text)
     assert "09:00" not in times and times[0] == "09:30"
     assert count(Booking) == 1
@@ -274,7 +308,7 @@ def test_missing_start_is_refused_without_booking(client, site):
 
 
 def test_embed_flow_stays_in_embed_pages(client, site):
-    page = client.get("/embed/alice/intro?date=2026-12-01&tz=Europe/Berlin")
+    page = client.get(f"/embed/alice/intro?date={day(1)}&tz=Europe/Berlin")
     assert page.status_code == 200
     assert 'class="public embed"' in page.text and "public-top" not in page.text
     assert "/embed/alice/intro?" in page.text
@@ -333,7 +367,7 @@ def test_cancel_with_reason(client, booked, app):
 
 def test_reschedule_to_a_new_slot(client, booked, app):
     path, token, uid = booked
-    page = client.get(f"{path}?token={token}&reschedule=1&date=2026-12-01&tz=Europe/Berlin")
+    page = client.get(f"{path}?token={token}&reschedule=1&date={day(1)}&tz=Europe/Berlin")
     assert page.status_code == 200 and "Pick a new time" in page.text
     links = re.findall(r'class="slot" href="([^"]+)"', page.text)
     times = re.findall(r'class="slot"[^>]*>([^<]+)<', page.text)
@@ -352,7 +386,7 @@ def test_reschedule_to_a_new_slot(client, booked, app):
         old = Booking.get(Booking.uid == uid)
         new = Booking.get(Booking.rescheduled_from == old)
         assert old.status == "rescheduled" and new.status == "confirmed"
-        assert new.start_utc == datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+        assert new.start_utc == at(1, 10, tz="Europe/Berlin")
     assert "Your booking has a new time" in client.get(new_location).text
     old_page = client.get(f"{path}?token={token}")
     assert "This booking was moved to another time" in old_page.text
@@ -366,20 +400,18 @@ def test_reschedule_to_a_new_slot(client, booked, app):
 def test_reschedule_fragment_and_lost_race(client, booked, site, app, now):
     path, token, uid = booked
     frag = client.get(
-        f"{path}?token={token}&reschedule=1&date=2026-12-02&tz=Europe/Berlin",
+        f"{path}?token={token}&reschedule=1&date={day(2)}&tz=Europe/Berlin",
         headers={"HX-Request": "true", "HX-Target": "slots"},
     )
-    assert "<html" not in frag.text and "Wednesday, 2 December 2026" in frag.text
+    assert "<html" not in frag.text and spoken(day(2)) in frag.text
     link = re.findall(r'class="slot" href="([^"]+)"', frag.text)[0].replace("&amp;", "&")
     fields = form_fields(client.get(link).text)
     alice, mt = site
     with app.test_request_context(), db.connection_context():
-        service.book(
-            alice, mt, datetime(2026, 12, 2, 8, 0, tzinfo=UTC), "Dan", "d@example.com", now=now
-        )
+        service.book(alice, mt, at(2, 9, tz="Europe/Berlin"), "Dan", "d@example.com", now=now)
     resp = client.post(f"{path}/reschedule", data=fields)
     assert resp.status_code == 409 and "This time was just taken" in resp.text
-    assert "Wednesday, 2 December 2026" in resp.text
+    assert spoken(day(2)) in resp.text
     with app.app_context(), db.connection_context():
         assert Booking.get(Booking.uid == uid).status == "confirmed"
 
@@ -387,7 +419,7 @@ def test_reschedule_fragment_and_lost_race(client, booked, site, app, now):
 def test_a_started_meeting_can_no_longer_be_changed(client, booked, monkeypatch):
     path, token, uid = booked
     fields = form_fields(client.get(f"{path}?token={token}").text)  # a tab left open
-    freeze_clock(monkeypatch, datetime(2026, 12, 1, 8, 10, tzinfo=UTC))  # 10 minutes in
+    freeze_clock(monkeypatch, SLOT_AT + timedelta(minutes=10))  # 10 minutes in
     page = client.get(f"{path}?token={token}")
     assert "can no longer be changed" in page.text
     assert "Cancel booking" not in page.text and ">Reschedule<" not in page.text

@@ -5,15 +5,18 @@ from __future__ import annotations
 import os
 import re
 import time
+from datetime import timedelta
 
 import pytest
 
 from portal import formtoken
 from portal.extensions import limiter
 from portal.models import ALL_MODELS, Booking, User, db
+from tests.clock import day, iso_z
 from tests.conftest import Hosts, make_app
 from tests.integration.test_public_pages import (
     SLOT,
+    SLOT_AT,
     form_fields,
     freeze_clock,
     open_form,
@@ -130,7 +133,8 @@ def test_expired_form_token_is_refused(client, site, app, monkeypatch):
 
 def test_manage_form_token_is_bound_to_its_booking(client, site):
     first = submit(client, open_form(client)).headers["Location"]
-    second = submit(client, open_form(client, start="2026-12-01T09:00:00Z")).headers["Location"]
+    later = iso_z(SLOT_AT + timedelta(hours=1))
+    second = submit(client, open_form(client, start=later)).headers["Location"]
     page_one = client.get(first)
     page_two = client.get(second)
     fields_one = form_fields(page_one.text)
@@ -175,14 +179,14 @@ def test_get_routes_change_nothing(client, site, app):
         "/healthz",
         "/alice",
         "/alice/intro",
-        "/alice/intro?month=2026-12&tz=America/New_York",
-        "/alice/intro?date=2026-12-02",
+        f"/alice/intro?month={day(1):%Y-%m}&tz=America/New_York",
+        f"/alice/intro?date={day(2)}",
         f"/alice/intro?start={SLOT}",
-        "/embed/alice/intro?date=2026-12-02",
+        f"/embed/alice/intro?date={day(2)}",
         f"/embed/alice/intro?start={SLOT}",
         location,
-        f"{path}?{query}&reschedule=1&date=2026-12-02",
-        f"{path}?{query}&reschedule=1&start=2026-12-02T08:00:00Z",
+        f"{path}?{query}&reschedule=1&date={day(2)}",
+        f"{path}?{query}&reschedule=1&start={iso_z(SLOT_AT + timedelta(days=1))}",
         f"{path}/invite.ics?{query}",
         f"/embed{path}?{query}",
     ]

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from portal import booking as service
 from portal import slot_memo
 from portal.models import BusyBlock, Calendar, Connection, db, to_db
+from tests.clock import at, day
 from tests.integration.test_public_pages import freeze_clock
 
-DAY = "2026-12-01"  # Tuesday; Alice is free 09:00–17:00 Berlin = 08:00–16:00 UTC
+# Tuesday after the test clock's Monday; Alice is free 09:00–17:00 Berlin.
+DAY = day(1).isoformat()
 
 
 @pytest.fixture
@@ -46,8 +48,9 @@ def times(client) -> list[str]:
     return re.findall(r'class="slot"[^>]*>([^<]+)<', resp.text)
 
 
-def utc(hour: int, minute: int = 0) -> datetime:
-    return datetime(2026, 12, 1, hour, minute, tzinfo=UTC)
+def local(hour: int, minute: int = 0) -> datetime:
+    """``hour:minute`` Berlin time on DAY, in UTC."""
+    return at(1, hour, minute, tz="Europe/Berlin")
 
 
 def test_busy_changes_show_on_the_next_view(site, app):
@@ -55,10 +58,10 @@ def test_busy_changes_show_on_the_next_view(site, app):
     client = app.test_client()
     assert "09:00" in times(client) and times(client)[0] == "09:00"  # cold, then warm
     with app.app_context(), db.connection_context():
-        block = BusyBlock.create(calendar=cal, start=to_db(utc(8)), end=to_db(utc(9)))
+        block = BusyBlock.create(calendar=cal, start=to_db(local(9)), end=to_db(local(10)))
     assert times(client)[0] == "10:00"  # inserted
     with app.app_context(), db.connection_context():
-        BusyBlock.update(start=to_db(utc(9)), end=to_db(utc(10))).where(
+        BusyBlock.update(start=to_db(local(10)), end=to_db(local(11))).where(
             BusyBlock.id == block.id
         ).execute()
     shown = times(client)
@@ -75,7 +78,7 @@ def test_busy_changes_show_on_the_next_view(site, app):
 def test_same_rows_are_read_once(app, site, now, monkeypatch):
     alice, mt, cal = site
     with app.app_context(), db.connection_context():
-        BusyBlock.create(calendar=cal, start=to_db(utc(8)), end=to_db(utc(9)))
+        BusyBlock.create(calendar=cal, start=to_db(local(9)), end=to_db(local(10)))
     loads = []
     real = service.cached_busy
 
@@ -84,27 +87,27 @@ def test_same_rows_are_read_once(app, site, now, monkeypatch):
         return real(user, start, end)
 
     monkeypatch.setattr(service, "cached_busy", counting)
-    start, end = utc(0), utc(0) + timedelta(days=1)
+    start, end = local(1), local(1) + timedelta(days=1)
     with app.app_context(), db.connection_context():
         first = service.available_slots(alice, mt, start, end, now=now)
         again = service.available_slots(alice, mt, start, end, now=now + timedelta(hours=1))
-        assert len(loads) == 1 and first[0] == utc(9) and again[0] == utc(9)
-        BusyBlock.create(calendar=cal, start=to_db(utc(9)), end=to_db(utc(10)))
+        assert len(loads) == 1 and first[0] == local(10) and again[0] == local(10)
+        BusyBlock.create(calendar=cal, start=to_db(local(10)), end=to_db(local(11)))
         after = service.available_slots(alice, mt, start, end, now=now)
-        assert len(loads) == 2 and after[0] == utc(10)
+        assert len(loads) == 2 and after[0] == local(11)
 
 
 def test_slots_from_this_minute_still_respect_the_lead_time(app, site):
     alice, mt, cal = site
-    start, end = utc(0), utc(0) + timedelta(days=1)
+    start, end = local(1), local(1) + timedelta(days=1)
     with app.app_context(), db.connection_context():
-        at_start = service.available_slots(alice, mt, start, end, now=utc(8, 0))
-        assert at_start[0] == utc(8, 0)
+        at_start = service.available_slots(alice, mt, start, end, now=local(9, 0))
+        assert at_start[0] == local(9, 0)
         # 40 seconds later the 08:00 start has passed: it goes, though the minute is the same.
         later = service.available_slots(
-            alice, mt, start, end, now=utc(8, 0) + timedelta(seconds=40)
+            alice, mt, start, end, now=local(9, 0) + timedelta(seconds=40)
         )
-        assert later[0] == utc(8, 30)
+        assert later[0] == local(9, 30)
 
 
 def test_browsing_may_lag_a_few_seconds_but_the_form_and_booking_do_not(site, app, now):
@@ -115,9 +118,9 @@ def test_browsing_may_lag_a_few_seconds_but_the_form_and_booking_do_not(site, ap
     client = app.test_client()
     assert times(client)[0] == "09:00"
     with app.test_request_context(), db.connection_context():
-        service.book(alice, mt, utc(8), "Carol", "carol@example.com", now=now)
+        service.book(alice, mt, local(9), "Carol", "carol@example.com", now=now)
     assert times(client)[0] == "09:00"  # the listing is up to 30 s old here
-    resp = client.get("/alice/intro", query_string={"start": "2026-12-01T08:00Z"})
+    resp = client.get("/alice/intro", query_string={"start": f"{local(9):%Y-%m-%dT%H:%MZ}"})
     assert "no longer available" in resp.text and 'name="form_token"' not in resp.text
     assert re.findall(r'class="slot"[^>]*>([^<]+)<', resp.text)[0] == "09:30"
     app.config["PUBLIC_SLOTS_CACHE_SECONDS"] = 0

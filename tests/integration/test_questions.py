@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import timedelta
 
 import pytest
 from icalendar import Calendar
@@ -15,11 +15,12 @@ from portal import booking as service
 from portal import mail, questions
 from portal.models import Booking, MeetingType, Question, User, db
 from portal.providers.google import GoogleProvider
+from tests.clock import NOW, iso_z
 from tests.conftest import AuthActions, Hosts
 from tests.integration.test_api_support import Api, at, bookable_monday, matches_schema
-from tests.integration.test_public_pages import form_fields, freeze_clock
+from tests.integration.test_public_pages import SLOT_AT, form_fields, freeze_clock
 
-SLOT = "2026-12-01T08:00:00Z"  # Tuesday 09:00 Berlin, with the clock at Monday 2026-11-30
+SLOT = iso_z(SLOT_AT)  # Tuesday 09:00 Berlin, the day after the test clock's Monday
 QUESTIONS = [
     {"label": "Company", "kind": "short_text", "required": True},
     {"label": "What should we cover?", "kind": "long_text", "key": "agenda"},
@@ -168,7 +169,7 @@ def test_answers_in_emails_ics_and_the_calendar_event(site, app, now):
         b = service.book(
             alice,
             mt,
-            datetime(2026, 12, 1, 8, tzinfo=UTC),
+            SLOT_AT,
             "Eve",
             "eve@example.com",
             now=now,
@@ -198,13 +199,13 @@ def test_reschedule_keeps_the_answers(site, app, now):
         b = service.book(
             alice,
             mt,
-            datetime(2026, 12, 1, 8, tzinfo=UTC),
+            SLOT_AT,
             "Eve",
             "eve@example.com",
             now=now,
             answers=GOOD,
         ).booking
-        moved = service.reschedule(b, datetime(2026, 12, 2, 9, tzinfo=UTC), now=now)
+        moved = service.reschedule(b, SLOT_AT + timedelta(days=1, hours=1), now=now)
         assert moved.answer_list() == b.answer_list()
 
 
@@ -214,7 +215,7 @@ def test_editing_a_question_later_keeps_what_was_answered(site, app, now):
         b = service.book(
             alice,
             mt,
-            datetime(2026, 12, 1, 8, tzinfo=UTC),
+            SLOT_AT,
             "Eve",
             "eve@example.com",
             now=now,
@@ -367,7 +368,7 @@ def test_answers_json_is_a_plain_list(site, app, now):
         b = service.book(
             alice,
             mt,
-            datetime(2026, 12, 1, 8, tzinfo=UTC),
+            SLOT_AT,
             "Eve",
             "eve@example.com",
             now=now,
@@ -391,10 +392,10 @@ def test_answers_round_trip_on_each_backend(backend_app):
         b = service.book(
             User.get_by_id(alice.id),
             MeetingType.get_by_id(mt.id),
-            datetime(2026, 12, 1, 8, tzinfo=UTC),
+            SLOT_AT,
             "Eve",
             "eve@example.com",
-            now=datetime(2026, 11, 30, 8, tzinfo=UTC),
+            now=NOW,
             answers=GOOD | {"agenda": "Ünïcödé — 日本語 ✓"},
         ).booking
         stored = {a["key"]: a["value"] for a in Booking.get_by_id(b.id).answer_list()}

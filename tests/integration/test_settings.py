@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, timedelta
 
 import pytest
 
@@ -24,6 +24,7 @@ from portal.models import (
     utcnow,
 )
 from portal.views import settings_preview
+from tests.clock import at, day
 
 HX = {"HX-Request": "true"}
 
@@ -430,11 +431,12 @@ def test_meeting_type_slug_is_unique_per_host_only(client, auth, alice, q, hosts
 
 @pytest.fixture
 def preview_setup(app, hosts, alice, now, monkeypatch):
-    """Alice (Berlin, Mon–Fri 09–17) on Monday 30 Nov 2026 at 09:00 local.
+    """Alice (Berlin, Mon–Fri 09–17) on the test clock's Monday at 09:00 local.
 
     Intro: 30 min, 30 min buffer after, 2 h notice, 3 days ahead, 2 a day. Booked Tue 10:00
     and twice on Wed; her "Work" calendar is busy Tue 14:00–15:00.
     """
+    now = at(0, 9, tz="Europe/Berlin")  # whatever Berlin's offset is that week
     monkeypatch.setattr(settings_preview, "utcnow", lambda: now)
     mt = hosts.meeting_type(
         alice,
@@ -445,7 +447,7 @@ def preview_setup(app, hosts, alice, now, monkeypatch):
         window_days=3,
         daily_limit=2,
     )
-    berlin = datetime(2026, 12, 1, 10, 0).replace(tzinfo=service.zone("Europe/Berlin"))
+    berlin = at(1, 10, tz="Europe/Berlin")
     with app.app_context(), db.connection_context():
         host = User.get_by_id(alice.id)
         for start in (berlin, berlin + timedelta(days=1), berlin + timedelta(days=1, hours=3)):
@@ -454,17 +456,17 @@ def preview_setup(app, hosts, alice, now, monkeypatch):
         cal = Calendar.create(connection=conn, external_id="work", name="Work")
         BusyBlock.create(
             calendar=cal,
-            start=to_db(datetime(2026, 12, 1, 13, 0, tzinfo=UTC)),
-            end=to_db(datetime(2026, 12, 1, 14, 0, tzinfo=UTC)),
+            start=to_db(at(1, 14, tz="Europe/Berlin")),
+            end=to_db(at(1, 15, tz="Europe/Berlin")),
         )
     return mt
 
 
 def test_preview_explains_every_blocked_cell(client, preview_setup):
-    response = client.get(f"/settings/preview?type={preview_setup.id}&week=2026-12-02")
+    response = client.get(f"/settings/preview?type={preview_setup.id}&week={day(2)}")
     page = html(response)
     assert response.status_code == 200
-    assert "Week of 30 Nov 2026" in page  # any day picks its Monday
+    assert f"Week of {day(0):%d %b %Y}" in page  # any day picks its Monday
     expected = {
         "Mon 09:30": "Too soon: inside the minimum notice",
         "Mon 11:00": "Open: invitees can book this time",
@@ -482,18 +484,18 @@ def test_preview_explains_every_blocked_cell(client, preview_setup):
     for when, why in expected.items():
         assert f'<span class="vh">{when}: {why}</span>' in page, when
     # Blocked spans are also listed as text.
-    assert "Tue 01 Dec 14:00–15:00</strong> — Busy on calendar Work" in page
+    assert f"Tue {day(1):%d %b} 14:00–15:00</strong> — Busy on calendar Work" in page
     # Rows outside everyone's hours are folded away and said so.
     assert "Not shown: 00:00–09:00 and 17:00–24:00" in page
 
 
 def test_preview_navigates_by_week_and_type_with_htmx(client, preview_setup, hosts, alice):
     other = hosts.meeting_type(alice, "long", name="Long", duration_minutes=120)
-    part = html(client.get(f"/settings/preview?type={other.id}&week=2026-12-07", headers=HX))
+    part = html(client.get(f"/settings/preview?type={other.id}&week={day(7)}", headers=HX))
     assert part.lstrip().startswith('<div id="preview">')
-    assert "Week of 07 Dec 2026" in part
+    assert f"Week of {day(7):%d %b %Y}" in part
     assert f'<option value="{other.id}" selected>' in part
-    assert "week=2026-11-30" in part and "week=2026-12-14" in part
+    assert f"week={day(0)}" in part and f"week={day(14)}" in part
 
 
 def test_preview_without_types_and_with_bad_input(client, alice, hosts):
@@ -505,11 +507,11 @@ def test_preview_without_types_and_with_bad_input(client, alice, hosts):
 
 
 def test_preview_skips_to_next_week_when_nothing_is_left(client, alice, hosts, monkeypatch):
-    friday_evening = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)
+    friday_evening = at(4, 18, tz="Europe/Berlin")
     monkeypatch.setattr(settings_preview, "utcnow", lambda: friday_evening)
     hosts.meeting_type(alice, "intro")
-    assert "Week of 07 Dec 2026" in html(client.get("/settings/preview"))
-    assert "Week of 30 Nov 2026" in html(client.get("/settings/preview?week=2026-12-04"))
+    assert f"Week of {day(7):%d %b %Y}" in html(client.get("/settings/preview"))
+    assert f"Week of {day(0):%d %b %Y}" in html(client.get(f"/settings/preview?week={day(4)}"))
 
 
 # ---------------------------------------------------------------- appointments

@@ -9,7 +9,7 @@ import json
 import re
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -20,6 +20,7 @@ from portal import crypto, webhooks
 from portal.models import Booking, MeetingType, Outbox, User, Webhook, WebhookDelivery, db
 from portal.outbox import RETRY
 from portal.worker import run_worker
+from tests import clock
 from tests.conftest import AuthActions, Hosts, make_app
 from tests.integration.test_api_support import Api, matches_schema
 
@@ -109,10 +110,11 @@ def alice(app):
     return user
 
 
-NOW = datetime(2026, 11, 30, 8, tzinfo=UTC)
+NOW = clock.NOW
+SLOT = clock.at(1, 9, tz="Europe/Berlin")  # Tuesday after the test clock's Monday
 
 
-def book(app, start=datetime(2026, 12, 1, 8, tzinfo=UTC)) -> Booking:
+def book(app, start=SLOT) -> Booking:
     with app.test_request_context(), db.connection_context():
         host = User.get(User.slug == "alice")
         mt = MeetingType.get(MeetingType.slug == "intro")
@@ -174,7 +176,7 @@ def test_register_in_settings_book_and_receive_a_signed_delivery(app, alice, rec
     body = json.loads(seen["body"])
     assert body["type"] == "booking.created" and body["id"].startswith("evt_")
     assert body["data"]["booking"]["uid"] == b.uid
-    assert body["data"]["booking"]["start"] == "2026-12-01T08:00:00+00:00"
+    assert body["data"]["booking"]["start"] == SLOT.isoformat()
     assert body["data"]["booking"]["email"] == "ada@example.com"
     assert body["data"]["booking"]["host_url"].endswith(f"/settings/appointments/{b.uid}")
     assert "manage_url" not in body["data"]["booking"]  # the invitee's secret stays theirs
@@ -197,9 +199,9 @@ def test_events_go_only_where_subscribed(app, alice, receiver):
     b = book(app)
     with app.test_request_context(), db.connection_context():
         moved = service.reschedule(
-            Booking.get_by_id(b.id), datetime(2026, 12, 2, 9, tzinfo=UTC), now=NOW
+            Booking.get_by_id(b.id), SLOT + timedelta(days=1, hours=1), now=NOW
         )
-        service.cancel(moved, by="host", reason="ill")
+        service.cancel(moved, by="host", reason="ill", now=NOW)
     for event, booking_id in (
         ("created", b.id),
         ("rescheduled", moved.id),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import icalendar
 import pytest
 from servers import TcpProxy
@@ -16,9 +14,10 @@ from portal.outbox import RETRY
 from portal.providers import Transient
 from portal.providers.caldav import CalDavProvider, resource_name
 from portal.queue import get_queue
+from tests.clock import at
 
-SLOT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-LATER = datetime(2026, 12, 2, 13, 0, tzinfo=UTC)
+SLOT = at(1, 10, tz="Europe/Berlin")  # Tuesday after the test clock's Monday
+LATER = at(2, 14, tz="Europe/Berlin")
 LINK = "https://meet.example.com/intro-room"
 
 
@@ -114,7 +113,7 @@ def test_create_move_cancel_round_trip(setup, now):
     assert name2 == name and ev["DTSTART"].dt == LATER and ev["SEQUENCE"] == 1
     assert event_row(moved).status == "written"
 
-    booking.cancel(moved)
+    booking.cancel(moved, now=now)
     run_write_backs()
     assert remote(setup) == []
     assert event_row(moved).status == "deleted"
@@ -173,7 +172,7 @@ def test_refused_credentials_stop_write_back_and_need_reconnect(setup, now):
 
 def test_cancel_before_the_create_ran_writes_nothing(setup, now):
     b = booking.book(setup.host, setup.mt, SLOT, "Ada", "ada@example.com", now=now).booking
-    booking.cancel(b)
+    booking.cancel(b, now=now)
     run_write_backs()
     assert remote(setup) == []
     assert event_row(b).status == "deleted"
