@@ -143,8 +143,8 @@ def whole(tp: Any, message: str, schema: dict | None = None) -> Any:
 # ---------------------------------------------------------------- field types
 
 
-def _one_line(value: str) -> str:
-    if "\r" in value or "\n" in value:
+def _one_line(value: str | None) -> str | None:
+    if value and ("\r" in value or "\n" in value):
         raise fail("cannot contain line breaks")
     return value
 

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter
 
 
 class IdConverter(IntegerConverter):
     """``<int:…>`` in every route: a row id, at most what a 64-bit integer column holds.
 
-    A larger number names no row, so it is 404 like any other unknown id rather
-    than an overflow in the database driver (SQLite refuses to bind it).
+    A larger number names no row, so it is 404 at routing like any other unknown
+    id, rather than an overflow in the database driver (SQLite refuses to bind
+    it). Raised here, not as the converter's ValidationError: that makes Werkzeug
+    try the route's other methods and answer 405.
     """
 
     MAX = 2**63 - 1
 
-    def __init__(self, map, **kwargs):
-        kwargs.setdefault("max", self.MAX)
-        super().__init__(map, **kwargs)
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        if number > self.MAX:
+            raise NotFound()
+        return number
 
 
 def register_blueprints(app: Flask) -> None:

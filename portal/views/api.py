@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
 from .. import booking as svc
+from .. import clock
 from ..booking import BookingError
 from ..models import (
     ApiToken,
@@ -210,7 +211,7 @@ def operation(
     """Declare a route for the OpenAPI document and validate its input with the same models.
 
     The view receives ``body=`` (the validated model) when the operation takes
-    one, and ``query=`` for its query parameters; an empty ``?x=`` counts as absent.
+    one, and ``query=`` for its query parameters (the first value of each).
     Put it under ``require_token`` so a missing token is 401 before any 422.
     """
     op = Op(summary, tag, responses, body, body_required, query, errors, description)
@@ -219,8 +220,7 @@ def operation(
         @wraps(view)
         def run(*args, **kwargs):
             if query is not None:
-                given = {key: value for key, value in request.args.items() if value != ""}
-                kwargs["query"] = validate(query, given)
+                kwargs["query"] = validate(query, request.args.to_dict())
             if body is not None:
                 data = json_body() if body_required else optional_json_body()
                 kwargs["body"] = validate(body, data)
@@ -236,7 +236,7 @@ def day_range(
     start: date | None, end: date | None, tz: ZoneInfo, default_days: int, max_days: int
 ) -> tuple[datetime, datetime]:
     """The instants of whole days ``start``..``end`` in ``tz`` (default: from today)."""
-    first = start or utcnow().astimezone(tz).date()
+    first = start or clock.now().astimezone(tz).date()
     last = end or first + timedelta(days=default_days - 1)
     if last < first:
         raise invalid("end", "end is before start")
