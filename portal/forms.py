@@ -37,15 +37,23 @@ from wtforms.validators import (
 
 from .availability import format_clock, parse_clock
 from .locations import KINDS as LOCATION_KINDS
+from .locations import MAX_LOCATION
 from .models import validate_slug
+from .schemas.availability import HOST_LEAD_TIME
 
-# The API engineer's bounds (portal/views/api*.py) are the same numbers.
-DURATION = (5, 720)
-BUFFER = (0, 720)
-LEAD_TIME = (0, 525_600)  # one year, in minutes
-WINDOW_DAYS = (1, 730)
-INTERVAL = (5, 720)
-DAILY_LIMIT_MAX = 1000
+# The API's bounds, declared once beside its schemas: a value the browser accepts is
+# one the API accepts too, and the other way round.
+from .schemas.meeting_types import (
+    BUFFER,
+    DAILY_LIMIT,
+    DURATION,
+    INTERVAL,
+    LEAD_TIME,
+    MAX_DESCRIPTION,
+    MAX_NAME,
+    WINDOW_DAYS,
+)
+
 MAX_ORIGINS = 50
 MIN_PASSWORD = 8
 
@@ -139,7 +147,7 @@ class ProfileForm(FlaskForm):
     )
     lead_time_minutes = IntegerField(
         "Minimum notice (minutes)",
-        validators=[InputRequired(), NumberRange(*LEAD_TIME)],
+        validators=[InputRequired(), NumberRange(*HOST_LEAD_TIME)],
         description="No one can book sooner than this; a meeting type may ask for more.",
     )
     allow_booking = BooleanField("Allow visitors to book me")
@@ -165,7 +173,7 @@ class PasswordForm(FlaskForm):
 
 class MeetingTypeForm(FlaskForm):
     name = StringField(
-        "Name", validators=[DataRequired(), Length(max=200), single_line], filters=[_strip]
+        "Name", validators=[DataRequired(), Length(max=MAX_NAME), single_line], filters=[_strip]
     )
     slug = StringField(
         "Link name",
@@ -173,7 +181,9 @@ class MeetingTypeForm(FlaskForm):
         description="The last part of the booking link: /<you>/<link name>.",
         render_kw={"autocapitalize": "none", "spellcheck": "false"},
     )
-    description = TextAreaField("Description", validators=[Length(max=5000)], filters=[_strip])
+    description = TextAreaField(
+        "Description", validators=[Length(max=MAX_DESCRIPTION)], filters=[_strip]
+    )
     duration_minutes = IntegerField(
         "Duration (minutes)", default=30, validators=[InputRequired(), NumberRange(*DURATION)]
     )
@@ -206,7 +216,7 @@ class MeetingTypeForm(FlaskForm):
     )
     daily_limit = IntegerField(
         "At most per day",
-        validators=[Optional(), NumberRange(1, DAILY_LIMIT_MAX)],
+        validators=[Optional(), NumberRange(*DAILY_LIMIT)],
         description="Leave empty for no limit.",
     )
     location_kind = SelectField(
@@ -218,7 +228,7 @@ class MeetingTypeForm(FlaskForm):
     )
     location = StringField(
         "Location or meeting link",
-        validators=[Length(max=500), single_line],
+        validators=[Length(max=MAX_LOCATION), single_line],
         filters=[_strip],
         description="The link, phone number or address, for the kinds that need one.",
     )
