@@ -206,3 +206,44 @@ def test_restore_refuses_what_is_not_a_backup(tmp_path, redis_url):
         tar.add(junk, arcname="../../etc/passwd")
     result = _cli(app, "restore", str(other))
     assert result.exit_code != 0 and "not a Kairos backup archive" in result.output
+
+
+def test_postgresql_backup_restores_into_another_database(tmp_path, redis_url):
+    """pg_dump / pg_restore through the same two commands; the keys come from the config."""
+    from urllib.parse import urlsplit
+
+    import psycopg2
+
+    from tests.conftest import TEST_DATABASE_URL, make_app
+
+    if not TEST_DATABASE_URL:
+        pytest.skip("TEST_DATABASE_URL not set: the PostgreSQL backup needs a PostgreSQL")
+    a = make_app(tmp_path / "a", redis_url, TEST_DATABASE_URL)
+    conn_id, manage_url = _host_with_secret(a)
+    archive = tmp_path / "pg.tar.gz"
+    result = _cli(a, "backup", str(archive))
+    assert result.exit_code == 0, result.output
+    with tarfile.open(archive) as tar:
+        assert "kairos.dump" in tar.getnames()
+
+    parts = urlsplit(TEST_DATABASE_URL)
+    target = parts.path.lstrip("/") + "_restore"
+    admin = psycopg2.connect(TEST_DATABASE_URL)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{target}"')
+        cur.execute(f'CREATE DATABASE "{target}"')
+    admin.close()
+    b = create_app(a.config | {"DATABASE_URL": parts._replace(path=f"/{target}").geturl()})
+    with b.app_context():
+        upgrade()  # an empty, migrated database: restore goes ahead without --force
+    result = _cli(b, "restore", str(archive))
+    assert result.exit_code == 0, result.output
+    assert "connection secrets decrypt" in result.stdout and "manage links open" in result.stdout
+    assert "already holds data" in _cli(b, "restore", str(archive)).output
+    assert b.test_client().get(manage_url).status_code == 200
+    with b.app_context(), db.connection_context():
+        secret = crypto.unseal(Connection.get_by_id(conn_id), "secret")
+        assert secret == {"password": "feed-password"}
+    assert _book(b, at(bookable_monday(), "11:00"), email="dave@example.com").status_code == 201
+    db.obj.close_all()
