@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qsl, unquote, urlparse
 
 from peewee import Database, SqliteDatabase
 from playhouse.migrations import Runner
@@ -13,6 +13,19 @@ from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 from .models import ALL_MODELS, User, db
 
 MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
+
+# A PostgreSQL that went away without closing its sockets (host down, network cut)
+# must not hang requests for the kernel's minutes: a connect gives up after 5 s, and
+# a connection whose peer stops answering is declared dead within about 20 s, so
+# the request gets its 503 (portal.outage) and the pool a fresh connection.
+PG_DEFAULTS = {
+    "connect_timeout": "5",
+    "keepalives": "1",
+    "keepalives_idle": "10",
+    "keepalives_interval": "5",
+    "keepalives_count": "2",
+    "tcp_user_timeout": "20000",  # ms: sent data left unacknowledged this long
+}
 
 
 def make_database(url: str, pool_size: int = 20) -> Database:
@@ -54,6 +67,8 @@ def make_database(url: str, pool_size: int = 20) -> Database:
             password=unquote(parsed.password or "") or None,
             host=parsed.hostname or None,
             port=parsed.port or None,
+            # libpq parameters in the URL (?sslmode=require&connect_timeout=2) win.
+            **(PG_DEFAULTS | dict(parse_qsl(parsed.query))),
         )
     raise ValueError(f"unsupported DATABASE_URL scheme: {parsed.scheme!r}")
 

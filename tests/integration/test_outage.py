@@ -10,6 +10,7 @@ app's busy timeout is short.
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 import threading
 import time
@@ -20,8 +21,9 @@ import pytest
 from peewee import OperationalError
 from servers import TcpProxy
 
+from portal import create_app
 from portal.models import Booking, db
-from tests.conftest import TEST_DATABASE_URL, AuthActions, Hosts, make_app
+from tests.conftest import ENCRYPTION_KEY, TEST_DATABASE_URL, AuthActions, Hosts, make_app
 from tests.integration.test_api_support import BERLIN, at, bookable_monday
 from tests.integration.test_public_pages import form_fields
 
@@ -165,6 +167,37 @@ def test_connection_lost_mid_request_is_503_and_not_reused(pg):
     for _ in range(3):
         assert client.get("/alice").status_code == 200
         assert client.get("/healthz").text == "ok"
+
+
+def test_a_server_that_never_answers_is_503_after_the_connect_timeout(tmp_path, redis_url):
+    """A host that accepts and then says nothing (a hung or half-gone server) must not
+    hang requests: the connect timeout, here from the URL, turns it into a 503."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    accepted: list[socket.socket] = []
+    threading.Thread(target=lambda: accepted.append(silent.accept()[0]), daemon=True).start()
+    port = silent.getsockname()[1]
+    app = create_app(
+        {
+            "TESTING": True,
+            "INSTANCE_PATH": str(tmp_path / "instance"),
+            "DATABASE_URL": f"postgresql://kairos@127.0.0.1:{port}/kairos?connect_timeout=1",
+            "SECRET_KEY": "test-secret",
+            "ENCRYPTION_KEYS": [ENCRYPTION_KEY],
+            "REDIS_URL": redis_url,
+            "RATELIMIT_ENABLED": False,
+        }
+    )
+    try:
+        started = time.monotonic()
+        health = app.test_client().get("/healthz")
+        assert health.status_code == 503 and health.text == "database unavailable"
+        assert time.monotonic() - started < 5
+        assert_unavailable_page(app.test_client().get("/alice"))
+    finally:
+        for sock in [*accepted, silent]:
+            sock.close()
 
 
 # --------------------------------------------------------------------------- SQLite
