@@ -200,16 +200,22 @@ def _sqlite_path() -> Path:
     return Path(path)
 
 
-def _pg_env() -> dict[str, str]:
-    """libpq's environment for the app's PostgreSQL, so no password shows in ``ps``."""
-    params = db.obj.connect_params
-    env = dict(os.environ, PGDATABASE=db.obj.database)
-    for key, var in (("host", "PGHOST"), ("port", "PGPORT"), ("user", "PGUSER")):
-        if params.get(key):
-            env[var] = str(params[key])
-    if params.get("password"):
-        env["PGPASSWORD"] = params["password"]
-    return env
+def _pg_conninfo() -> tuple[str, dict[str, str]]:
+    """libpq's connection string for the app's PostgreSQL (every URL parameter, such as
+    ``sslmode``, included) and an environment carrying the password, so it never shows
+    in ``ps``."""
+    params = {"dbname": db.obj.database, **db.obj.connect_params}
+    password = params.pop("password", None)
+    parts = []
+    for key, value in params.items():
+        if value is None:
+            continue
+        quoted = str(value).replace("\\", "\\\\").replace("'", "\\'")
+        parts.append(f"{key}='{quoted}'")
+    env = dict(os.environ)
+    if password:
+        env["PGPASSWORD"] = str(password)
+    return " ".join(parts), env
 
 
 def _pg_tool(name: str, args: list[str]) -> None:
@@ -220,7 +226,10 @@ def _pg_tool(name: str, args: list[str]) -> None:
             f"postgresql-client, the server's major version or newer), or run {name} "
             "yourself — see README, 'Backup and restore'"
         )
-    done = subprocess.run([tool, *args], env=_pg_env(), capture_output=True, text=True)
+    conninfo, env = _pg_conninfo()
+    done = subprocess.run(
+        [tool, f"--dbname={conninfo}", *args], env=env, capture_output=True, text=True
+    )
     if done.returncode != 0:
         raise BackupError(f"{name} failed: {done.stderr.strip() or done.returncode}")
 
@@ -452,8 +461,6 @@ def _restore_postgresql(tar: tarfile.TarFile, secret: str, enc: list[str]) -> li
                 "--no-privileges",
                 "--single-transaction",
                 "--exit-on-error",
-                "--dbname",
-                db.obj.database,
                 str(dump),
             ],
         )
