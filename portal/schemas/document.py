@@ -5,7 +5,7 @@ Every ``/api/v1`` view carries an :class:`Op` (set by
 the same models). :func:`document` walks Flask's ``url_map``: the path and its
 parameters come from the rule, auth from ``require_token``, bodies, queries and
 answers from the pydantic models, and the usual error answers (401, 404, 413,
-414, 422) from what the operation takes. Nothing is written twice, so the
+414, 422, 503) from what the operation takes. Nothing is written twice, so the
 document cannot drift from the code; a test checks that every route has an Op.
 """
 
@@ -47,6 +47,7 @@ _ERROR_TEXT = {
     414: "URL longer than the server accepts",
     422: "invalid input; `error.field` names it",
     429: "too many requests from this address; retry after `Retry-After` seconds",
+    503: "the database is briefly unavailable; retry after `Retry-After` seconds",
 }
 _PARAM = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
 
@@ -118,6 +119,8 @@ def _operation(app: Flask, method: str, path: str, rule_text: str, view: Any, op
             schema = {"$ref": REF.format(model=model.__name__)}
             responses[str(status)]["content"] = {"application/json": {"schema": schema}}
     errors = set(op.errors)
+    if auth or op.body is not None or "{" in path or op.query is not None:
+        errors.add(503)  # portal.outage: every answer that reads the database
     if auth:
         errors.add(401)
     if "{" in path:
