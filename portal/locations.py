@@ -99,7 +99,7 @@ def clean_location(kind: str, value: str, host: User) -> tuple[str, str]:
     """A meeting type's (kind, location) checked together; LocationError names the field."""
     from .questions import normalize_phone
 
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:  # an object is unhashable: TypeError
         raise LocationError("location_kind", "expected one of " + ", ".join(KINDS))
     value = (value or "").strip()
     if len(value) > MAX_LOCATION:

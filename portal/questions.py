@@ -129,7 +129,7 @@ def clean_spec(data: Mapping[str, Any], field: str, taken: Iterable[str] = ()) -
     if len(label) > MAX_LABEL:
         raise QuestionError(f"{field}label", f"at most {MAX_LABEL} characters")
     kind = data.get("kind")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:  # an object is unhashable: TypeError
         raise QuestionError(f"{field}kind", "expected one of " + ", ".join(KINDS))
     required = data.get("required", False)
     if not isinstance(required, bool):

@@ -90,3 +90,16 @@ def test_ids_larger_than_any_integer_are_404_on_every_settings_page(app, hosts, 
     # The largest id that fits still reaches the view, which finds no such row.
     r = client.get("/settings/webhooks/9223372036854775807")
     assert r.status_code == 404
+
+
+@pytest.mark.parametrize("kind", [{"a": 1}, ["link"]])
+def test_the_domain_rules_refuse_an_unhashable_kind_too(kind):
+    """The checks behind the forms and the API refuse it themselves, whatever calls them."""
+    from portal import locations, questions
+
+    with pytest.raises(locations.LocationError) as refused:
+        locations.clean_location(kind, "", None)
+    assert refused.value.field == "location_kind"
+    with pytest.raises(questions.QuestionError) as refused_question:
+        questions.clean_specs([{"label": "X", "kind": kind}])
+    assert refused_question.value.field == "questions[0].kind"
