@@ -40,6 +40,7 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from flask import current_app
 from peewee import SQL, Database, SqliteDatabase
@@ -270,7 +271,7 @@ def create_backup(path: str, include_keys: bool = True) -> Report:
             )
             with db.obj.connection_context():
                 migrations = _applied_migrations(db.obj)
-        manifest = {
+        manifest: dict[str, Any] = {
             "format": FORMAT,
             "version": VERSION,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -343,8 +344,13 @@ def _has_data(database: Database) -> bool:
     )
 
 
-def _set_aside(path: Path, stamp: str) -> Path | None:
+def _set_aside(path: Path, stamp: str | None) -> Path | None:
+    """Move ``path`` out of the way, kept as ``<name>.before-restore-<stamp>``; with no
+    stamp (nothing worth keeping: an empty database and its unused keys) delete it."""
     if not path.exists():
+        return None
+    if stamp is None:
+        path.unlink()
         return None
     aside = path.with_name(f"{path.name}.before-restore-{stamp}")
     os.replace(path, aside)
@@ -382,7 +388,7 @@ def restore_backup(path: str, force: bool = False) -> Report:
             if name in tar.getnames()
         }
         secret, enc, install = _keys_after_restore(archived)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") if occupied else None
         try:
             if manifest["database"] == "sqlite":
                 report.lines += _restore_sqlite(tar, secret, enc, stamp)
@@ -415,7 +421,9 @@ def restore_backup(path: str, force: bool = False) -> Report:
     return report
 
 
-def _restore_sqlite(tar: tarfile.TarFile, secret: str, enc: list[str], stamp: str) -> list[str]:
+def _restore_sqlite(
+    tar: tarfile.TarFile, secret: str, enc: list[str], stamp: str | None
+) -> list[str]:
     target = _sqlite_path()
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=target.parent, prefix=".kairos-restore-", suffix=".db")

@@ -119,6 +119,7 @@ def test_backup_of_a_running_portal_restores_into_a_fresh_instance_that_books(
     assert result.exit_code == 0, result.output
     assert "connection secrets decrypt" in result.stdout and "manage links open" in result.stdout
     assert "restart the web server" in result.stderr
+    assert not list(b_folder.glob("*before-restore*"))  # an empty instance has nothing to keep
     # Once restored, the database is not overwritten by accident.
     again = _cli(b, "restore", str(archive))
     assert again.exit_code != 0 and "already holds data" in again.output
