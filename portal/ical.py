@@ -83,7 +83,10 @@ def booking_event(
     """The VEVENT of ``booking``; ``method`` CANCEL marks it cancelled.
 
     ``url`` replaces the invitee's manage link (the host's copy points at
-    their settings instead).
+    their settings instead). REQUEST and CANCEL are scheduling messages and
+    name the invitee as ATTENDEE; PUBLISH (a download, the private feed) is
+    not, and RFC 5546 §3.2.1 allows it no ATTENDEE — clients that find one
+    treat the copy as an invitation to answer.
     """
     if method not in METHODS:
         raise ValueError(f"unsupported iTIP method {method!r}")
@@ -113,16 +116,17 @@ def booking_event(
         event.add("location", link)
     event.add("url", manage)
     event.add("organizer", _address(host.email, host.display_name))
-    event.add(
-        "attendee",
-        _address(
-            booking.invitee_email,
-            booking.invitee_name,
-            role="REQ-PARTICIPANT",
-            partstat="DECLINED" if cancelled else "ACCEPTED",
-            rsvp="FALSE",
-        ),
-    )
+    if method != "PUBLISH":
+        event.add(
+            "attendee",
+            _address(
+                booking.invitee_email,
+                booking.invitee_name,
+                role="REQ-PARTICIPANT",
+                partstat="DECLINED" if cancelled else "ACCEPTED",
+                rsvp="FALSE",
+            ),
+        )
     event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
     event.add("transp", "OPAQUE")
     return event

@@ -240,6 +240,11 @@ class Attachment:
     subtype: str = "calendar"
     params: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def is_itip(self) -> bool:
+        """An iCalendar scheduling message (REQUEST, CANCEL …), not just a file."""
+        return (self.maintype, self.subtype) == ("text", "calendar") and "method" in self.params
+
 
 def compose(
     key: str,
@@ -252,7 +257,20 @@ def compose(
     from_name: str | None = None,
     now: datetime | None = None,
 ) -> EmailMessage:
-    """A multipart message: text and HTML alternatives, then attachments."""
+    """A multipart message: text and HTML alternatives, then attachments.
+
+    An iCalendar attachment carrying an iTIP ``method`` (an invitation or a
+    cancellation) travels the way RFC 6047 and Outlook want it: as a third
+    alternative, ``text/calendar; method=…`` beside the text and the HTML,
+    which is what makes clients show the invitation with its buttons; and
+    once more as an ``invite.ics`` file for clients that only offer
+    attachments. The file's Content-Type carries no ``method``, so no client
+    processes the invitation twice::
+
+        multipart/mixed
+          multipart/alternative: text/plain, text/html, text/calendar; method=REQUEST
+          text/calendar (attachment; filename=invite.ics)
+    """
     sent_from = sender(from_name)
     international = any(not a.addr_spec.isascii() for a in (to, sent_from, reply_to) if a)
     msg = EmailMessage(policy=SMTPUTF8_POLICY if international else SMTP_POLICY)
@@ -268,7 +286,25 @@ def compose(
     msg["X-Auto-Response-Suppress"] = "All"
     msg.set_content(text, subtype="plain", charset="utf-8")
     msg.add_alternative(html, subtype="html", charset="utf-8")
+    invitations = [a for a in attachments if a.is_itip]
+    for item in invitations:
+        msg.add_alternative(
+            item.content,
+            maintype="text",
+            subtype="calendar",
+            params={"charset": "utf-8", **item.params},
+        )
+    for item in invitations:
+        msg.add_attachment(
+            item.content,
+            maintype="text",
+            subtype="calendar",
+            filename=item.filename,
+            params={"charset": "utf-8", "name": item.filename},
+        )
     for item in attachments:
+        if item.is_itip:
+            continue
         msg.add_attachment(
             item.content,
             maintype=item.maintype,

@@ -3,17 +3,21 @@ account connected twice, through the API and the settings pages, on real servers
 
 from __future__ import annotations
 
+import email
 import re
 import threading
 from datetime import UTC, datetime, time, timedelta
+from email import policy
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+import icalendar
 import requests
 from werkzeug.serving import make_server
 
 from jobs import outbox as outbox_jobs
-from portal import booking, sync
-from portal.models import BusyBlock, Calendar, Connection, Outbox, db, from_db
+from portal import booking, feeds, mail, sync
+from portal.models import BusyBlock, Calendar, Connection, Outbox, User, db, from_db
 from tests.conftest import Hosts
 
 
@@ -230,3 +234,74 @@ def test_the_moved_away_booking_reports_its_event_superseded(
     page = client.get(f"/settings/appointments/{first.uid}").get_data(as_text=True)
     assert "Moved with the booking, in Bookings" in page
     assert "Being added" not in page and "Not added" not in page
+
+
+# ---------------------------------------------------------------- invitations and downloads
+
+
+def parts_of(msg) -> list[tuple[str, str | None, str | None]]:
+    """Every leaf part: content type, iTIP method parameter, disposition."""
+    return [
+        (p.get_content_type(), p.get_param("method"), p.get_content_disposition())
+        for p in msg.walk()
+        if not p.is_multipart()
+    ]
+
+
+def vevent_of(data: bytes):
+    cal = icalendar.Calendar.from_ical(data)
+    (event,) = cal.walk("VEVENT")
+    return str(cal["METHOD"]), event
+
+
+def test_invitations_are_alternatives_and_downloads_are_published(app, client, hosts, now):
+    host = hosts.create("alice", tz="Europe/Berlin")
+    mt = hosts.meeting_type(host, "intro", duration_minutes=30)
+    with app.test_request_context(), db.connection_context():
+        b = booking.book(host, mt, local(now, 1, 10), "Ada", "ada@example.com", now=now).booking
+        sent = [
+            (event, mail.booking_message(b, event, role, now))
+            for event, role in (("created", "invitee"), ("created", "host"))
+        ]
+        cancelled = booking.cancel(b, by="host", now=now)
+        sent.append(("cancelled", mail.booking_message(cancelled, "cancelled", "invitee", now)))
+        manage = booking.manage_path(b)
+        owner = User.get_by_id(host.id)
+        feeds.regenerate(owner)
+        feed_path = urlsplit(feeds.feed_url(owner)).path
+
+    for event, built in sent:
+        msg = email.message_from_bytes(built.as_bytes(), policy=policy.default)
+        method = "CANCEL" if event == "cancelled" else "REQUEST"
+        # What Outlook needs for its buttons, and the file for everyone else.
+        assert msg.get_content_type() == "multipart/mixed"
+        alternative = next(msg.iter_parts())
+        assert alternative.get_content_type() == "multipart/alternative"
+        assert parts_of(msg) == [
+            ("text/plain", None, None),
+            ("text/html", None, None),
+            ("text/calendar", method, None),
+            ("text/calendar", None, "attachment"),
+        ]
+        itip, file = [p for p in msg.walk() if p.get_content_type() == "text/calendar"]
+        assert itip.get_payload(decode=True) == file.get_payload(decode=True)
+        assert file.get_filename() == ("cancel.ics" if method == "CANCEL" else "invite.ics")
+        found, vevent = vevent_of(itip.get_payload(decode=True))
+        assert found == method  # RFC 6047: the parameter and the body agree
+        assert str(vevent["ORGANIZER"]) == "mailto:alice@example.com"
+        assert str(vevent["ATTENDEE"]) == "mailto:ada@example.com"
+
+    download = client.get(f"{manage.replace('?', '/invite.ics?', 1)}")
+    assert download.status_code == 200
+    found, vevent = vevent_of(download.data)
+    assert found == "PUBLISH" and "ATTENDEE" not in vevent and "ORGANIZER" in vevent
+
+    with app.test_request_context(), db.connection_context():
+        later = booking.book(host, mt, local(now, 2, 10), "Bo", "bo@example.com", now=now)
+    feed = client.get(feed_path)
+    assert feed.status_code == 200
+    cal = icalendar.Calendar.from_ical(feed.data)
+    assert str(cal["METHOD"]) == "PUBLISH"
+    events = cal.walk("VEVENT")
+    assert [str(e["UID"]) for e in events] == [later.booking.ical_uid]
+    assert all("ATTENDEE" not in e for e in events)

@@ -97,6 +97,9 @@ def test_cancel_and_publish(flask_app):
     cal, event = parse(booking_ics(make_booking(), "PUBLISH"))
     assert str(cal["METHOD"]) == "PUBLISH"
     assert str(event["STATUS"]) == "CONFIRMED"
+    # RFC 5546 §3.2.1: a published event has an organizer and no attendees.
+    assert str(event["ORGANIZER"]) == "mailto:alice@example.com"
+    assert "ATTENDEE" not in event
 
 
 def test_link_can_point_elsewhere(flask_app):

@@ -131,9 +131,20 @@ def test_compose_round_trips_nasty_names(flask_app):
     assert parsed["Message-ID"].endswith("@book.example.org>")
     assert parsed.get_body(("plain",)).get_content().strip() == "text"
     assert parsed.get_body(("html",)).get_content().strip() == "<p>html</p>"
-    (ics,) = parsed.iter_attachments()
-    assert ics.get_content_type() == "text/calendar"
-    assert ics.get_param("method") == "REQUEST"
+    # The invitation is an alternative of the body (Outlook's buttons) and a file as well.
+    assert parsed.get_content_type() == "multipart/mixed"
+    alternative, ics = parsed.iter_parts()
+    assert [p.get_content_type() for p in alternative.iter_parts()] == [
+        "text/plain",
+        "text/html",
+        "text/calendar",
+    ]
+    itip = list(alternative.iter_parts())[2]
+    assert itip.get_param("method") == "REQUEST" and itip.get_content_disposition() is None
+    assert itip.get_payload(decode=True) == b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"
+    assert list(parsed.iter_attachments()) == [ics]
+    assert (ics.get_content_type(), ics.get_filename()) == ("text/calendar", "invite.ics")
+    assert ics.get_param("method") is None  # the file is no second invitation
     assert ics.get_payload(decode=True) == b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"
 
 
