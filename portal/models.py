@@ -70,6 +70,18 @@ RESERVED_SLUGS = frozenset(
     ]
 )
 
+# Row ids fit a signed 64-bit column (SQLite's INTEGER, PostgreSQL's bigint); a bigger
+# number names no row, and SQLite cannot even bind it (OverflowError).
+MAX_ID = 2**63 - 1
+
+
+def parse_id(text: str) -> int | None:
+    """The row id written in ``text`` (a URL part, a form value), or None if it can be none."""
+    if not text.isdigit() or len(text) > 19:
+        return None
+    number = int(text)
+    return number if 0 < number <= MAX_ID else None
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

@@ -6,6 +6,8 @@ from flask import Flask
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter
 
+from ..models import MAX_ID, parse_id
+
 
 class IdConverter(IntegerConverter):
     """``<int:…>`` in every route: a row id, at most what a 64-bit integer column holds.
@@ -16,11 +18,13 @@ class IdConverter(IntegerConverter):
     try the route's other methods and answer 405.
     """
 
-    MAX = 2**63 - 1
+    MAX = MAX_ID
 
     def to_python(self, value: str) -> int:
-        number = int(value)
-        if number > self.MAX:
+        number = parse_id(value)
+        if number is None and value.strip("0") == "":
+            return 0  # no row has id 0: the view answers its own 404
+        if number is None:
             raise NotFound()
         return number
 

@@ -24,7 +24,7 @@ from wtforms.validators import Email, InputRequired, Length, NumberRange
 
 from .. import admin
 from ..forms import BUFFER, LEAD_TIME, parse_ranges, timezone_names, valid_timezone
-from ..models import Invite, User
+from ..models import Invite, User, parse_id
 from ..outbox import relay_quietly
 from .guards import hosts_only
 from .render import form_status, is_htmx, render
@@ -303,7 +303,7 @@ def organisation():
     if request.method == "GET":
         return _org_page(_org_form_from_settings(), set(admin.connect_rule().members))
     form = OrganisationForm()
-    members = {int(v) for v in request.form.getlist("connect_members") if v.isdigit()}
+    members = {n for v in request.form.getlist("connect_members") if (n := parse_id(v))}
     valid = form.validate_on_submit()
     signup_domains = _domains(form.signup_domains)
     connect_domains = _domains(form.connect_domains)

@@ -103,3 +103,18 @@ def test_the_domain_rules_refuse_an_unhashable_kind_too(kind):
     with pytest.raises(questions.QuestionError) as refused_question:
         questions.clean_specs([{"label": "X", "kind": kind}])
     assert refused_question.value.field == "questions[0].kind"
+
+
+def test_ids_larger_than_any_integer_in_queries_and_forms_are_ignored(app, hosts, client, auth):
+    hosts.create("alice", admin=True)
+    hosts.create("bob")
+    auth.login()
+    r = client.get("/settings/find-time/", query_string={"with": [HUGE, "0", "-1"]})
+    assert r.status_code == 200
+    page = auth.post("/settings/admin/organisation", {"connect_members": [HUGE]})
+    assert page.status_code < 500
+
+
+def test_zero_still_reaches_the_view_and_is_not_found(env):
+    assert env.alice_api.get("/api/v1/webhooks/0").status_code == 404
+    assert env.alice_api.get("/api/v1/webhooks/00000000000000000000000000001").status_code == 404
