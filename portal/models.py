@@ -77,7 +77,7 @@ MAX_ID = 2**63 - 1
 
 def parse_id(text: str) -> int | None:
     """The row id written in ``text`` (a URL part, a form value), or None if it can be none."""
-    if not text.isdigit() or len(text) > 19:
+    if not (text.isascii() and text.isdigit()) or len(text) > 19:  # "²".isdigit() is True
         return None
     number = int(text)
     return number if 0 < number <= MAX_ID else None

@@ -109,9 +109,9 @@ def test_ids_larger_than_any_integer_in_queries_and_forms_are_ignored(app, hosts
     hosts.create("alice", admin=True)
     hosts.create("bob")
     auth.login()
-    r = client.get("/settings/find-time/", query_string={"with": [HUGE, "0", "-1"]})
+    r = client.get("/settings/find-time/", query_string={"with": [HUGE, "0", "-1", "²"]})
     assert r.status_code == 200
-    page = auth.post("/settings/admin/organisation", {"connect_members": [HUGE]})
+    page = auth.post("/settings/admin/organisation", {"connect_members": [HUGE, "²"]})
     assert page.status_code < 500
 
 
