@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from portal import mail
+from portal import clock, mail
 from portal.ical import host_url, meeting_title
-from portal.models import Booking, User, utcnow
+from portal.models import Booking, User
 
 from .outbox import handler
 
@@ -21,7 +21,7 @@ from .outbox import handler
 @handler("join_link_failed")
 def join_link_failed(booking_id: int, now: str | datetime | None = None) -> int:
     """E-mail the host that this booking has no join link — if that is still true."""
-    when = datetime.fromisoformat(now) if isinstance(now, str) else (now or utcnow())
+    when = clock.given_or_now(now)
     booking = Booking.get_or_none(Booking.id == booking_id)
     if booking is None or booking.status != "confirmed" or booking.join_status != "failed":
         return 0

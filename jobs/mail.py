@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from portal import locations, mail
+from portal import clock, locations, mail
 from portal.booking import external_url
 from portal.models import (
     Booking,
@@ -88,7 +88,8 @@ def reminder(booking_id: int, start: str, offset: int, now: str | datetime | Non
     if booking.start_utc != scheduled_for:
         log.info("reminder: booking %s moved; skipping the old reminder", booking_id)
         return 0
-    when = _now(now)
+    # "Already begun" is a booking rule: judged on the app's clock (portal.clock).
+    when = clock.given_or_now(now)
     if when >= booking.start_utc:
         log.info("reminder: booking %s already started; too late to remind", booking_id)
         return 0

@@ -38,7 +38,6 @@ from .models import (
     from_db,
     hash_token,
     to_db,
-    utcnow,
 )
 from .outbox import relay_quietly
 from .tokens import derived_token
@@ -204,14 +203,15 @@ def available_slots(
     mt: MeetingType,
     start: datetime,
     end: datetime,
-    now: datetime | None = None,
+    *,
+    now: datetime,
     exclude: int | None = None,
 ) -> list[datetime]:
     """Offered starts in [start, end), read from the cache; never waits on a provider.
 
+    ``now`` is the caller's clock (``portal.clock.now()`` in views and jobs).
     ``exclude`` leaves one booking out, so rescheduling it can offer its neighbours.
     """
-    now = now or utcnow()
     pad = timedelta(days=2)
     rules, mrules = host_rules(user), meeting_rules(mt)
     # Starts before the lead time or past the window are never offered.
@@ -399,7 +399,8 @@ def book(
     timezone: str = "UTC",
     notes: str = "",
     idempotency_key: str | None = None,
-    now: datetime | None = None,
+    *,
+    now: datetime,
     answers: dict | None = None,
 ) -> Result:
     """Create a confirmed booking if ``start`` is still offered; exactly one racer wins.
@@ -414,7 +415,6 @@ def book(
         raise BookingError(exc.message, exc.field) from exc
     if idempotency_key is not None and (not idempotency_key or len(idempotency_key) > 200):
         raise BookingError("idempotency_key must be 1–200 characters", "idempotency_key")
-    now = now or utcnow()
     if idempotency_key:
         prior = Booking.get_or_none(
             Booking.host == host, Booking.idempotency_key == idempotency_key
@@ -490,7 +490,8 @@ def cancel(
     booking: Booking,
     by: str = "invitee",
     reason: str = "",
-    now: datetime | None = None,
+    *,
+    now: datetime,
 ) -> Booking:
     """Cancel a confirmed booking; cancelling twice is refused, not repeated.
 
@@ -499,7 +500,6 @@ def cancel(
     """
     if len(reason or "") > MAX_NOTES:
         raise BookingError("reason is too long", "reason")
-    now = now or utcnow()
     with host_lock(booking.host_id):
         fresh = Booking.get_by_id(booking.id)
         if fresh.status != "confirmed":
@@ -509,7 +509,7 @@ def cancel(
         fresh.status = "cancelled"
         fresh.cancelled_by = by
         fresh.cancel_reason = reason or ""
-        fresh.cancelled_at = to_db(utcnow())
+        fresh.cancelled_at = to_db(now)
         fresh.sequence += 1
         fresh.save()
         record_event(fresh, "cancelled")
@@ -517,15 +517,12 @@ def cancel(
     return fresh
 
 
-def reschedule(
-    booking: Booking, start: datetime, by: str = "invitee", now: datetime | None = None
-) -> Booking:
+def reschedule(booking: Booking, start: datetime, by: str = "invitee", *, now: datetime) -> Booking:
     """Move a booking: a new booking (new uid and manage link) replaces the old one.
 
     The old one ends as ``rescheduled``, so its manage link cannot move it again,
     and the calendar identity (iCalendar UID, external event) carries over.
     """
-    now = now or utcnow()
     current_type = MeetingType.get_or_none(MeetingType.id == booking.meeting_type_id)
     live = []
     if current_type is not None and booking.status == "confirmed":

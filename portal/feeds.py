@@ -27,9 +27,9 @@ from datetime import datetime, timedelta
 from icalendar import Calendar
 from peewee import JOIN
 
-from . import ical
+from . import clock, ical
 from .booking import external_url
-from .models import Booking, MeetingType, User, hash_token, to_db, utcnow
+from .models import Booking, MeetingType, User, hash_token, to_db
 from .tokens import derived_token
 
 PAST_DAYS = 30
@@ -99,7 +99,7 @@ def feed_bookings(user: User, now: datetime) -> list[Booking]:
 
 def feed_ics(user: User, now: datetime | None = None) -> bytes:
     """The feed as iCalendar (METHOD:PUBLISH), built from ``portal.ical``'s VEVENTs."""
-    now = now or utcnow()
+    now = now or clock.now()
     cal = Calendar()
     cal.add("prodid", ical.PRODID)
     cal.add("version", "2.0")

@@ -29,10 +29,10 @@ from flask import current_app
 
 from . import availability as engine
 from . import booking as service
-from . import sync
+from . import clock, sync
 from .database import host_lock, is_sqlite
 from .ical import one_line
-from .models import Booking, BookingAttendee, User, hash_token, to_db, utcnow
+from .models import Booking, BookingAttendee, User, hash_token, to_db
 from .outbox import relay_quietly
 
 STEP = timedelta(minutes=30)
@@ -265,7 +265,7 @@ def book_meeting(
     Everyone must still be free then (within their hours, no busy time, no
     booking), or :class:`booking.SlotTaken` names who no longer is.
     """
-    now = now or utcnow()
+    now = now or clock.now()
     title, location = clean_meeting(host, coworkers, start, duration, title, location)
     start = start.astimezone(UTC)
     end = start + timedelta(minutes=duration)

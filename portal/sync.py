@@ -32,7 +32,7 @@ from typing import Any
 from flask import Flask, current_app
 from redis.exceptions import RedisError
 
-from . import admin, crypto
+from . import admin, clock, crypto
 from .availability import Busy
 from .database import host_lock, write_transaction
 from .models import (
@@ -46,7 +46,6 @@ from .models import (
     db,
     from_db,
     to_db,
-    utcnow,
 )
 from .providers import (
     BusyChanges,
@@ -437,7 +436,7 @@ def mark_needs_reconnect(conn: Connection, message: str) -> None:
 
 
 def _record_failure(conn: Connection, exc: BaseException, now: datetime | None = None) -> str:
-    now = now or utcnow()
+    now = now or clock.now()
     if isinstance(exc, CredentialsInvalid | crypto.SecretError):
         mark_needs_reconnect(conn, str(exc) or "the account refused our credentials")
         return "needs_reconnect"
@@ -459,7 +458,7 @@ def refresh_connection(connection_id: int, now: datetime | None = None) -> str:
     ``last_error`` and ``next_sync_at`` (backoff) record it, and the booking
     page keeps serving the cache meanwhile.
     """
-    now = now or utcnow()
+    now = now or clock.now()
     conn = Connection.get_or_none(Connection.id == connection_id)
     if conn is None:
         return "gone"
@@ -575,7 +574,7 @@ def enqueue_refresh(connection_id: int) -> bool:
 
 def enqueue_due_refreshes(now: datetime | None = None) -> int:
     """Periodic (worker ticker): enqueue every connection whose refresh is due."""
-    now = now or utcnow()
+    now = now or clock.now()
     with db.connection_context():
         due = [
             c.id
@@ -608,7 +607,7 @@ def live_busy(
     ``CACHE_TRUST_SECONDS``; otherwise :class:`LiveCheckFailed` is raised,
     because booking on stale data could double-book the host.
     """
-    now = now or utcnow()
+    now = now or clock.now()
     trust = timedelta(seconds=int(current_app.config.get("CACHE_TRUST_SECONDS", 900)))
     sources: list[_Source] = []
     for conn in Connection.select().where(Connection.user == user):

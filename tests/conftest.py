@@ -18,7 +18,7 @@ from portal import create_app
 from portal.cli import create_user
 from portal.database import truncate_all, upgrade
 from portal.models import ApiToken, db
-from tests.clock import NOW
+from tests.clock import NOW, Clock
 from tests.strays import pytest_sessionfinish  # noqa: F401  (fails the run on stray processes)
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
@@ -60,6 +60,8 @@ def make_app(tmp_path, redis_url: str, database_url: str | None = None, **extra)
         "PUBLIC_SLOTS_CACHE_SECONDS": 0,
         "ALLOW_PRIVATE_URLS": True,
         "SERVER_NAME": None,
+        # The app's clock (portal/clock.py) starts at the tests' "now" and runs on.
+        "CLOCK": Clock(NOW),
     }
     config.update(extra)
     app = create_app(config)

@@ -8,6 +8,7 @@ from datetime import datetime
 from flask import g, jsonify, url_for
 
 from .. import booking as svc
+from .. import clock
 from ..models import (
     SLUG_RE,
     Booking,
@@ -15,7 +16,6 @@ from ..models import (
     User,
     from_db,
     to_db,
-    utcnow,
 )
 from ..schemas.bookings import (
     MAX_SLOT_RANGE_DAYS,
@@ -69,7 +69,7 @@ def slots(host: str, type: str, query: SlotsQuery):
     tz_name = query.tz or user.timezone
     tz = svc.zone(tz_name)
     start, end = day_range(query.start, query.end, tz, 7, MAX_SLOT_RANGE_DAYS)
-    found = svc.available_slots(user, mt, start, end)
+    found = svc.available_slots(user, mt, start, end, now=clock.now())
     return jsonify(
         timezone=tz_name,
         meeting_type=mt.slug,
@@ -119,6 +119,7 @@ def create_booking(host: str, type: str, body: BookingRequest):
         timezone,
         notes,
         idempotency_key=key,
+        now=clock.now(),
         answers=body.answers,
     )
     booking = result.booking
@@ -176,7 +177,7 @@ def _own_booking(uid: str) -> Booking:
 )
 def list_bookings(query: BookingsQuery):
     status, limit, offset = query.status, query.limit, query.offset
-    now = to_db(utcnow())
+    now = to_db(clock.now())
     rows = Booking.select().where(Booking.host == g.api_user)
     confirmed = Booking.status == "confirmed"
     if status == "upcoming":
@@ -225,7 +226,7 @@ def get_booking(uid: str):
 def cancel_booking(uid: str, body: CancelRequest):
     booking = _own_booking(uid)
     reason = body.reason
-    cancelled = svc.cancel(booking, by="host", reason=reason)
+    cancelled = svc.cancel(booking, by="host", reason=reason, now=clock.now())
     return jsonify(host_booking_dict(cancelled))
 
 
@@ -244,7 +245,7 @@ def reschedule_booking(uid: str, body: RescheduleRequest):
     """Answers the new booking (201): the old one stays as ``rescheduled``."""
     booking = _own_booking(uid)
     start = body.start
-    new = svc.reschedule(booking, start, by="host")
+    new = svc.reschedule(booking, start, by="host", now=clock.now())
     response = jsonify(host_booking_dict(new))
     response.headers["Location"] = url_for("api.get_booking", uid=new.uid)
     return response, 201

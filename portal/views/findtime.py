@@ -14,8 +14,8 @@ from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user
 
 from .. import booking as service
-from .. import findtime
-from ..models import User, utcnow
+from .. import clock, findtime
+from ..models import User, parse_id
 from .guards import hosts_only
 from .render import form_status, render
 
@@ -28,8 +28,9 @@ hosts_only(bp)
 def _ids(values: list[str]) -> list[int]:
     out: list[int] = []
     for value in values:
-        if value.isdigit() and int(value) not in out:
-            out.append(int(value))
+        number = parse_id(value)
+        if number is not None and number not in out:
+            out.append(number)
     return out
 
 
@@ -71,7 +72,7 @@ def _page(
     status: int = 200,
 ):
     host: User = current_user._get_current_object()
-    now = utcnow()
+    now = clock.now()
     week = findtime.week_grid(host, coworkers, monday, duration, now) if coworkers else None
     today = now.astimezone(service.zone(host.timezone)).date()
     return render(
@@ -98,7 +99,7 @@ def _page(
 def index():
     """The picker, and the week grid once co-workers are chosen (changes nothing)."""
     host: User = current_user._get_current_object()
-    today = utcnow().astimezone(service.zone(host.timezone)).date()
+    today = clock.now().astimezone(service.zone(host.timezone)).date()
     ids = _ids(request.args.getlist("with"))
     errors = {}
     if len(ids) > findtime.MAX_COWORKERS:
@@ -116,7 +117,7 @@ def index():
 def book():
     """Book the clicked slot for the host and the co-workers; a lost race re-shows the week."""
     host: User = current_user._get_current_object()
-    today = utcnow().astimezone(service.zone(host.timezone)).date()
+    today = clock.now().astimezone(service.zone(host.timezone)).date()
     ids = _ids(request.form.getlist("with"))
     coworkers = _coworkers(ids)
     raw_duration = request.form.get("duration", "")

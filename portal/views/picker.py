@@ -23,7 +23,8 @@ from flask import current_app, request, url_for
 from markupsafe import Markup
 
 from .. import booking as service
-from ..models import MeetingType, User, db, utcnow
+from .. import clock
+from ..models import MeetingType, User, db
 
 # The per-process cache of what browsing shows (see slots_by_day).
 SLOTS_CACHE_ENTRIES = 512
@@ -161,7 +162,7 @@ def _compute_slots_by_day(
 ) -> dict[date, list[datetime]]:
     start, end = service.local_day_range(first, last, tz)
     by_day: dict[date, list[datetime]] = defaultdict(list)
-    for slot in service.available_slots(user, mt, start, end, now=utcnow(), exclude=exclude):
+    for slot in service.available_slots(user, mt, start, end, now=clock.now(), exclude=exclude):
         local = slot.astimezone(tz)
         by_day[local.date()].append(local)
     return dict(by_day)
@@ -220,7 +221,7 @@ def build_picker(
     adds the month overview. ``fresh`` skips the browsing cache (after a refusal).
     """
     tz = ZoneInfo(tz_name)
-    now_local = utcnow().astimezone(tz)
+    now_local = clock.now().astimezone(tz)
     today = now_local.date()
     last_day = (now_local + timedelta(days=mt.window_days, minutes=mt.duration_minutes)).date()
     selected = selected or parse_day(request.args.get("date"))

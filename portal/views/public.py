@@ -32,10 +32,10 @@ from flask import (
 )
 
 from .. import booking as service
-from .. import formtoken, locations, questions
+from .. import clock, formtoken, locations, questions
 from ..extensions import csrf, limiter
 from ..ical import meeting_link
-from ..models import Booking, MeetingType, User, db, utcnow
+from ..models import Booking, MeetingType, User, db
 from .picker import (
     Picker,
     build_picker,
@@ -244,6 +244,8 @@ def book(host: str, type_slug: str, embed: bool):
         return _form_or_gone(user, mt, endpoint, path, tz_name, start, embed)
     block = picker_block()
     picker = build_picker(user, mt, endpoint, path, {}, tz_name, day_only=block == "slots")
+    if request.args.get("start"):  # a link to a time that is not one (9999-12-31, a typo)
+        picker.notice = "That time is no longer available. Please pick another."
     return render(
         "public/book.html", block, host=user, mt=mt, picker=picker, embed=embed, form=None
     )
@@ -335,7 +337,7 @@ def book_submit(host: str, type_slug: str, embed: bool):
             timezone=tz_name,
             notes=form.notes,
             idempotency_key=form.idempotency_key,
-            now=utcnow(),
+            now=clock.now(),
             answers=form.answers,
         )
     except service.BookingError as exc:
@@ -380,7 +382,7 @@ def _manage_url(booking: Booking, embed: bool, **params) -> str:
 def _reschedulable(booking: Booking, host: User, mt: MeetingType | None) -> bool:
     return (
         booking.status == "confirmed"
-        and booking.start_utc > utcnow()
+        and booking.start_utc > clock.now()
         and mt is not None
         and mt.is_active
         and host.is_active
@@ -409,7 +411,7 @@ def _manage_context(booking: Booking, embed: bool, tz_name: str | None = None) -
         "successor_url": _manage_url(successor, embed) if successor else None,
         "can_reschedule": _reschedulable(booking, host, mt),
         # Invitees cannot cancel a meeting once it has started (the host still can).
-        "can_cancel": booking.status == "confirmed" and booking.start_utc > utcnow(),
+        "can_cancel": booking.status == "confirmed" and booking.start_utc > clock.now(),
         "form_token": formtoken.issue(host.id, mt.id if mt else 0, booking.uid),
         "picker": None,
         "confirm_start": None,
@@ -486,7 +488,7 @@ def cancel(uid: str, embed: bool):
     booking = _managed_post(uid)
     reason = request.form.get("reason", "")
     try:
-        service.cancel(booking, by="invitee", reason=reason, now=utcnow())
+        service.cancel(booking, by="invitee", reason=reason, now=clock.now())
     except service.BookingError as exc:
         ctx = _manage_context(Booking.get_by_id(booking.id), embed, request.form.get("tz"))
         ctx["reason"] = reason
@@ -509,7 +511,7 @@ def reschedule(uid: str, embed: bool):
     try:
         if start is None:
             raise service.BookingError("please pick a new time", "start")
-        new = service.reschedule(booking, start, by="invitee", now=utcnow())
+        new = service.reschedule(booking, start, by="invitee", now=clock.now())
     except service.BookingError as exc:
         ctx = _manage_context(Booking.get_by_id(booking.id), embed, tz_name)
         if ctx["can_reschedule"]:

@@ -16,8 +16,9 @@ from flask import Blueprint, current_app, flash, redirect, request, session, url
 from flask_login import current_user
 from peewee import IntegrityError
 
+from .. import clock
 from ..forms import PasswordForm, ProfileForm, timezone_names
-from ..models import Booking, MeetingType, User, db, from_db, to_db, utcnow
+from ..models import Booking, MeetingType, User, db, from_db, to_db
 from .guards import hosts_only
 from .render import is_htmx, render
 
@@ -132,7 +133,7 @@ def base_url() -> str:
 @bp.route("/")
 def index():
     """Where a host lands after signing in: their link, what is next, what is missing."""
-    now = utcnow()
+    now = clock.now()
     upcoming = list(
         Booking.select()
         .where(

@@ -6,8 +6,9 @@ from flask import abort, request
 from flask_login import current_user
 
 from .. import booking as service
+from .. import clock
 from ..forms import CancelForm
-from ..models import Booking, to_db, utcnow
+from ..models import Booking, to_db
 from .render import render
 from .settings import bp, done, is_htmx
 
@@ -24,7 +25,7 @@ def owned_booking(uid: str) -> Booking:
 
 
 def tab_query(tab: str):
-    now = to_db(utcnow())
+    now = to_db(clock.now())
     query = Booking.select().where(Booking.host == current_user.id)
     if tab == "upcoming":
         return query.where(Booking.status == "confirmed", Booking.end > now).order_by(Booking.start)
@@ -73,7 +74,7 @@ def _detail(row: Booking, form: CancelForm, error: str = ""):
         error=error,
         moved_to=moved_to,
         calendar_event=service.calendar_event_state(row),
-        can_cancel=row.status == "confirmed" and row.end_utc > utcnow(),
+        can_cancel=row.status == "confirmed" and row.end_utc > clock.now(),
     )
 
 
@@ -90,10 +91,10 @@ def appointments_cancel(uid: str):
     form = CancelForm()
     if not form.validate_on_submit():
         return _detail(row, form)
-    if row.end_utc <= utcnow():
+    if row.end_utc <= clock.now():
         return _detail(row, form, "This meeting is over; there is nothing to cancel.")
     try:
-        row = service.cancel(row, by="host", reason=form.reason.data or "")
+        row = service.cancel(row, by="host", reason=form.reason.data or "", now=clock.now())
     except service.BookingError as exc:
         return _detail(Booking.get_by_id(row.id), form, exc.message)
     if not is_htmx():

@@ -14,6 +14,7 @@ from datetime import date, datetime
 from flask import abort, request
 from flask_login import current_user
 
+from .. import clock
 from ..availability import format_clock, parse_clock
 from ..booking import zone
 from ..forms import OverrideForm, timezone_names
@@ -159,7 +160,8 @@ def hours():
 
 
 def host_today() -> date:
-    return datetime.now(zone(current_user.timezone)).date()
+    """Today in the host's zone, on the app's clock: overrides before it are refused."""
+    return clock.now().astimezone(zone(current_user.timezone)).date()
 
 
 def _override_rows():

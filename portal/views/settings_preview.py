@@ -14,8 +14,9 @@ from flask import abort, request
 from flask_login import current_user
 
 from .. import availability as engine
+from .. import clock
 from ..booking import cached_busy, existing_bookings, host_rules, meeting_rules, zone
-from ..models import MeetingType, utcnow
+from ..models import MeetingType
 from .render import render
 from .settings import DAYS, SLOTS, bp
 
@@ -172,7 +173,7 @@ def preview():
             abort(404)
     elif types:
         chosen = next((t for t in types if t.is_active), types[0])
-    now = utcnow()
+    now = clock.now()
     tz = zone(user.timezone)
     today = now.astimezone(tz).date()
     monday = week_start(request.args.get("week"), today)

@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 from flask import request
 from flask_login import current_user
 
+from .. import clock
 from .. import schedule as agenda
 from ..booking import local_day_range
-from ..models import utcnow
 from .render import render
 from .settings import bp
 
@@ -39,7 +39,7 @@ def _day(value: str | None, today: date) -> date:
 def schedule():
     """The host's bookings and calendar busy times; htmx swaps the ``schedule`` block."""
     tz = ZoneInfo(current_user.timezone)
-    today = utcnow().astimezone(tz).date()
+    today = clock.now().astimezone(tz).date()
     view = "week" if request.args.get("view") == "week" else "list"
     day = _day(request.args.get("date"), today)
     if view == "week":

@@ -10,9 +10,9 @@ from flask import abort
 from flask_login import current_user
 from peewee import IntegrityError, fn
 
-from .. import locations
+from .. import clock, locations
 from ..forms import MeetingTypeForm
-from ..models import Booking, MeetingType, db, to_db, utcnow
+from ..models import Booking, MeetingType, db, to_db
 from .render import render
 from .settings import bp, done, is_htmx
 
@@ -52,7 +52,7 @@ def _list_page():
         .where(
             Booking.host == current_user.id,
             Booking.status == "confirmed",
-            Booking.start >= to_db(utcnow()),
+            Booking.start >= to_db(clock.now()),
         )
         .group_by(Booking.meeting_type)
         .tuples()

@@ -105,7 +105,9 @@ def live_server(tmp_path, redis_url, serve) -> LiveServer:
         return holder["app"](environ, start_response)
 
     url = serve(late_bound)
-    app = make_app(tmp_path, redis_url, BASE_URL=url)
+    # The browser keeps real time (its own clock picks days and zones), so the server
+    # does too: no test clock here; browser tests compute their days from the real date.
+    app = make_app(tmp_path, redis_url, BASE_URL=url, CLOCK=None)
     holder["app"] = app
     return LiveServer(app=app, url=url)
 

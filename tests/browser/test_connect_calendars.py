@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import niquests
 from playwright.sync_api import expect
 
-from portal import booking
+from portal import booking, clock
 from portal.models import Booking, MeetingType, User, db
 from portal.worker import run_worker
 from tests.browser.conftest import sign_in
@@ -116,13 +116,18 @@ def test_connect_caldav_and_ics_then_book(live_server, page, radicale, feed_serv
     with app.app_context(), db.connection_context():
         alice = User.get(User.slug == "alice")
         made = booking.book(
-            alice, MeetingType.get(MeetingType.user == alice), start, "Ada", "ada@example.com"
+            alice,
+            MeetingType.get(MeetingType.user == alice),
+            start,
+            "Ada",
+            "ada@example.com",
+            now=clock.now(),
         )
     run_worker(app, burst=True)  # as `flask worker --burst`
     [name] = radicale.hrefs(bookings, user=user)
     assert "mailto:ada@example.com" in radicale.get(bookings + name, user=user)
 
     with app.app_context(), db.connection_context():
-        booking.cancel(Booking.get_by_id(made.booking.id))
+        booking.cancel(Booking.get_by_id(made.booking.id), now=clock.now())
     run_worker(app, burst=True)  # as `flask worker --burst`
     assert radicale.hrefs(bookings, user=user) == []

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import pytest
 
-from portal import admin, crypto
+from portal import admin, clock, crypto
 from portal import booking as service
 from portal.models import (
     ApiToken,
@@ -24,7 +24,6 @@ from portal.models import (
     User,
     WeeklyHours,
     db,
-    utcnow,
 )
 from tests.conftest import AuthActions
 from tests.integration.test_settings_security import build, dump
@@ -180,8 +179,9 @@ def bob_world(app, hosts, team):
     token = hosts.token(bob)
     with app.app_context(), db.connection_context():
         host = User.get_by_id(bob.id)
-        start = service.available_slots(host, mt, utcnow(), utcnow() + timedelta(days=14))[0]
-        booked = service.book(host, mt, start, "Carol", "carol@example.com").booking
+        now = clock.now()
+        start = service.available_slots(host, mt, now, now + timedelta(days=14), now=now)[0]
+        booked = service.book(host, mt, start, "Carol", "carol@example.com", now=now).booking
         conn = Connection.create(user=host, provider="caldav", label="bob@dav.example")
         crypto.seal(conn, "secret", {"password": "hunter2"})
         conn.save()

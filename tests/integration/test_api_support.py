@@ -1,8 +1,8 @@
 """Helpers shared by the API tests (no tests here): hosts with tokens, dates, schema checks.
 
-Over HTTP the real clock applies (the service's ``now`` is not reachable), so
-dates are chosen relative to the real today: the Monday of next week plus
-seven days is always a bookable weekday inside the default 60-day window.
+Over HTTP the app's clock applies (the test app's ``CLOCK``, which starts at the
+tests' "now", a Monday: tests/clock.py), so dates are chosen relative to it: the
+Monday a week later is always a bookable weekday inside the default 60-day window.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 from jsonschema import Draft202012Validator, FormatChecker
 
 from portal import create_app
-from portal.models import utcnow
 from portal.schemas.document import document as app_document
+from tests.clock import NOW
 from tests.conftest import Hosts
 
 BERLIN = "Europe/Berlin"
@@ -43,10 +43,9 @@ def document() -> dict:
         return app_document(app)
 
 
-def bookable_monday(tz: str = BERLIN) -> date:
-    """A Monday 8–14 days from today in ``tz``: inside hours, window and any lead time we use."""
-    today = utcnow().astimezone(ZoneInfo(tz)).date()
-    return today + timedelta(days=7 - today.weekday()) + timedelta(days=7)
+def bookable_monday() -> date:
+    """The Monday a week after the test clock's: inside hours, window and any lead time we use."""
+    return NOW.date() + timedelta(days=7)
 
 
 def at(day: date, hhmm: str, tz: str = BERLIN) -> str:

@@ -21,7 +21,7 @@ import jobs  # noqa: F401  (registers the outbox handlers)
 from jobs.calendar import event_data
 from jobs.outbox import run
 from portal import booking as service
-from portal import findtime, sync
+from portal import clock, findtime, sync
 from portal.models import (
     Booking,
     BookingAttendee,
@@ -32,7 +32,6 @@ from portal.models import (
     User,
     WeeklyHours,
     db,
-    utcnow,
 )
 from tests.clock import NOW
 from tests.conftest import AuthActions
@@ -69,7 +68,7 @@ def at(day: date, hh: int, mm: int = 0, tz=BERLIN) -> datetime:
 
 
 def next_monday() -> date:
-    return findtime.week_start(utcnow().date()) + timedelta(weeks=1)
+    return findtime.week_start(NOW.date()) + timedelta(weeks=1)
 
 
 @pytest.fixture
@@ -111,7 +110,7 @@ def grid(app, office, monday=None, duration=30, now=None):
         host = User.get_by_id(office["hana"].id)
         others = [User.get_by_id(office["ivo"].id), User.get_by_id(office["jo"].id)]
         return findtime.week_grid(
-            host, others, monday or office["monday"], duration, now or utcnow()
+            host, others, monday or office["monday"], duration, now or clock.now()
         )
 
 
@@ -174,7 +173,7 @@ def test_existing_bookings_and_their_buffers_are_busy(app, hosts, office):
     wed = office["monday"] + timedelta(days=2)
     with app.app_context(), db.connection_context():
         ivo = User.get_by_id(office["ivo"].id)
-        service.book(ivo, mt, at(wed, 11), "Zed Secret", "zed@secret.example")
+        service.book(ivo, mt, at(wed, 11), "Zed Secret", "zed@secret.example", now=clock.now())
     week = grid(app, office)
     assert cell(week, wed, "11:00").states[1] == "busy"
     assert cell(week, wed, "11:30").states[1] == "busy"  # the booking's own buffer
@@ -192,6 +191,7 @@ def test_page_shows_free_busy_only(app, client, office, hosts):
             "Zed Secret",
             "zed@secret.example",
             notes="acquisition",
+            now=clock.now(),
         )
     AuthActions(client).login("hana@example.com")
     query = {"with": [office["ivo"].id, office["jo"].id], "week": office["monday"].isoformat()}
@@ -288,7 +288,11 @@ def test_booking_a_common_slot(app, client, office):
         # The co-workers' own booking pages no longer offer that time.
         ivo = User.get_by_id(office["ivo"].id)
         slots = service.available_slots(
-            ivo, office["ivo_type"], start - timedelta(hours=2), start + timedelta(hours=3)
+            ivo,
+            office["ivo_type"],
+            start - timedelta(hours=2),
+            start + timedelta(hours=3),
+            now=clock.now(),
         )
         assert start not in slots and start + timedelta(minutes=30) in slots
         manage = service.manage_path(booking)
@@ -417,7 +421,7 @@ def test_coworkers_are_emailed_and_hear_of_a_cancellation(app, client, office):
 
     with app.app_context(), db.connection_context():
         booking = Booking.get(Booking.host == office["hana"].id)
-        service.cancel(booking, by="host")
+        service.cancel(booking, by="host", now=clock.now())
     run_mail_rows()
     cancelled = [
         m

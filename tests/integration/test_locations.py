@@ -17,7 +17,7 @@ from oauth_support import ctx_fixture, grant, oauth_app_fixture  # noqa: F401
 from jobs.calendar import write_back
 from jobs.locations import join_link_failed
 from jobs.mail import notify
-from portal import booking, locations, mail
+from portal import booking, clock, locations, mail
 from portal.booking import manage_path
 from portal.cli import create_user
 from portal.ical import booking_ics, meeting_link
@@ -341,9 +341,10 @@ def test_settings_pages_for_kinds_link_and_signature(oauth_app, fake_google):
         b = booking.book(
             alice,
             MeetingType.get_by_id(mt.id),
-            datetime.fromisoformat(at(bookable_monday("UTC"), "10:00", "UTC")),
+            datetime.fromisoformat(at(bookable_monday(), "10:00", "UTC")),
             "Ada",
             "ada@example.com",
+            now=clock.now(),
         ).booking
         msg = mail.booking_message(b, "created", "invitee")
         host_msg = mail.booking_message(b, "created", "host")

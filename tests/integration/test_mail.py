@@ -90,11 +90,9 @@ class Clock:
 
 
 @pytest.fixture
-def clock(monkeypatch, now):
-    """The time the mail jobs read; tests move it."""
-    clock = Clock(now)
-    monkeypatch.setattr(mail_jobs, "utcnow", clock)
-    return clock
+def clock(now):
+    """The app's clock (``CLOCK``), which the mail jobs read; tests move it."""
+    return Clock(now)
 
 
 def _app(tmp_path, redis_url, monkeypatch, database_url=None, **config):
@@ -114,7 +112,7 @@ def mail_app(request, tmp_path, redis_url, monkeypatch, smtp, clock):
         if not TEST_DATABASE_URL:
             pytest.skip("TEST_DATABASE_URL not set")
         url = TEST_DATABASE_URL
-    app = _app(tmp_path, redis_url, monkeypatch, url, SMTP_URL=smtp.url)
+    app = _app(tmp_path, redis_url, monkeypatch, url, SMTP_URL=smtp.url, CLOCK=clock)
     yield app
     if not db.is_closed():
         db.close()
@@ -556,12 +554,12 @@ def test_reconnect_request_reaches_the_host_once_per_episode(mail_app, setup, sm
         conn.last_synced_at = (now + timedelta(hours=23)).replace(tzinfo=None)
         conn.save()
         clock.now = now + timedelta(days=1, hours=1)
-        assert mail_jobs.host_action_required(conn.id) == 1
-        assert mail_jobs.host_action_required(conn.id) == 0
+        assert mail_jobs.host_action_required(conn.id, now=clock.now) == 1
+        assert mail_jobs.host_action_required(conn.id, now=clock.now) == 0
         conn.status = "ok"
         conn.save()
-        clock.now = now + timedelta(days=5)
-        assert mail_jobs.host_action_required(conn.id) == 0  # fixed before the job ran
+        clock.now = now + timedelta(days=5)  # fixed before the job ran:
+        assert mail_jobs.host_action_required(conn.id, now=clock.now) == 0
     assert len(smtp.messages) == 2
 
 

@@ -47,9 +47,8 @@ def site(app, hosts, now, monkeypatch):
 
 
 def freeze_clock(monkeypatch, now) -> None:
-    """The invitee pages read the time in two modules; both see ``now``."""
-    for module in ("portal.views.public", "portal.views.picker"):
-        monkeypatch.setattr(f"{module}.utcnow", lambda: now)
+    """Stop the app's clock (``portal.clock``, which the pages read) at ``now`` for this test."""
+    monkeypatch.setattr("portal.clock.now", lambda: now)
 
 
 def form_fields(html: str) -> dict[str, str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -11,6 +11,7 @@ import requests
 from werkzeug.serving import make_server
 
 from portal.models import Booking, db
+from tests.clock import NOW
 from tests.conftest import Hosts
 
 RACERS = 32
@@ -26,8 +27,8 @@ def live(backend_app):
 
 
 def _next_weekday_at(hour: int, tz: str) -> datetime:
-    """A start well inside the default hours, a week or more ahead (real clock)."""
-    day = datetime.now(UTC).date() + timedelta(days=8)
+    """A start well inside the default hours, a week or more after the test clock's "now"."""
+    day = NOW.date() + timedelta(days=8)
     while day.weekday() != 2:  # a Wednesday
         day += timedelta(days=1)
     return datetime.combine(day, time(hour), tzinfo=ZoneInfo(tz))

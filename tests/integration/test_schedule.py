@@ -35,8 +35,8 @@ def ymd(days):
 
 
 @pytest.fixture
-def world(app, hosts, monkeypatch, now):
-    monkeypatch.setattr("portal.views.settings_schedule.utcnow", lambda: now)
+def world(app, hosts, now):
+    app.config["CLOCK"].freeze(now)
     alice = hosts.create("alice", name="Alice Example", tz="Europe/Berlin")
     bob = hosts.create("bob", tz="Europe/Berlin")
     mt = hosts.meeting_type(alice, "intro", name="Intro call", location="https://meet.example/a")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, date, timedelta
+from datetime import UTC, timedelta
 
 import pytest
 
 from portal import booking as service
+from portal import clock
 from portal.models import (
     ApiToken,
     Booking,
@@ -21,10 +22,9 @@ from portal.models import (
     WeeklyHours,
     db,
     to_db,
-    utcnow,
 )
-from portal.views import settings_preview
 from tests.clock import at, day
+from tests.clock import day as clock_day
 
 HX = {"HX-Request": "true"}
 
@@ -240,7 +240,7 @@ def test_hours_off_the_half_hour_grid_are_rounded_inwards_and_flagged(client, al
 
 
 def test_overrides_add_replace_list_and_delete(client, auth, alice, q):
-    day = date.today() + timedelta(days=10)
+    day = clock_day(10)
     off = auth.post(
         "/settings/overrides", {"date": day.isoformat(), "mode": "off", "hours": "junk"}, headers=HX
     )
@@ -280,7 +280,7 @@ def test_overrides_add_replace_list_and_delete(client, auth, alice, q):
     ],
 )
 def test_override_errors_are_shown_next_to_the_field(client, auth, alice, q, data, field, message):
-    soon = (date.today() + timedelta(days=3)).isoformat()
+    soon = clock_day(3).isoformat()
     data = {k: v.replace("{soon}", soon) for k, v in data.items()}
     page = html(auth.post("/settings/overrides", data, headers=HX))
     assert message in error_for(page, field)
@@ -288,7 +288,7 @@ def test_override_errors_are_shown_next_to_the_field(client, auth, alice, q, dat
 
 
 def test_override_until_midnight(client, auth, alice, q):
-    soon = (date.today() + timedelta(days=3)).isoformat()
+    soon = clock_day(3).isoformat()
     auth.post("/settings/overrides", {"date": soon, "mode": "hours", "hours": "20:00-24:00"})
     assert q(lambda: DateOverride.get().interval_list()) == [["20:00", "24:00"]]
 
@@ -430,14 +430,14 @@ def test_meeting_type_slug_is_unique_per_host_only(client, auth, alice, q, hosts
 
 
 @pytest.fixture
-def preview_setup(app, hosts, alice, now, monkeypatch):
+def preview_setup(app, hosts, alice, now):
     """Alice (Berlin, Mon–Fri 09–17) on the test clock's Monday at 09:00 local.
 
     Intro: 30 min, 30 min buffer after, 2 h notice, 3 days ahead, 2 a day. Booked Tue 10:00
     and twice on Wed; her "Work" calendar is busy Tue 14:00–15:00.
     """
     now = at(0, 9, tz="Europe/Berlin")  # whatever Berlin's offset is that week
-    monkeypatch.setattr(settings_preview, "utcnow", lambda: now)
+    app.config["CLOCK"].freeze(now)
     mt = hosts.meeting_type(
         alice,
         "intro",
@@ -506,9 +506,9 @@ def test_preview_without_types_and_with_bad_input(client, alice, hosts):
     assert client.get(f"/settings/preview?type={mt.id + 1000}").status_code == 404
 
 
-def test_preview_skips_to_next_week_when_nothing_is_left(client, alice, hosts, monkeypatch):
+def test_preview_skips_to_next_week_when_nothing_is_left(app, client, alice, hosts):
     friday_evening = at(4, 18, tz="Europe/Berlin")
-    monkeypatch.setattr(settings_preview, "utcnow", lambda: friday_evening)
+    app.config["CLOCK"].freeze(friday_evening)
     hosts.meeting_type(alice, "intro")
     assert f"Week of {day(7):%d %b %Y}" in html(client.get("/settings/preview"))
     assert f"Week of {day(0):%d %b %Y}" in html(client.get(f"/settings/preview?week={day(4)}"))
@@ -529,7 +529,7 @@ def booked(app, hosts, alice):
             ("old", -3, "confirmed"),
             ("off", 4, "cancelled"),
         ):
-            start = utcnow().replace(microsecond=0) + timedelta(days=days)
+            start = clock.now().replace(microsecond=0) + timedelta(days=days)
             rows[key] = service._insert(
                 host, mt, start, f"Invitee {key}", f"{key}@example.com", "Asia/Tokyo", "Hello", None
             )

@@ -17,6 +17,7 @@ import pytest
 from werkzeug.routing import IntegerConverter
 
 from portal import booking as service
+from portal import clock
 from portal.models import (
     ApiToken,
     BusyBlock,
@@ -29,8 +30,8 @@ from portal.models import (
     WebhookDelivery,
     db,
     to_db,
-    utcnow,
 )
+from tests.clock import NOW
 from tests.conftest import AuthActions
 
 # Columns that record a read, not a change: a bearer token's last use.
@@ -64,10 +65,11 @@ def world(app, hosts):
         host = User.get_by_id(alice.id)
         host.embed_origins = "https://site.example"
         host.save()
-        start = service.available_slots(host, mt, utcnow(), utcnow() + timedelta(days=14))[2]
-        booked = service.book(host, mt, start, "Carol", "carol@example.com").booking
+        now = clock.now()
+        start = service.available_slots(host, mt, now, now + timedelta(days=14), now=now)[2]
+        booked = service.book(host, mt, start, "Carol", "carol@example.com", now=now).booking
         override = DateOverride.create(
-            user=host, date=(utcnow() + timedelta(days=20)).date(), intervals='[["10:00","12:00"]]'
+            user=host, date=(now + timedelta(days=20)).date(), intervals='[["10:00","12:00"]]'
         )
         conn = Connection.create(user=host, provider="ics", label="https://cal.example/f.ics")
         cal = Calendar.create(connection=conn, external_id="main", name="Main")
@@ -115,13 +117,13 @@ def world(app, hosts):
         "query": {
             "token": manage,
             "type": str(mt.id),
-            "week": (utcnow() + timedelta(days=7)).date().isoformat(),
+            "week": (NOW + timedelta(days=7)).date().isoformat(),
             "tab": "past",
-            "date": (utcnow() + timedelta(days=3)).date().isoformat(),
-            "month": (utcnow() + timedelta(days=3)).strftime("%Y-%m"),
+            "date": (NOW + timedelta(days=3)).date().isoformat(),
+            "month": (NOW + timedelta(days=3)).strftime("%Y-%m"),
             "tz": "America/New_York",
-            "start": (utcnow() + timedelta(days=1)).date().isoformat(),
-            "end": (utcnow() + timedelta(days=5)).date().isoformat(),
+            "start": (NOW + timedelta(days=1)).date().isoformat(),
+            "end": (NOW + timedelta(days=5)).date().isoformat(),
         },
     }
 
