@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field
 
@@ -39,16 +39,19 @@ class Slots(Reply):
     slots: list[DateTime] = Field(description="offered starts, with the offset of `timezone`")
 
 
-AnswerValue = whole(
-    str | list[str],
-    "expected text, or a list of choices",
-    {
-        "oneOf": [
-            {"type": "string", "maxLength": MAX_LONG},
-            {"type": "array", "items": {"type": "string", "maxLength": MAX_LONG}},
-        ]
-    },
-)
+if TYPE_CHECKING:
+    AnswerValue = str | list[str]
+else:
+    AnswerValue = whole(
+        str | list[str],
+        "expected text, or a list of choices",
+        {
+            "oneOf": [
+                {"type": "string", "maxLength": MAX_LONG},
+                {"type": "array", "items": {"type": "string", "maxLength": MAX_LONG}},
+            ]
+        },
+    )
 
 
 class BookingRequest(Body):

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from .base import ONE_LINE, Body, DateTime, Patch, Reply
+from .base import ONE_LINE, Body, DateTime, Patch, Reply, absent
 
 MAX_URL = 2000
 MAX_USER = 320
@@ -42,8 +42,8 @@ class ConnectionRequest(Body):
 
 
 class CalendarPatch(Patch):
-    conflict: bool = None
-    write: bool = Field(default=None, description="true moves the write flag here")
+    conflict: bool = absent()
+    write: bool = absent(description="true moves the write flag here")
     # Echoed fields of a GET answer are accepted and ignored, so a client may send one back.
     id: Any = Field(default=None, json_schema_extra={"readOnly": True})
     name: Any = Field(default=None, json_schema_extra={"readOnly": True})

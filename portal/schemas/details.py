@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -24,13 +24,16 @@ class MeetingDetails(Reply):
 class MeetingDetailsPatch(Patch):
     meeting_link: Annotated[
         str, Field(max_length=MAX_MEETING_LINK, description="an http(s) URL, or empty")
-    ] = None
-    email_signature: Annotated[str, Field(max_length=MAX_SIGNATURE)] = None
+    ] = absent()
+    email_signature: Annotated[str, Field(max_length=MAX_SIGNATURE)] = absent()
 
 
 # ---------------------------------------------------------------- questions
 
-QuestionKind = Literal[tuple(QUESTION_KINDS)]  # type: ignore[valid-type]
+if TYPE_CHECKING:  # the kinds are portal.questions' keys, known only at run time
+    QuestionKind = str
+else:
+    QuestionKind = Literal[tuple(QUESTION_KINDS)]
 Options = Annotated[
     list[Annotated[str, Field(min_length=1, max_length=MAX_OPTION)]],
     Field(
@@ -74,16 +77,21 @@ class QuestionList(Reply):
 
 # ---------------------------------------------------------------- webhooks
 
-Events = whole(
-    list[Literal[EVENTS]],  # type: ignore[valid-type]
-    "expected a list of event names: " + ", ".join(EVENTS),
-    {
-        "type": "array",
-        "items": {"type": "string", "enum": list(EVENTS)},
-        "minItems": 1,
-        "description": "default: all of them",
-    },
-)
+if TYPE_CHECKING:
+    Events = list[str]
+else:
+    Events = whole(
+        list[Literal[EVENTS]],  # type: ignore[valid-type]
+        "expected a list of event names: " + ", ".join(EVENTS),
+        {
+            "type": "array",
+            "items": {"type": "string", "enum": list(EVENTS)},
+            "minItems": 1,
+            "description": "default: all of them",
+        },
+    )
+
+
 WebhookUrl = Annotated[
     str,
     Field(
@@ -96,17 +104,17 @@ WebhookDescription = Annotated[str | None, Field(max_length=MAX_DESCRIPTION)]
 class WebhookRequest(Body):
     url: WebhookUrl
     events: Events = absent()
-    description: WebhookDescription = None
+    description: WebhookDescription = absent()
     active: bool = True
 
 
 class WebhookPatch(Patch):
     """Only the fields given change; `id`, `created_at` and `last_delivery` are ignored."""
 
-    url: WebhookUrl = None
-    events: Events = None
-    description: WebhookDescription = None
-    active: bool = None
+    url: WebhookUrl = absent()
+    events: Events = absent()
+    description: WebhookDescription = absent()
+    active: bool = absent()
     id: Any = Field(default=None, json_schema_extra={"readOnly": True})
     created_at: Any = Field(default=None, json_schema_extra={"readOnly": True})
     last_delivery: Any = Field(default=None, json_schema_extra={"readOnly": True})

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field
 
 from ..locations import KINDS as LOCATION_KINDS
 from ..locations import MAX_LOCATION
 from ..models import SLUG_RE, validate_slug
-from .base import ONE_LINE, Body, Patch, Reply, fail
+from .base import ONE_LINE, Body, Patch, Reply, absent, fail
 
 # (low, high) of each number; portal.forms builds its NumberRange checks from these.
 DURATION = (5, 720)
@@ -82,14 +82,18 @@ Location = Annotated[
     ONE_LINE,
     AfterValidator(str.strip),
 ]
-LocationKind = Annotated[
-    Literal[tuple(LOCATION_KINDS)],  # type: ignore[valid-type]
-    Field(
-        description="`custom`: the text as written; `link`: a fixed URL; `phone`; `address`; "
-        "`personal`: the host's personal meeting link; `google_meet` / `teams`: a link made "
-        "per booking in the host's Google / Microsoft calendar for new bookings"
-    ),
-]
+if TYPE_CHECKING:  # the kinds are portal.locations' keys, known only at run time
+    LocationKind = str
+else:
+    LocationKind = Annotated[
+        Literal[tuple(LOCATION_KINDS)],
+        Field(
+            description="`custom`: the text as written; `link`: a fixed URL; `phone`; "
+            "`address`; `personal`: the host's personal meeting link; `google_meet` / "
+            "`teams`: a link made per booking in the host's Google / Microsoft calendar for "
+            "new bookings"
+        ),
+    ]
 Active = Annotated[bool, Field(description="inactive types are not bookable")]
 
 
@@ -112,19 +116,19 @@ class MeetingTypeCreate(Body):
 class MeetingTypePatch(Patch):
     """Only the fields given change; `booking_url` is ignored."""
 
-    slug: Slug = None
-    name: Name = None
-    description: Description = None
-    duration_minutes: Duration = None
-    buffer_before_minutes: Buffer = None
-    buffer_after_minutes: Buffer = None
-    lead_time_minutes: LeadTime = None
-    window_days: WindowDays = None
-    slot_interval_minutes: SlotInterval = None
-    daily_limit: DailyLimit = None
-    location: Location = None
-    location_kind: LocationKind = None
-    active: Active = None
+    slug: Slug = absent()
+    name: Name = absent()
+    description: Description = absent()
+    duration_minutes: Duration = absent()
+    buffer_before_minutes: Buffer = absent()
+    buffer_after_minutes: Buffer = absent()
+    lead_time_minutes: LeadTime = absent()
+    window_days: WindowDays = absent()
+    slot_interval_minutes: SlotInterval = absent()
+    daily_limit: DailyLimit = absent()
+    location: Location = absent()
+    location_kind: LocationKind = absent()
+    active: Active = absent()
     booking_url: Any = Field(default=None, json_schema_extra={"readOnly": True})
 
 
