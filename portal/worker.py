@@ -165,6 +165,8 @@ class KairosWorker(SimpleWorker):
 
     def keepalive(self) -> None:
         """Heartbeat, and register again if Redis forgot this worker (restarted empty)."""
+        if self.birth_date is None:
+            return  # not registered by RQ yet (work() does that first)
         with self.connection.pipeline() as pipe:
             pipe.sismember(self.redis_workers_keys, self.key)
             pipe.hexists(self.key, "birth")
@@ -173,7 +175,6 @@ class KairosWorker(SimpleWorker):
             self.heartbeat()
             return
         log.warning("worker %s: missing from Redis (restarted?); registering again", self.name)
-        self.birth_date = self.birth_date or now()
         self.last_heartbeat = now()
         with self.connection.pipeline() as pipe:
             pipe.hset(self.key, mapping={**self.serialize(), "state": str(self.get_state())})
