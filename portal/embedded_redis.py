@@ -169,8 +169,9 @@ def _start(path: str) -> str:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         registry = _read_registry(path)
-        if registry.get("supervisor") == supervisor.pid and _answers(registry.get("unixsocket")):
-            return registry["unixsocket"]
+        socket = str(registry.get("unixsocket", ""))
+        if registry.get("supervisor") == supervisor.pid and _answers(socket):
+            return socket
         if supervisor.poll() is not None:
             break
         time.sleep(0.05)

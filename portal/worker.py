@@ -82,7 +82,7 @@ def _scheduler_alive(connection: Redis, name: str) -> bool:
     after a few missed beats: a same-named host elsewhere would still be beating.
     """
     raw = connection.hgetall(SCHEDULER_KEY_TEMPLATE % name)
-    info = {k.decode(): v.decode() for k, v in raw.items()} if raw else {}
+    info = {_text(k): _text(v) for k, v in (raw or {}).items()}
     if not info.get("last_heartbeat"):
         return False
     silent = (now() - utcparse(info["last_heartbeat"])).total_seconds()
@@ -91,6 +91,10 @@ def _scheduler_alive(connection: Redis, name: str) -> bool:
     pid = int(info.get("pid") or 0)
     gone = info.get("hostname") == socket.gethostname() and pid and not _pid_exists(pid)
     return not (gone and silent >= 3)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _pid_exists(pid: int) -> bool:
@@ -110,7 +114,7 @@ class Scheduler:
         self.rq = RQScheduler([queue], connection=connection, serializer=JSONSerializer)
         # Our own client (it may be the embedded server's): RQ would build a new one from
         # the connection's pool settings, meant for the process it forks.
-        self.rq._connection = connection
+        self.rq._connection = connection  # type: ignore[assignment]
         self.connection = connection
 
     def take_over_stale_locks(self) -> None:
@@ -120,7 +124,7 @@ class Scheduler:
             raw = self.connection.get(key)
             if raw is None:
                 continue
-            holder = raw.decode() if isinstance(raw, bytes) else raw
+            holder = _text(raw)
             if holder == self.rq.name or _scheduler_alive(self.connection, holder):
                 continue
             # Deleted only if still held by that dead holder (atomic compare-and-delete).
