@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from jsonschema import Draft202012Validator, FormatChecker
 
 from portal import create_app
+from portal.models import db
 from portal.schemas.document import document as app_document
 from tests.clock import NOW
 from tests.conftest import Hosts
@@ -30,6 +31,8 @@ def document() -> dict:
     It is generated from the routes alone, so an app built just for its url_map
     (never serving a request) gives the same document as every test app.
     """
+    # create_app binds the shared database proxy; hand it back to the test app that had it.
+    bound = db.obj
     with tempfile.TemporaryDirectory() as tmp:
         app = create_app(
             {
@@ -40,7 +43,11 @@ def document() -> dict:
                 "REDIS_URL": "redis://127.0.0.1:1/0",  # never dialled: no request is served
             }
         )
-        return app_document(app)
+        try:
+            return app_document(app)
+        finally:
+            if bound is not None:
+                db.initialize(bound)
 
 
 def bookable_monday() -> date:
