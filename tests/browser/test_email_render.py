@@ -11,6 +11,7 @@ from __future__ import annotations
 import email
 from datetime import timedelta
 from email import policy
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -45,11 +46,11 @@ def message(tmp_path, redis_url, now):
     received = email.message_from_bytes(msg.as_bytes(), policy=policy.default)
     if not db.is_closed():
         db.close()
-    return received.get_body(("html",)).get_content(), manage
+    return received.get_body(("html",)).get_content(), manage, start
 
 
 def test_html_part_shows_links_and_runs_nothing(new_page, message):
-    html, manage = message
+    html, manage, start = message
     page = new_page(width=800, height=1100)
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
@@ -67,7 +68,10 @@ def test_html_part_shows_links_and_runs_nothing(new_page, message):
     body = page.inner_text("body")
     assert "<script>window.__pwned = 2</script>" in body  # shown as text, not run
     assert NAME in body
-    assert "Tuesday 1 December 2026, 05:00–05:30 (America/New_York)" in body
+    local = start.astimezone(ZoneInfo("America/New_York"))
+    until = local + timedelta(minutes=30)
+    when = f"{local:%A} {local.day} {local:%B %Y}, {local:%H:%M}–{until:%H:%M}"
+    assert f"{when} (America/New_York)" in body
     assert requests == [] and errors == []  # no remote content, no script at all
 
     ARTIFACTS.mkdir(exist_ok=True)
@@ -75,7 +79,7 @@ def test_html_part_shows_links_and_runs_nothing(new_page, message):
 
 
 def test_html_part_fits_a_phone(new_page, message):
-    html, _ = message
+    html, _, _ = message
     page = new_page(width=375, height=800)
     page.set_content(html, wait_until="load")
     assert page.evaluate("document.documentElement.scrollWidth") <= 375

@@ -42,7 +42,9 @@ def kairos(tmp_path, redis_url, serve, fake_google) -> LiveServer:
         return holder["app"](environ, start_response)
 
     url = serve(late_bound)
-    holder["app"] = make_app(tmp_path, redis_url, BASE_URL=url, **fake_google.config())
+    holder["app"] = make_app(
+        tmp_path, redis_url, BASE_URL=url, CLOCK=None, **fake_google.config()
+    )  # the browser picks days from the real date
     return LiveServer(app=holder["app"], url=url)
 
 
