@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from datetime import datetime
 
 import pytest
@@ -113,6 +114,18 @@ def backend_app(request, tmp_path, redis_url):
     yield app
     if not db.is_closed():
         db.close()
+
+
+@pytest.fixture
+def live(backend_app):
+    """``backend_app`` behind a real threaded HTTP server, for tests that race over sockets."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, backend_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
 
 
 @pytest.fixture

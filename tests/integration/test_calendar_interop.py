@@ -18,6 +18,7 @@ from werkzeug.serving import make_server
 from jobs import outbox as outbox_jobs
 from portal import booking, feeds, mail, sync
 from portal.models import BusyBlock, Calendar, Connection, Outbox, User, db, from_db
+from tests.clock import NOW
 from tests.conftest import Hosts
 
 
@@ -33,7 +34,7 @@ def outlook_feed(start: datetime) -> str:
     )
 
 
-FEED = outlook_feed(datetime(2026, 12, 2, 10, tzinfo=UTC))  # where the date does not matter
+FEED = outlook_feed(NOW + timedelta(days=2, hours=2))  # where the date does not matter
 
 
 def run_write_backs() -> None:

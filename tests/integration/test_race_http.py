@@ -6,24 +6,13 @@ import threading
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
 import requests
-from werkzeug.serving import make_server
 
 from portal.models import Booking, db
 from tests.clock import NOW
 from tests.conftest import Hosts
 
 RACERS = 32
-
-
-@pytest.fixture
-def live(backend_app):
-    server = make_server("127.0.0.1", 0, backend_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
 
 
 def _next_weekday_at(hour: int, tz: str) -> datetime:

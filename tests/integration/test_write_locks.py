@@ -12,24 +12,13 @@ from __future__ import annotations
 import threading
 import time
 
-import pytest
 import requests
-from werkzeug.serving import make_server
 
 from portal import sync
 from portal.models import Calendar, Connection, db
 from tests.conftest import AuthActions, Hosts
 
 CONNECTS = 32
-
-
-@pytest.fixture
-def live(backend_app):
-    server = make_server("127.0.0.1", 0, backend_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
 
 
 def feed(n: int, events: int = 40) -> str:
