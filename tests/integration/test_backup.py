@@ -16,6 +16,7 @@ import pytest
 from portal import create_app, crypto, sync
 from portal.database import upgrade
 from portal.models import AppSetting, Booking, Connection, db
+from tests.clock import NOW, Clock
 from tests.conftest import Hosts
 from tests.integration.test_api_support import BERLIN, at, bookable_monday
 
@@ -38,6 +39,7 @@ def instance_app(folder, redis_url):
             "RATELIMIT_ENABLED": False,
             "PUBLIC_SLOTS_CACHE_SECONDS": 0,
             "ALLOW_PRIVATE_URLS": True,
+            "CLOCK": Clock(NOW),  # the tests' clock, like every test app
         }
     )
     with app.app_context():
