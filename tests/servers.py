@@ -29,6 +29,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop_process(process: subprocess.Popen | None, grace: float) -> None:
+    """SIGTERM, then SIGKILL after ``grace`` seconds: a test's server never outlives it."""
+    if process and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def closed_url() -> str:
     """An http URL where nothing listens (connection refused at once)."""
     return f"http://127.0.0.1:{free_port()}/"
@@ -92,13 +103,7 @@ class RadicaleServer:
         raise RuntimeError("radicale did not start")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, 10)
 
     def add_user(self, name: str | None = None, password: str | None = None) -> tuple[str, str]:
         """A fresh account (Radicale re-reads htpasswd), so tests do not share calendars."""

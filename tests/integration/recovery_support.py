@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from servers import free_port
+from servers import free_port, stop_process
 
 from tests.conftest import ENCRYPTION_KEY
 
@@ -96,13 +96,7 @@ class WorkerProcess:
             self.process.wait(10)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, 20)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")[-4000:]
