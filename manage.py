@@ -41,8 +41,8 @@ def ensure_venv() -> None:
 
 
 def run(argv: list[str]) -> int:
-    """Migrate, then run the web server and a worker (see portal/serve.py)."""
-    return subprocess.call([str(PY), "-m", "portal.serve", *argv], cwd=ROOT)
+    """Migrate, then run the web server and a worker (see portal/runtime/serve.py)."""
+    return subprocess.call([str(PY), "-m", "portal.runtime.serve", *argv], cwd=ROOT)
 
 
 def test(argv: list[str]) -> int:

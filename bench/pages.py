@@ -261,7 +261,7 @@ def main() -> int:
         return 0 if ok else 1
     finally:
         stop(proc)
-        from portal.queue import shutdown_embedded
+        from portal.runtime.queue import shutdown_embedded
 
         shutdown_embedded()
         shutil.rmtree(tmp, ignore_errors=True)

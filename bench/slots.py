@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from portal.availability import Busy, HostRules, MeetingRules, slots  # noqa: E402
+from portal.booking.availability import Busy, HostRules, MeetingRules, slots  # noqa: E402
 
 REPEATS = 15
 DAYS = 31

@@ -4,7 +4,7 @@ Run: ``.venv/bin/python bench/sync.py``. Starts a real Radicale on 127.0.0.1 wit
 temporary store, uploads one calendar of 5,000 events (one PUT of the whole collection),
 connects it to a host on a temporary SQLite instance, then in the same run times
 
-  (1) the first refresh (``portal.sync.refresh_connection``): discovery, a time-range
+  (1) the first refresh (``portal.calendars.sync.refresh_connection``): discovery, a time-range
       search over every event, local expansion, 5,000 rows written to the busy cache;
   (2) a second refresh after one event was moved on the server: the sync token names
       that one resource, one calendar-multiget fetches it, its rows are replaced.

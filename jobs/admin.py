@@ -1,7 +1,7 @@
 """Outbox handlers of the team features: invitation e-mails, and co-workers on a meeting.
 
 Like every handler they re-read the database and send only what is still
-true; ``portal.mail.send_once`` makes a second run of the same message a no-op.
+true; ``portal.notify.mail.send_once`` makes a second run of the same message a no-op.
 """
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from portal import admin, mail
-from portal.booking import external_url
-from portal.ical import booking_ics, meeting_link, meeting_title
+from jobs.outbox import handler
+from portal.booking.service import external_url
 from portal.models import Booking, BookingAttendee, Invite, User, from_db, hash_token, utcnow
-
-from .outbox import handler
+from portal.notify import mail
+from portal.notify.ical import booking_ics, meeting_link, meeting_title
+from portal.org import admin
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Copies of bookings in *additional booking calendars* (``Calendar.copy_bookings``).
 
 An Exchange member may mark their calendar as an additional booking
-calendar (``portal.exchange_org``): every booking of theirs is then written
+calendar (``portal.calendars.exchange_org``): every booking of theirs is then written
 there as well as to the main booking calendar. Like ``write_back``, the job
 makes each copy match the booking *as it is now* (confirmed → the copy exists
 at this time; cancelled or moved away → it is gone), takes ids, and is safe
@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import logging
 
-from portal import sync
+from jobs.calendar import event_data, one_at_a_time
+from jobs.outbox import handler
+from portal.calendars import sync
+from portal.calendars.providers import CredentialsInvalid, NotFound, ProviderError
 from portal.models import Booking, BookingCopy, Calendar, Connection, to_db, utcnow
-from portal.outbox import RETRY
-from portal.providers import CredentialsInvalid, NotFound, ProviderError
-
-from .calendar import event_data, one_at_a_time
-from .outbox import handler
+from portal.runtime.outbox import RETRY
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +61,7 @@ def _sync_copies(booking_id: int) -> str:
         except ProviderError as exc:  # retryable, and attempts left: try the others first
             retry = exc
     if retry is not None:
-        raise retry  # RQ retries with backoff (portal.outbox.RETRY)
+        raise retry  # RQ retries with backoff (portal.runtime.outbox.RETRY)
     return ",".join(outcomes) or "no additional calendars"
 
 

@@ -3,7 +3,7 @@
 Both take ids, re-read the database and are safe to run twice:
 
 * ``refresh(connection_id)`` — enqueued with one job id per connection
-  (``portal.sync.enqueue_refresh``), and guarded by a Redis lock, so two
+  (``portal.calendars.sync.enqueue_refresh``), and guarded by a Redis lock, so two
   refreshes of one account never interleave their cursors.
 * ``write_back`` — an outbox handler run for every booking event. It does
   not replay the event; it makes the host's calendar match the booking *as
@@ -23,9 +23,17 @@ from dataclasses import replace
 
 from redis.exceptions import LockError
 
-from portal import locations, sync
-from portal.ical import meeting_link, meeting_title, summary
-from portal.lease import lease_seconds, renewing
+from jobs.outbox import handler
+from portal.booking import locations
+from portal.booking.questions import answers_text
+from portal.calendars import sync
+from portal.calendars.providers import (
+    CredentialsInvalid,
+    EventData,
+    NotFound,
+    ProviderError,
+    Transient,
+)
 from portal.models import (
     Booking,
     BookingAttendee,
@@ -37,12 +45,10 @@ from portal.models import (
     to_db,
     utcnow,
 )
-from portal.outbox import RETRY
-from portal.providers import CredentialsInvalid, EventData, NotFound, ProviderError, Transient
-from portal.questions import answers_text
-from portal.queue import get_redis
-
-from .outbox import handler
+from portal.notify.ical import meeting_link, meeting_title, summary
+from portal.runtime.lease import lease_seconds, renewing
+from portal.runtime.outbox import RETRY
+from portal.runtime.queue import get_redis
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +128,7 @@ def _fail(row: CalendarEvent, message: str) -> None:
     CalendarEvent.update(
         status="failed", last_error=message[:2000], updated_at=to_db(utcnow())
     ).where(CalendarEvent.id == row.id).execute()
-    # No event, so no Meet/Teams link either: the host is told (portal.locations).
+    # No event, so no Meet/Teams link either: the host is told (portal.booking.locations).
     locations.record_failed(row.booking_id, f"the calendar event could not be written: {message}")
 
 
@@ -131,7 +137,7 @@ def write_back(booking_id: int, event: str = "", **_: object) -> str:
     """Make the host's write calendar match this booking (see the module docstring).
 
     Transient provider errors are raised so RQ retries with backoff
-    (``portal.outbox.RETRY``); the last attempt marks the event ``failed``,
+    (``portal.runtime.outbox.RETRY``); the last attempt marks the event ``failed``,
     which the host sees on the booking with a retry action. Refused
     credentials mark the account ``needs_reconnect`` and stop at once.
     """

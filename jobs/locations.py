@@ -3,7 +3,7 @@
 Recorded when a booking is made while a Meet/Teams link cannot be created
 (no calendar for new bookings, or one at another provider), or a personal
 link is missing, and when the calendar write-back gives up or the provider
-makes no conference (``portal.locations``). The booking itself stands; the
+makes no conference (``portal.booking.locations``). The booking itself stands; the
 host is asked to send the invitee a link. Sent once per booking and sequence.
 """
 
@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from portal import clock, mail
-from portal.ical import host_url, meeting_title
+from jobs.outbox import handler
+from portal import clock
 from portal.models import Booking, User
-
-from .outbox import handler
+from portal.notify import mail
+from portal.notify.ical import host_url, meeting_title
 
 
 @handler("join_link_failed")

@@ -2,7 +2,7 @@
 
 A handler may run late (Redis was down), twice (a retry, a re-relayed row)
 or after the booking changed again, so it never trusts its payload beyond
-ids: it sends only what is still true, and ``portal.mail.send_once`` makes a
+ids: it sends only what is still true, and ``portal.notify.mail.send_once`` makes a
 second run of the same message a no-op.
 """
 
@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from portal import clock, locations, mail
-from portal.booking import external_url
+from jobs.outbox import handler
+from portal import clock
+from portal.booking import locations
+from portal.booking.service import external_url
 from portal.models import (
     Booking,
     Connection,
@@ -24,9 +26,8 @@ from portal.models import (
     to_db,
     utcnow,
 )
-from portal.passwords import is_live, reset_token
-
-from .outbox import handler
+from portal.notify import mail
+from portal.org.passwords import is_live, reset_token
 
 log = logging.getLogger(__name__)
 

@@ -8,10 +8,10 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from portal.lease import lease_seconds, renewing
+from portal.calendars.providers import RateLimited
 from portal.models import Outbox, db, to_db, utcnow
-from portal.outbox import RETRY, retry_delay
-from portal.providers import RateLimited
+from portal.runtime.lease import lease_seconds, renewing
+from portal.runtime.outbox import RETRY, retry_delay
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
 
 
 def _take_lease(outbox_id: int, owner: str, lease: timedelta) -> bool:
-    """Claim the row for this run unless a live run holds it (see ``portal.outbox``)."""
+    """Claim the row for this run unless a live run holds it (see ``portal.runtime.outbox``)."""
     now = to_db(utcnow())
     free = Outbox.lease_owner.is_null() | Outbox.lease_until.is_null() | (Outbox.lease_until < now)
     return bool(

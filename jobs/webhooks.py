@@ -1,7 +1,7 @@
 """Outbox handlers of webhooks: fan a booking event out, and POST one delivery.
 
 Both take ids, re-read the database and are safe to run twice: a webhook
-gets each event once (``portal.webhooks.fan_out``), and a delivered delivery
+gets each event once (``portal.notify.webhooks.fan_out``), and a delivered delivery
 is never sent again. A failed POST raises, so RQ tries again with the
 outbox's backoff; the last attempt marks the delivery ``failed`` instead.
 """
@@ -14,12 +14,12 @@ from datetime import datetime
 
 import niquests
 
-from portal import locations, webhooks
+from jobs.outbox import handler
+from portal.booking import locations
+from portal.calendars.providers import net
 from portal.models import Booking, Webhook, WebhookDelivery, to_db, utcnow
-from portal.outbox import RETRY, relay_quietly
-from portal.providers import net
-
-from .outbox import handler
+from portal.notify import webhooks
+from portal.runtime.outbox import RETRY, relay_quietly
 
 log = logging.getLogger(__name__)
 

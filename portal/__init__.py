@@ -6,7 +6,7 @@ import os
 
 from flask import Flask
 
-from .config import Config, default_instance_path
+from portal.config import Config, default_instance_path
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -29,27 +29,29 @@ def create_app(config: dict | None = None) -> Flask:
         hops = int(app.config["PROXY_HOPS"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
-    from . import extensions
+    from portal import extensions
 
     extensions.init_app(app)
 
-    from . import outage
+    from portal.web import outage
 
     outage.init_app(app)  # database outages answer 503; /healthz asks the database
 
-    from . import mail
+    from portal.notify import mail
 
     mail.init_app(app)  # checks SMTP_URL at start-up
 
-    from . import sync
+    from portal.calendars import sync
 
     sync.init_app(app)  # periodic free/busy refresh on the worker ticker
 
-    from .views import register_blueprints
+    from portal import api, web
 
-    register_blueprints(app)
+    web.install_id_converter(app)
+    api.register_blueprints(app)
+    web.register_blueprints(app)
 
-    from .cli import register_cli
+    from portal.cli import register_cli
 
     register_cli(app)
     return app

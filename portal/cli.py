@@ -9,10 +9,18 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from .models import DEFAULT_WEEKLY, ApiToken, MeetingType, User, WeeklyHours, db, validate_slug
+from portal.models import (
+    DEFAULT_WEEKLY,
+    ApiToken,
+    MeetingType,
+    User,
+    WeeklyHours,
+    db,
+    validate_slug,
+)
 
 if TYPE_CHECKING:
-    from .admin import MemberDefaults
+    from portal.org.admin import MemberDefaults
 
 
 def create_user(
@@ -27,7 +35,7 @@ def create_user(
     """Create a host with the default weekly hours (Mon–Fri 09:00–17:00).
 
     ``defaults`` are the organisation's defaults for new members
-    (``portal.admin.member_defaults()``: time zone, weekly hours, lead time, and
+    (``portal.org.admin.member_defaults()``: time zone, weekly hours, lead time, and
     a first 30-minute meeting type carrying the buffers); the invite, sign-up
     and CLI paths pass them. An explicit ``timezone`` wins over the default one.
     """
@@ -72,7 +80,7 @@ def register_cli(app: Flask) -> None:
     @click.option("--admin", is_flag=True, default=False)
     def users_create(email, password, slug, name, timezone, admin):
         """Create a host (add --admin for an administrator) with the organisation's defaults."""
-        from .admin import member_defaults
+        from portal.org.admin import member_defaults
 
         with db.connection_context():
             if User.by_email(email) or User.get_or_none(User.slug == slug):
@@ -91,9 +99,9 @@ def register_cli(app: Flask) -> None:
     @click.option("--admin", is_flag=True, default=False, help="The new member becomes an admin.")
     def users_invite(email, admin):
         """Invite a co-worker: e-mail a single-use link (also printed on the last line)."""
-        from .admin import INVITE_VALID_FOR, AdminError, create_invite, invite_path
-        from .booking import external_url
-        from .outbox import relay_quietly
+        from portal.booking.service import external_url
+        from portal.org.admin import INVITE_VALID_FOR, AdminError, create_invite, invite_path
+        from portal.runtime.outbox import relay_quietly
 
         with db.connection_context():
             try:
@@ -122,7 +130,7 @@ def register_cli(app: Flask) -> None:
     @dbg.command("upgrade")
     def db_upgrade():
         """Apply pending migrations."""
-        from .database import upgrade
+        from portal.database import upgrade
 
         applied = upgrade()
         click.echo(
@@ -133,7 +141,7 @@ def register_cli(app: Flask) -> None:
     @click.option("--burst", is_flag=True, help="Exit when the queue is empty.")
     def worker(burst):
         """Run an RQ worker with its scheduler and the periodic ticker."""
-        from .worker import run_worker
+        from portal.runtime.worker import run_worker
 
         run_worker(current_app._get_current_object(), burst=burst)
 
@@ -144,7 +152,7 @@ def register_cli(app: Flask) -> None:
     @keys.command("rotate")
     def keys_rotate():
         """Re-encrypt every stored secret under the newest KAIROS_ENCRYPTION_KEYS key."""
-        from .crypto import SecretError, rotate
+        from portal.crypto import SecretError, rotate
 
         with db.connection_context():
             try:
@@ -162,7 +170,7 @@ def register_cli(app: Flask) -> None:
     )
     def backup(path, without_keys):
         """Write the database and the keys it needs into one archive (README: Backup)."""
-        from .backup import BackupError, create_backup
+        from portal.runtime.backup import BackupError, create_backup
 
         try:
             report = create_backup(path, include_keys=not without_keys)
@@ -175,7 +183,7 @@ def register_cli(app: Flask) -> None:
     @click.option("--force", is_flag=True, help="Replace a database that already holds data.")
     def restore(path, force):
         """Restore an archive made by `backup` into this instance (stop the portal first)."""
-        from .backup import BackupError, restore_backup
+        from portal.runtime.backup import BackupError, restore_backup
 
         try:
             report = restore_backup(path, force=force)

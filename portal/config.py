@@ -11,7 +11,7 @@ import os
 import secrets
 from pathlib import Path
 
-from .filemodes import private_dir
+from portal.runtime.filemodes import private_dir
 
 
 def _bool(value: str | None, default: bool = False) -> bool:
@@ -82,7 +82,7 @@ class Config:
         self.REDIS_EMBEDDED_PATH = str(instance / "redis.db")
         self.QUEUE_NAME = e.get("KAIROS_QUEUE", "kairos")
         # A job renews its outbox row's lease while it runs; a row whose lease ran out
-        # (its worker was killed) is enqueued again (portal.outbox). Seconds.
+        # (its worker was killed) is enqueued again (portal.runtime.outbox). Seconds.
         self.OUTBOX_LEASE_SECONDS = _int(e.get("KAIROS_OUTBOX_LEASE_SECONDS"), 60)
 
         self.SMTP_URL = e.get("SMTP_URL", "")

@@ -20,13 +20,13 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import current_app
 from peewee import Model
 
-from .models import Connection, ExchangeOrganisation, Webhook, db
+from portal.models import Connection, ExchangeOrganisation, Webhook, db
 
 #: (model, field) pairs holding encrypted secrets; ``rotate`` walks all of them.
 SECRET_FIELDS: list[tuple[type[Model], str]] = [
     (Connection, "secret"),
     (ExchangeOrganisation, "secret"),  # the Exchange corporate mailbox's password
-    (Webhook, "secret"),  # webhook signing secrets (portal.webhooks)
+    (Webhook, "secret"),  # webhook signing secrets (portal.notify.webhooks)
 ]
 
 

@@ -10,14 +10,14 @@ from peewee import Database, SqliteDatabase
 from playhouse.migrations import Runner
 from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 
-from .models import ALL_MODELS, User, db
+from portal.models import ALL_MODELS, User, db
 
 MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
 
 # A PostgreSQL that went away without closing its sockets (host down, network cut)
 # must not hang requests for the kernel's minutes: a connect gives up after 5 s, and
 # a connection whose peer stops answering is declared dead within about 20 s, so
-# the request gets its 503 (portal.outage) and the pool a fresh connection.
+# the request gets its 503 (portal.web.outage) and the pool a fresh connection.
 PG_DEFAULTS = {
     "connect_timeout": "5",
     "keepalives": "1",

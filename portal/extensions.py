@@ -10,9 +10,9 @@ from flask_login import LoginManager, logout_user, user_logged_in
 from flask_wtf.csrf import CSRFProtect
 from htmx_flask import Htmx
 
-from .database import init_db
-from .filemodes import private_dir, private_sqlite
-from .models import User, UserSession, db
+from portal.database import init_db
+from portal.models import User, UserSession, db
+from portal.runtime.filemodes import private_dir, private_sqlite
 
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
@@ -34,10 +34,9 @@ def limiter_storage_uri(app: Flask) -> str:
     """The limits-library URI of the app's Redis (starting the embedded one if needed)."""
     url = app.config["REDIS_URL"]
     if not url:
-        from .queue import get_redis
+        from portal.runtime.embedded_redis import attach
 
-        with app.app_context():
-            url = "unix://" + get_redis().socket_file
+        url = "unix://" + attach(app.config["REDIS_EMBEDDED_PATH"])
     if url.startswith("unix://"):
         return "redis+unix://" + url[len("unix://") :]
     return url

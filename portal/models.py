@@ -149,7 +149,7 @@ class User(BaseModel):
     # Where meetings of the "personal link" kind happen (Zoom, Teams, any http(s) URL).
     meeting_link = TextField(default="")
     email_signature = TextField(default="")  # plain text under the host's e-mails to invitees
-    # Private ICS feed: the token is HMAC(secret key, salt) (portal.feeds); "" = no feed.
+    # Private ICS feed: the token is HMAC(secret key, salt) (portal.notify.feeds); "" = no feed.
     feed_salt = CharField(default="")
     feed_token_hash = CharField(null=True, unique=True)
 
@@ -223,7 +223,7 @@ class MeetingType(BaseModel):
     daily_limit = IntegerField(null=True)
     location = CharField(default="")
     # How ``location`` is read: custom | link | phone | address | personal | google_meet | teams
-    # (portal.locations); "custom" is the text as written.
+    # (portal.booking.locations); "custom" is the text as written.
     location_kind = CharField(default="custom")
     # Comma-separated minutes before the start, e.g. "1440,60".
     reminder_offsets = CharField(default="1440,60")
@@ -286,7 +286,9 @@ class Booking(BaseModel):
     join_url = TextField(default="")
     join_status = CharField(default="")  # "" (none needed) | pending | created | failed
     join_error = TextField(default="")  # why no link could be made, for the host
-    answers = TextField(default="[]")  # JSON [{"key", "label", "kind", "value"}] (portal.questions)
+    answers = TextField(
+        default="[]"
+    )  # JSON [{"key", "label", "kind", "value"}] (portal.booking.questions)
     created_at = DateTimeField(default=lambda: to_db(utcnow()))
     cancelled_at = DateTimeField(null=True)
 
@@ -351,7 +353,7 @@ class Outbox(BaseModel):
     created_at = DateTimeField(default=lambda: to_db(utcnow()))
     enqueued_at = DateTimeField(null=True)
     done_at = DateTimeField(null=True)
-    # The lease of whoever is responsible for the row now (portal.outbox): naive UTC.
+    # The lease of whoever is responsible for the row now (portal.runtime.outbox): naive UTC.
     lease_until = DateTimeField(null=True)
     lease_owner = CharField(null=True)  # the run holding it (jobs.outbox.run)
 
@@ -452,7 +454,7 @@ class ExchangeOrganisation(BaseModel):
     """The organisation's Exchange mailbox with access to members' calendars (one row).
 
     Each member who uses it has an ordinary ``exchange`` connection holding a
-    sealed copy of this password (``portal.exchange_org`` keeps them in step),
+    sealed copy of this password (``portal.calendars.exchange_org`` keeps them in step),
     so sync and write-back need nothing special for it.
     """
 
@@ -475,7 +477,7 @@ class SentEmail(BaseModel):
     """One row per message handed to SMTP/outbox, so a rerun sends nothing twice.
 
     The row is claimed ("sending") before delivery and marked "sent" after it;
-    see portal.mail.send_once for the crash window.
+    see portal.notify.mail.send_once for the crash window.
     """
 
     key = CharField(unique=True)
@@ -491,7 +493,7 @@ class PasswordReset(BaseModel):
 
     The link's token is HMAC(secret key, salt + the user's password hash), like
     the manage links, so the e-mail job can rebuild it while the database keeps
-    only its hash; see portal.passwords.
+    only its hash; see portal.org.passwords.
     """
 
     user = ForeignKeyField(User, backref="password_resets", on_delete="CASCADE")
@@ -559,7 +561,7 @@ class UserSession(BaseModel):
 
 
 class OAuthFlow(BaseModel):
-    """An OAuth browser flow in progress: the server half of ``state`` (portal.oauth_accounts).
+    """An OAuth browser flow in progress: the server half of ``state`` (portal.calendars.oauth_accounts).
 
     Single use (deleted when the provider sends the browser back) and short
     lived; bound to the browser session that started it. A sign-in that may
@@ -601,7 +603,7 @@ class OAuthIdentity(BaseModel):
 
 
 class Invite(BaseModel):
-    """An admin's single-use, expiring invitation for a co-worker (see portal.admin).
+    """An admin's single-use, expiring invitation for a co-worker (see portal.org.admin).
 
     Like password resets, the link's token is HMAC(secret key, salt): the
     database keeps only its hash and the salt, and the e-mail job rebuilds it.
@@ -633,7 +635,7 @@ class BookingAttendee(BaseModel):
 
 
 class Question(BaseModel):
-    """One question a meeting type asks invitees (portal.questions); ``key`` names it in the API."""
+    """One question a meeting type asks invitees (portal.booking.questions); ``key`` names it in the API."""
 
     meeting_type = ForeignKeyField(MeetingType, backref="questions", on_delete="CASCADE")
     key = CharField()
@@ -651,7 +653,7 @@ class Question(BaseModel):
 
 
 class Webhook(BaseModel):
-    """A host's endpoint for booking events (portal.webhooks); the signing secret is sealed."""
+    """A host's endpoint for booking events (portal.notify.webhooks); the signing secret is sealed."""
 
     user = ForeignKeyField(User, backref="webhooks", on_delete="CASCADE")
     url = TextField()

@@ -33,11 +33,13 @@ def redis_url(tmp_path_factory) -> str:
     if TEST_REDIS_URL:
         yield TEST_REDIS_URL
         return
-    from portal.embedded_redis import attach, detach
+    from portal.runtime.embedded_redis import attach, detach
 
     path = str(tmp_path_factory.mktemp("redis") / "redis.db")
     yield f"unix://{attach(path)}"
-    detach(path)  # stops it; a killed session's server stops by itself (portal.embedded_redis)
+    detach(
+        path
+    )  # stops it; a killed session's server stops by itself (portal.runtime.embedded_redis)
 
 
 def _flush(url: str) -> None:

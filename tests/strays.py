@@ -30,7 +30,7 @@ def _kind(proc: psutil.Process) -> str:
         return ""
     if name.startswith("redis-server") or "redis-server" in cmdline.split(" ", 1)[0]:
         return "redis-server"
-    if "portal.embedded_redis" in cmdline:
+    if "portal.runtime.embedded_redis" in cmdline:
         return "embedded Redis supervisor"
     if cmdline.startswith("rq:") or name.startswith("rq:"):
         return "RQ worker/scheduler"
@@ -74,7 +74,7 @@ def strays(basetemp: str | None) -> list[tuple[psutil.Process, str]]:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    from portal.queue import shutdown_embedded
+    from portal.runtime.queue import shutdown_embedded
 
     shutdown_embedded()  # servers this process itself still uses (the session's Redis)
     factory = getattr(session.config, "_tmp_path_factory", None)

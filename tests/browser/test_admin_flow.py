@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from portal import findtime
 from portal.models import Booking, BookingAttendee, User, db, utcnow
+from portal.org import findtime
 from tests.browser.conftest import no_horizontal_overflow, sign_in
 
 

@@ -15,9 +15,10 @@ from zoneinfo import ZoneInfo
 import niquests
 from playwright.sync_api import expect
 
-from portal import booking, clock
+from portal import clock
+from portal.booking import service as booking
 from portal.models import Booking, MeetingType, User, db
-from portal.worker import run_worker
+from portal.runtime.worker import run_worker
 from tests.browser.conftest import sign_in
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import expect
 
 from portal.models import Calendar, Connection, db
-from portal.worker import run_worker
+from portal.runtime.worker import run_worker
 from tests.browser.conftest import LiveServer, sign_in
 from tests.conftest import make_app
 

@@ -179,7 +179,7 @@ def test_settings_pages_and_their_scripts_without_a_violation(live_server, alice
 
 def test_the_week_grid_places_its_boxes_without_style_attributes(live_server, alice, new_page):
     """The boxes' positions come from classes now: a booking at 10:00 sits 2 hours down."""
-    from portal import booking as service
+    from portal.booking import service
 
     day = a_weekday_ahead()
     start = datetime.combine(day, datetime.min.time().replace(hour=10), BERLIN)

@@ -1,6 +1,6 @@
 """A booking e-mail's HTML part as a mail client shows it: links present, nothing runs.
 
-The message is built by the real composer (``portal.mail.booking_message``)
+The message is built by the real composer (``portal.notify.mail.booking_message``)
 for a booking whose invitee typed markup and script into their name and
 notes; Chromium loads the HTML part with JavaScript on, as the laxest mail
 client would.
@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from portal import booking, mail
+from portal.booking import service as booking
 from portal.models import db
+from portal.notify import mail
 from tests.browser.conftest import ARTIFACTS
 from tests.conftest import Hosts, make_app
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from portal import exchange_org
+from portal.calendars import exchange_org
 from portal.models import Calendar, Connection, db
 from tests.browser.conftest import sign_in
 

@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import expect
 
-from portal import questions
+from portal.booking import questions
 from portal.models import Booking, MeetingType, db
-from portal.worker import run_worker
+from portal.runtime.worker import run_worker
 from tests.browser.conftest import LiveServer
 from tests.conftest import make_app
 from tests.integration.oauth_support import grant

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from portal.providers import CalendarProvider, CalendarRef
+from portal.calendars.providers import CalendarProvider, CalendarRef
 
 #: busy semantics a harness may declare it cannot express (skipped, with the reason shown)
 FEATURES = frozenset(

@@ -1,4 +1,4 @@
-"""The provider contract (portal/providers/base.py), checked for every adapter.
+"""The provider contract (portal/calendars/providers/base.py), checked for every adapter.
 
 Each test runs once per harness in tests/contract/harnesses/. Read-only
 providers (ICS) run the reading half and must refuse writes; writable ones
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from harness import SeedEvent
 
-from portal.providers import (
+from portal.calendars.providers import (
     REGISTRY,
     BusyChanges,
     BusyInterval,

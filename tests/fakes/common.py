@@ -295,14 +295,14 @@ class FakeProcess:
 def obtain_token(provider: str, config: dict[str, Any]) -> dict[str, Any]:
     """Run the authorization-code flow against a fake without a browser; returns credentials.
 
-    Uses the production helpers (``portal.providers.oauth``), so PKCE and the
+    Uses the production helpers (``portal.calendars.providers.oauth``), so PKCE and the
     token exchange are the real ones; only the browser hop is a plain GET.
     """
     from urllib.parse import parse_qs, urlsplit
 
     import requests
 
-    from portal.providers import oauth
+    from portal.calendars.providers import oauth
 
     app = oauth.oauth_app(provider, config)
     assert app is not None, f"{provider} is not configured"

@@ -12,7 +12,7 @@ from datetime import datetime
 
 import pytest
 
-from portal import booking
+from portal.booking import service as booking
 from portal.cli import create_user
 from portal.models import MeetingType, db
 from tests.clock import at

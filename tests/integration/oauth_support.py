@@ -104,8 +104,8 @@ def grant(user, provider: str) -> Connection:
     """Connect ``provider`` for ``user`` without a browser (inside an app context)."""
     from flask import current_app
 
-    from portal import oauth_accounts
-    from portal.providers import provider_class, provider_config
+    from portal.calendars import oauth_accounts
+    from portal.calendars.providers import provider_class, provider_config
     from tests.fakes.common import obtain_token
 
     config = provider_config(current_app.config)

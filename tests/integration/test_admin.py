@@ -13,8 +13,8 @@ from datetime import timedelta
 
 import pytest
 
-from portal import admin, clock, crypto
-from portal import booking as service
+from portal import clock, crypto
+from portal.booking import service
 from portal.models import (
     ApiToken,
     AppSetting,
@@ -25,6 +25,7 @@ from portal.models import (
     WeeklyHours,
     db,
 )
+from portal.org import admin
 from tests.conftest import AuthActions
 from tests.integration.test_settings_security import build, dump
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from portal import admin
 from portal.models import Connection, Outbox, db, to_db, utcnow
-from portal.queue import get_queue
-from portal.worker import run_worker
+from portal.org import admin
+from portal.runtime.queue import get_queue
+from portal.runtime.worker import run_worker
 from tests.conftest import AuthActions
 
 

@@ -3,7 +3,7 @@
 Per provider, "allow personal connections" (``provider_enabled:<name>``), and who
 may connect calendars at all (everyone / listed members / e-mail domains): the
 buttons and forms disappear, and the settings page, the JSON API,
-``portal.sync`` and the OAuth flows all refuse.
+``portal.calendars.sync`` and the OAuth flows all refuse.
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from oauth_support import (
     start_connect,
 )
 
-from portal import admin, sync
+from portal.calendars import sync
+from portal.calendars.providers import InvalidSetup
 from portal.cli import create_user
 from portal.models import AppSetting, Connection, User, db
-from portal.providers import InvalidSetup
+from portal.org import admin
 from tests.conftest import AuthActions
 
 ICS = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nEND:VCALENDAR\r\n"

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from portal import booking as svc
+from portal.booking import service as svc
 from portal.models import Booking, MeetingType, User, db
 from tests.clock import NOW
 from tests.integration.test_api_support import (

@@ -25,8 +25,9 @@ from schemathesis.specs.openapi.checks import (
     unsupported_method,
 )
 
-from portal import sync, webhooks
+from portal.calendars import sync
 from portal.models import Booking, Calendar, Webhook, WebhookDelivery, db
+from portal.notify import webhooks
 from tests.conftest import Hosts, make_app
 from tests.integration.test_api_support import at, bookable_monday, document
 from tests.servers import FeedServer

@@ -95,7 +95,7 @@ def test_ids_larger_than_any_integer_are_404_on_every_settings_page(app, hosts, 
 @pytest.mark.parametrize("kind", [{"a": 1}, ["link"]])
 def test_the_domain_rules_refuse_an_unhashable_kind_too(kind):
     """The checks behind the forms and the API refuse it themselves, whatever calls them."""
-    from portal import locations, questions
+    from portal.booking import locations, questions
 
     with pytest.raises(locations.LocationError) as refused:
         locations.clean_location(kind, "", None)

@@ -6,7 +6,7 @@ import re
 
 from openapi_spec_validator import validate
 
-from portal.schemas.document import document
+from portal.api.schemas.document import document
 
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 

@@ -6,7 +6,7 @@ import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 from openapi_spec_validator import validate
 
-from portal.schemas.document import operations
+from portal.api.schemas.document import operations
 from tests.integration.test_api_support import document
 
 
@@ -41,7 +41,7 @@ def test_standard_errors_follow_from_the_flags(app):
     for method, path, _rule, view, op in operations(app):
         answers = doc["paths"][path][method]["responses"]
         assert ("401" in answers) == bool(getattr(view, "requires_token", False)), path
-        if "401" in answers or "{" in path:  # reads the database: portal.outage may answer
+        if "401" in answers or "{" in path:  # reads the database: portal.web.outage may answer
             assert "503" in answers, path
         if op.body:
             assert {"413", "422"} <= set(answers), path

@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 from jsonschema import Draft202012Validator, FormatChecker
 
 from portal import create_app
+from portal.api.schemas.document import document as app_document
 from portal.models import db
-from portal.schemas.document import document as app_document
 from tests.clock import NOW
 from tests.conftest import Hosts
 

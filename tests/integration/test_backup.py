@@ -13,7 +13,8 @@ import tarfile
 
 import pytest
 
-from portal import create_app, crypto, sync
+from portal import create_app, crypto
+from portal.calendars import sync
 from portal.database import upgrade
 from portal.models import AppSetting, Booking, Connection, db
 from tests.clock import NOW, Clock

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from portal import booking
+from portal.booking import service as booking
 from portal.models import Booking, Outbox, db
 from tests.clock import at
 

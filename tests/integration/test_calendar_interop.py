@@ -16,8 +16,10 @@ import requests
 from werkzeug.serving import make_server
 
 from jobs import outbox as outbox_jobs
-from portal import booking, feeds, mail, sync
+from portal.booking import service as booking
+from portal.calendars import sync
 from portal.models import BusyBlock, Calendar, Connection, Outbox, User, db, from_db
+from portal.notify import feeds, mail
 from tests.clock import NOW
 from tests.conftest import Hosts
 

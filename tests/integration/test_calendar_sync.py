@@ -9,7 +9,9 @@ from types import SimpleNamespace
 import pytest
 from servers import TcpProxy
 
-from portal import booking, crypto, sync
+from portal import crypto
+from portal.booking import service as booking
+from portal.calendars import sync
 from portal.models import BusyBlock, Calendar, Connection, Outbox, db
 from tests.clock import at, day
 
@@ -423,7 +425,7 @@ def test_secret_moved_to_another_row_fails(ctx, host, dav, feed_server):
 
 
 def test_adapter_crash_during_confirm_is_a_503_not_a_500(ctx, host, dav, now, monkeypatch):
-    from portal.providers.caldav import CalDavProvider
+    from portal.calendars.providers.caldav import CalDavProvider
 
     conn = sync.connect(host, "caldav", dav.fields)
     sync.refresh_connection(conn.id, now=now)
@@ -467,7 +469,7 @@ def test_refresh_incremental_and_confirm_on_each_backend(backend_app, radicale, 
 class RotatingTokenProvider:
     """A hand-written fake OAuth adapter: every call rotates its access token."""
 
-    from portal.providers import CalendarProvider as _Base
+    from portal.calendars.providers import CalendarProvider as _Base
 
     class Adapter(_Base):
         name = "fake-oauth"
@@ -480,7 +482,7 @@ class RotatingTokenProvider:
                 self.on_credentials_updated(dict(self.credentials))
 
         def list_calendars(self):
-            from portal.providers import RemoteCalendar
+            from portal.calendars.providers import RemoteCalendar
 
             self._rotate()
             return [RemoteCalendar("primary", "Primary", True, "", primary=True)]
@@ -499,7 +501,7 @@ def test_refreshed_tokens_are_sealed_back_from_jobs_and_live_checks(ctx, host, n
     import sys
     import types
 
-    from portal import providers
+    from portal.calendars import providers
 
     module = types.ModuleType("kairos_fake_oauth")
     module.Adapter = RotatingTokenProvider.Adapter

@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from portal import sync
+from portal.calendars import sync
 from portal.models import Calendar, Connection, db
-from portal.queue import get_queue
+from portal.runtime.queue import get_queue
 
 EMPTY = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nX-WR-CALNAME:Rota\r\nEND:VCALENDAR\r\n"
 
@@ -319,7 +319,7 @@ def test_settings_pages_need_sign_in_and_csrf(client, hosts):
 def test_failed_write_back_shows_on_the_booking_with_a_retry(app, client, auth, hosts):
     from datetime import timedelta
 
-    from portal import booking
+    from portal.booking import service as booking
     from portal.models import CalendarEvent, Outbox
     from tests.clock import NOW
 

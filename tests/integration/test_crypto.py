@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from cryptography.fernet import Fernet
 
-from portal import crypto, sync
+from portal import crypto
+from portal.calendars import sync
 from portal.models import Connection, db
 
 

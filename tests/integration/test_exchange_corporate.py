@@ -21,7 +21,10 @@ from exchange_support import (  # noqa: F401
 
 from jobs.booking_copies import booking_copies
 from jobs.calendar import write_back
-from portal import booking, crypto, exchange_org, sync
+from portal import crypto
+from portal.booking import service as booking
+from portal.calendars import exchange_org, sync
+from portal.calendars.providers import InvalidSetup
 from portal.models import (
     ApiToken,
     BookingCopy,
@@ -32,7 +35,6 @@ from portal.models import (
     User,
     db,
 )
-from portal.providers import InvalidSetup
 
 SERVICE = "kairos@example.com"
 SERVICE_PW = "service-secret"

@@ -13,8 +13,8 @@ import pytest
 import requests
 import requests_ntlm
 
-from portal.providers import CalendarRef, CredentialsInvalid
-from portal.providers.exchange import ChannelBoundNtlmAuth, ExchangeProvider
+from portal.calendars.providers import CalendarRef, CredentialsInvalid
+from portal.calendars.providers.exchange import ChannelBoundNtlmAuth, ExchangeProvider
 
 CONFIG = {"ALLOW_PRIVATE_URLS": True, "HTTP_TIMEOUT": 5}
 CONVERT_ID = (

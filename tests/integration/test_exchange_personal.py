@@ -20,9 +20,10 @@ from exchange_support import (  # noqa: F401
 )
 
 from jobs.calendar import write_back
-from portal import booking, sync
+from portal.booking import service as booking
+from portal.calendars import sync
+from portal.calendars.providers import InvalidSetup, RateLimited, Transient
 from portal.models import Calendar, CalendarEvent, Connection, Outbox, from_db, utcnow
-from portal.providers import InvalidSetup, RateLimited, Transient
 
 
 @pytest.fixture
@@ -254,7 +255,9 @@ def test_an_item_deleted_in_outlook_is_written_again(host, ews, now):
     assert write_back(b.id) == "written"
     ews.seed(ALICE, [])  # seeded items only: the booking's item stays
     [item] = ews.events(ALICE)
-    from portal.providers.exchange import ExchangeProvider  # delete it behind Kairos' back
+    from portal.calendars.providers.exchange import (
+        ExchangeProvider,  # delete it behind Kairos' back
+    )
 
     conn = Connection.get(Connection.user == host)
     provider = ExchangeProvider(
@@ -293,7 +296,7 @@ def test_server_busy_backs_off_as_long_as_exchange_asks(host, ews, now):
 def test_a_throttled_write_back_job_is_enqueued_again_after_the_back_off(host, ews, now):
     """The outbox row waits for Exchange's BackOffMilliseconds, not RQ's fixed schedule."""
     from jobs.outbox import run
-    from portal.outbox import relay
+    from portal.runtime.outbox import relay
 
     connect(host, ews)
     b = book(host, utc(1, 9), now)

@@ -15,7 +15,7 @@ from exchange_support import (  # noqa: F401
     sign_in,
 )
 
-from portal import exchange_org
+from portal.calendars import exchange_org
 from portal.models import ApiToken, Connection, db
 
 

@@ -8,9 +8,9 @@ import re
 import pytest
 from icalendar import Calendar
 
-from portal import booking as service
-from portal import feeds
+from portal.booking import service
 from portal.models import Booking, MeetingType, User, db
+from portal.notify import feeds
 from tests import clock
 from tests.conftest import AuthActions, Hosts
 from tests.integration.test_api_support import Api, matches_schema

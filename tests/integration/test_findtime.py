@@ -1,7 +1,7 @@
 """Find a time: everyone's free/busy side by side, and booking a slot with co-workers.
 
 Co-workers' calendars are real ICS feeds (a local feed server), connected and
-refreshed through ``portal.sync``, so the busy time comes from the same cache
+refreshed through ``portal.calendars.sync``, so the busy time comes from the same cache
 the booking pages read — and the feed's titles and calendar names must never
 reach the page.
 """
@@ -20,8 +20,9 @@ import pytest
 import jobs  # noqa: F401  (registers the outbox handlers)
 from jobs.calendar import event_data
 from jobs.outbox import run
-from portal import booking as service
-from portal import clock, findtime, sync
+from portal import clock
+from portal.booking import service
+from portal.calendars import sync
 from portal.models import (
     Booking,
     BookingAttendee,
@@ -33,6 +34,7 @@ from portal.models import (
     WeeklyHours,
     db,
 )
+from portal.org import findtime
 from tests.clock import NOW
 from tests.conftest import AuthActions
 

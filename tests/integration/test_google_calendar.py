@@ -13,11 +13,12 @@ import pytest
 from oauth_support import PASSWORD, ctx_fixture, grant, oauth_app_fixture  # noqa: F401
 
 from jobs.calendar import write_back
-from portal import booking, sync
+from portal.booking import service as booking
+from portal.calendars import sync
+from portal.calendars.providers import CalendarRef, NotFound, RateLimited, Transient
+from portal.calendars.providers.google import event_id_for
 from portal.cli import create_user
 from portal.models import BusyBlock, Calendar, CalendarEvent, Connection, MeetingType, Outbox
-from portal.providers import CalendarRef, NotFound, RateLimited, Transient
-from portal.providers.google import event_id_for
 from tests.clock import at, iso_z
 
 EMAIL = "test.user@example.com"

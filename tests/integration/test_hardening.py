@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from portal.calendars.providers import net
 from portal.models import User, WeeklyHours, db
-from portal.providers import net
 from tests.conftest import AuthActions, Hosts, make_app
 from tests.integration.test_public_pages import freeze_clock, open_form, submit
 

@@ -12,7 +12,6 @@ import pytest
 
 import jobs  # noqa: F401  (registers the outbox handlers)
 from jobs.outbox import run
-from portal import admin
 from portal.models import (
     AppSetting,
     Invite,
@@ -24,6 +23,7 @@ from portal.models import (
     hash_token,
     utcnow,
 )
+from portal.org import admin
 from tests.conftest import AuthActions
 from tests.integration.test_settings_security import dump
 

@@ -17,13 +17,16 @@ from oauth_support import ctx_fixture, grant, oauth_app_fixture  # noqa: F401
 from jobs.calendar import write_back
 from jobs.locations import join_link_failed
 from jobs.mail import notify
-from portal import booking, clock, locations, mail
-from portal.booking import manage_path
+from portal import clock
+from portal.booking import locations
+from portal.booking import service as booking
+from portal.booking.service import manage_path
+from portal.calendars.providers import Transient
+from portal.calendars.providers.google import event_id_for
 from portal.cli import create_user
-from portal.ical import booking_ics, meeting_link
 from portal.models import Booking, MeetingType, Outbox, User, db, utcnow
-from portal.providers import Transient
-from portal.providers.google import event_id_for
+from portal.notify import mail
+from portal.notify.ical import booking_ics, meeting_link
 from tests.clock import at as at_utc
 from tests.clock import iso_z
 from tests.conftest import AuthActions

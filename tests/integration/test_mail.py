@@ -26,11 +26,12 @@ from icalendar import Calendar
 import jobs  # noqa: F401  (registers the outbox handlers)
 from jobs import mail as mail_jobs
 from jobs.outbox import run
-from portal import booking, mail
+from portal.booking import service as booking
 from portal.models import Booking, Connection, Outbox, SentEmail, db
 from portal.models import Calendar as CalendarRow
-from portal.outbox import relay
-from portal.worker import run_worker
+from portal.notify import mail
+from portal.runtime.outbox import relay
+from portal.runtime.worker import run_worker
 from tests.clock import at
 from tests.conftest import TEST_DATABASE_URL, Hosts, make_app
 from tests.servers import free_port

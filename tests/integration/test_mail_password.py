@@ -15,10 +15,10 @@ import pytest
 
 import jobs  # noqa: F401  (registers the outbox handlers)
 from jobs import mail as mail_jobs
-from portal import passwords
 from portal.models import Outbox, PasswordReset, User, db, to_db, utcnow
-from portal.outbox import relay
-from portal.worker import run_worker
+from portal.org import passwords
+from portal.runtime.outbox import relay
+from portal.runtime.worker import run_worker
 from tests.conftest import Hosts, make_app
 
 NEW = "a brand new passphrase"

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from portal import mail
+from portal.notify import mail
 from tests.servers import free_port
 
 USER, PASSWORD = "mailer@example.com", "p@ss:w/rd"

@@ -11,7 +11,10 @@ from oauth_support import PASSWORD, ctx_fixture, grant, oauth_app_fixture  # noq
 
 from jobs.calendar import write_back
 from jobs.outbox import run as run_outbox_row
-from portal import booking, sync
+from portal.booking import service as booking
+from portal.calendars import sync
+from portal.calendars.providers import CalendarRef, RateLimited, Transient
+from portal.calendars.providers.microsoft import transaction_id
 from portal.cli import create_user
 from portal.models import (
     Calendar,
@@ -23,8 +26,6 @@ from portal.models import (
     to_db,
     utcnow,
 )
-from portal.providers import CalendarRef, RateLimited, Transient
-from portal.providers.microsoft import transaction_id
 from tests.clock import at, day
 
 EMAIL = "test.user@example.com"

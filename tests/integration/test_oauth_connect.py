@@ -23,7 +23,7 @@ from oauth_support import (
     through_provider,
 )
 
-from portal import sync
+from portal.calendars import sync
 from portal.cli import create_user
 from portal.models import (
     AppSetting,

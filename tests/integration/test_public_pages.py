@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from portal import booking as service
+from portal.booking import service
 from portal.models import Booking, MeetingType, User, db
 from tests.clock import NOW, at, day, iso_z
 

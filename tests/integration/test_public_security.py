@@ -9,9 +9,9 @@ from datetime import timedelta
 
 import pytest
 
-from portal import formtoken
 from portal.extensions import limiter
 from portal.models import ALL_MODELS, Booking, User, db
+from portal.web import formtoken
 from tests.clock import day, iso_z
 from tests.conftest import Hosts, make_app
 from tests.integration.test_public_pages import (

@@ -7,8 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from portal import booking as service
-from portal import slot_memo
+from portal.booking import service, slot_memo
 from portal.models import BusyBlock, Calendar, Connection, db, to_db
 from tests.clock import at, day
 from tests.integration.test_public_pages import freeze_clock

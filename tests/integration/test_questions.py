@@ -11,10 +11,10 @@ import pytest
 from icalendar import Calendar
 
 from jobs.calendar import event_data
-from portal import booking as service
-from portal import mail, questions
+from portal.booking import questions, service
+from portal.calendars.providers.google import GoogleProvider
 from portal.models import Booking, MeetingType, Question, User, db
-from portal.providers.google import GoogleProvider
+from portal.notify import mail
 from tests.clock import NOW, iso_z
 from tests.conftest import AuthActions, Hosts
 from tests.integration.test_api_support import Api, at, bookable_monday, matches_schema

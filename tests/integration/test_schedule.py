@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from oauth_support import ctx_fixture, grant, oauth_app_fixture  # noqa: F401
 
-from portal import booking as service
-from portal import schedule, sync
+from portal.booking import schedule, service
+from portal.calendars import sync
 from portal.cli import create_user
 from portal.models import (
     BusyBlock,

@@ -7,7 +7,7 @@ import os
 
 import redis
 
-from portal.embedded_redis import attach, detach
+from portal.runtime.embedded_redis import attach, detach
 
 
 def test_stale_registry_from_a_killed_run_is_replaced(tmp_path):

@@ -8,8 +8,8 @@ from datetime import UTC, timedelta
 
 import pytest
 
-from portal import booking as service
 from portal import clock
+from portal.booking import service
 from portal.models import (
     ApiToken,
     Booking,

@@ -16,8 +16,8 @@ from datetime import timedelta
 import pytest
 from werkzeug.routing import IntegerConverter
 
-from portal import booking as service
 from portal import clock
+from portal.booking import service
 from portal.models import (
     ApiToken,
     BusyBlock,

@@ -27,7 +27,7 @@ def test_leaves_a_server(tmp_path):
 """
 
 TIDY = """
-from portal.embedded_redis import attach
+from portal.runtime.embedded_redis import attach
 import redis
 
 def test_uses_an_embedded_server(tmp_path):

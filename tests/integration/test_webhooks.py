@@ -15,12 +15,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from jobs.webhooks import DeliveryFailed, deliver, fan_out
-from portal import booking as service
-from portal import crypto, webhooks
+from portal import crypto
+from portal.booking import service
+from portal.calendars.providers import net
 from portal.models import Booking, MeetingType, Outbox, User, Webhook, WebhookDelivery, db
-from portal.outbox import RETRY
-from portal.providers import net
-from portal.worker import run_worker
+from portal.notify import webhooks
+from portal.runtime.outbox import RETRY
+from portal.runtime.worker import run_worker
 from tests import clock
 from tests.conftest import AuthActions, Hosts, make_app
 from tests.integration.test_api_support import Api, matches_schema
@@ -385,9 +386,9 @@ def test_a_private_target_saved_earlier_is_refused_at_delivery(lan_app, receiver
 
 def test_the_connected_address_is_checked_too(lan_app, receiver, monkeypatch):
     """A name that resolves to a public address when checked and a private one when used
-    (DNS rebinding) is caught on the socket (portal.providers.net's guard)."""
+    (DNS rebinding) is caught on the socket (portal.calendars.providers.net's guard)."""
     _private_hook(lan_app, receiver)
-    monkeypatch.setattr("portal.providers.net.check_host", lambda url: None)
+    monkeypatch.setattr("portal.calendars.providers.net.check_host", lambda url: None)
     with pytest.raises(DeliveryFailed):
         in_app(lan_app, deliver, deliveries(lan_app)[0].id)
     assert deliveries(lan_app)[0].last_error == net.UNREACHABLE
@@ -455,7 +456,7 @@ def test_deliveries_wait_for_a_video_link(app, alice, receiver):
     with app.app_context(), db.connection_context():
         later = [o for o in Outbox.select().where(Outbox.kind == "webhooks") if o.run_at]
         assert len(later) == 1
-        from portal import locations
+        from portal.booking import locations
 
         locations.record_written(b.id, "https://meet.google.com/abc-defg-hij")
         woken = [o for o in Outbox.select().where(Outbox.kind == "webhooks") if o.run_at is None]

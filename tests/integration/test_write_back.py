@@ -8,12 +8,14 @@ from servers import TcpProxy
 
 from jobs import calendar as calendar_jobs
 from jobs import outbox as outbox_jobs
-from portal import booking, sync, worker
+from portal.booking import service as booking
+from portal.calendars import sync
+from portal.calendars.providers import Transient
+from portal.calendars.providers.caldav import CalDavProvider, resource_name
 from portal.models import Calendar, CalendarEvent, Connection, Outbox, db
-from portal.outbox import RETRY
-from portal.providers import Transient
-from portal.providers.caldav import CalDavProvider, resource_name
-from portal.queue import get_queue
+from portal.runtime import worker
+from portal.runtime.outbox import RETRY
+from portal.runtime.queue import get_queue
 from tests.clock import at
 
 SLOT = at(1, 10, tz="Europe/Berlin")  # Tuesday after the test clock's Monday

@@ -14,7 +14,7 @@ import time
 
 import requests
 
-from portal import sync
+from portal.calendars import sync
 from portal.models import Calendar, Connection, db
 from tests.conftest import AuthActions, Hosts
 

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from portal.availability import (
+from portal.booking.availability import (
     REASONS,
     Blocked,
     Booked,

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from portal.availability import (
+from portal.booking.availability import (
     Booked,
     Busy,
     HostRules,

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from portal.providers import InvalidSetup
-from portal.providers.exchange import (
+from portal.calendars.providers import InvalidSetup
+from portal.calendars.providers.exchange import (
     AVAILABILITY_CHUNK,
     autodiscover_urls,
     busy_type_blocks,

@@ -14,8 +14,8 @@ import pytest
 from flask import Flask
 from icalendar import Calendar
 
-from portal.ical import booking_ics, one_line
 from portal.models import Booking, MeetingType, User
+from portal.notify.ical import booking_ics, one_line
 
 START = datetime(2026, 12, 1, 10, 0)  # naive UTC, as stored
 

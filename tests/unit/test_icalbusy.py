@@ -1,4 +1,4 @@
-"""Busy semantics of iCalendar data (portal.providers.icalbusy), and the adapters' pure helpers."""
+"""Busy semantics of iCalendar data (portal.calendars.providers.icalbusy), and the adapters' pure helpers."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import icalendar
 import pytest
 
-from portal.providers import EventData, InvalidSetup
-from portal.providers.caldav import event_ical, resource_name
-from portal.providers.icalbusy import NotICalendar, busy_intervals, parse
-from portal.providers.net import check_url, is_public_address, url_key
+from portal.calendars.providers import EventData, InvalidSetup
+from portal.calendars.providers.caldav import event_ical, resource_name
+from portal.calendars.providers.icalbusy import NotICalendar, busy_intervals, parse
+from portal.calendars.providers.net import check_url, is_public_address, url_key
 
 START = datetime(2026, 11, 30, tzinfo=UTC)
 END = datetime(2027, 1, 31, tzinfo=UTC)

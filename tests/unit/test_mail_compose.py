@@ -9,7 +9,7 @@ from email import policy
 import pytest
 from flask import Flask
 
-from portal.mail import (
+from portal.notify.mail import (
     Attachment,
     SmtpSettings,
     address,

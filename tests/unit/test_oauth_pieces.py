@@ -12,16 +12,16 @@ from email.utils import format_datetime
 import pytest
 import requests
 
-from portal.providers import (
+from portal.calendars.providers import (
     CredentialsInvalid,
     PermissionDenied,
     ProviderError,
     RateLimited,
     SyncTokenExpired,
 )
-from portal.providers.google import GoogleProvider, event_id_for
-from portal.providers.microsoft import MicrosoftProvider, _is_busy, _span, transaction_id
-from portal.providers.oauth import (
+from portal.calendars.providers.google import GoogleProvider, event_id_for
+from portal.calendars.providers.microsoft import MicrosoftProvider, _is_busy, _span, transaction_id
+from portal.calendars.providers.oauth import (
     OAuthApp,
     id_token_claims,
     normalize_token,

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from portal.forms import normalize_origin, parse_ranges
-from portal.views.auth import safe_next
-from portal.views.settings_hours import cells_from_rows, parse_cells, windows_from_cells
+from portal.web.auth import safe_next
+from portal.web.forms import normalize_origin, parse_ranges
+from portal.web.settings.hours import cells_from_rows, parse_cells, windows_from_cells
 
 grids = st.lists(st.lists(st.booleans(), min_size=48, max_size=48), min_size=7, max_size=7)
 

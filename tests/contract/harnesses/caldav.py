@@ -10,7 +10,7 @@ import pytest
 from harness import Harness, RemoteEvent, to_ics
 from servers import TcpProxy
 
-from portal.providers import CalendarRef, get_provider
+from portal.calendars.providers import CalendarRef, get_provider
 
 CONFIG = {"ALLOW_PRIVATE_URLS": True, "HTTP_TIMEOUT": 5, "TENTATIVE_IS_BUSY": True}
 

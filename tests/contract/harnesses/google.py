@@ -16,7 +16,7 @@ import pytest
 from harness import FEATURES, Harness, RemoteEvent, SeedEvent
 from servers import closed_url
 
-from portal.providers import CalendarRef, get_provider
+from portal.calendars.providers import CalendarRef, get_provider
 from tests.fakes.common import obtain_token
 from tests.fakes.google_server import instance_event_id
 

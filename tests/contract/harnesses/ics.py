@@ -8,8 +8,8 @@ import pytest
 from harness import Harness, to_ics
 from servers import closed_url
 
-from portal.providers import CalendarRef, get_provider
-from portal.providers.ics import FEED_ID
+from portal.calendars.providers import CalendarRef, get_provider
+from portal.calendars.providers.ics import FEED_ID
 
 CONFIG = {"ALLOW_PRIVATE_URLS": True, "HTTP_TIMEOUT": 5, "TENTATIVE_IS_BUSY": True}
 

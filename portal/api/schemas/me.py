@@ -1,0 +1,25 @@
+"""The token's host (``GET /api/v1/me``) and this document's own answer."""
+
+from __future__ import annotations
+
+from pydantic import ConfigDict, Field
+
+from portal.api.schemas.base import Reply, Zone
+
+
+class Me(Reply):
+    id: int
+    email: str = Field(json_schema_extra={"format": "email"})
+    slug: str
+    name: str
+    timezone: Zone
+    lead_time_minutes: int
+    is_admin: bool
+    allow_booking: bool
+    profile_url: str = Field(json_schema_extra={"format": "uri"})
+
+
+class OpenApiDocument(Reply):
+    """This document."""
+
+    model_config = ConfigDict(extra="allow")

@@ -1,0 +1,1 @@
+"""Calendars: provider adapters and the connections that join them with the database."""

@@ -1,0 +1,215 @@
+"""ICS feed adapter: a read-only busy source behind an HTTP(S) URL.
+
+The feed URL often *is* the secret (Google's and Outlook's "secret
+address"), so it travels in ``credentials`` and only a shortened label is
+shown. Fetches are capped in size and time, refuse private addresses unless
+configuration allows them (``net``), and are conditional (ETag /
+Last-Modified) so an unchanged feed costs one 304.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import niquests
+
+from portal.calendars.providers import icalbusy, net
+from portal.calendars.providers.base import (
+    BusyChanges,
+    BusyInterval,
+    CalendarProvider,
+    CalendarRef,
+    ConnectionSetup,
+    CredentialsInvalid,
+    EventData,
+    InvalidSetup,
+    NotFound,
+    PermissionDenied,
+    ProviderError,
+    RateLimited,
+    RemoteCalendar,
+    Transient,
+    WrittenEvent,
+)
+
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+FEED_ID = "feed"  # an ICS connection has exactly one calendar
+MAX_REDIRECTS = 5
+
+
+def _label(url: str) -> str:
+    """Host and a hint of the path: enough to recognise, not enough to reuse."""
+    parts = urlsplit(url)
+    path = parts.path.rsplit("/", 1)[-1]
+    if len(path) > 24:
+        path = path[:10] + "…" + path[-8:]
+    return f"{parts.hostname}/…/{path}" if path else str(parts.hostname)
+
+
+class Feed:
+    """A fetched feed: the body, or ``None`` when the server said 304."""
+
+    def __init__(self, body: bytes | None, etag: str, last_modified: str):
+        self.body, self.etag, self.last_modified = body, etag, last_modified
+
+
+class IcsProvider(CalendarProvider):
+    name = "ics"
+    title = "ICS feed"
+    writable = False
+    account_noun = "feed"
+
+    @classmethod
+    def prepare(cls, fields: Mapping[str, Any], config: Mapping[str, Any]) -> ConnectionSetup:
+        url = net.check_url(str(fields.get("url") or ""))
+        provider = cls({}, {"url": url}, config)
+        try:
+            calendars = provider.list_calendars()
+        except CredentialsInvalid as exc:
+            raise InvalidSetup(
+                "url", "the feed asks for a password; use its secret address"
+            ) from exc
+        except (net.AddressNotAllowed, Transient) as exc:
+            raise InvalidSetup("url", str(exc)) from exc
+        except NotFound as exc:
+            raise InvalidSetup("url", "nothing was found at this address") from exc
+        except ProviderError as exc:
+            raise InvalidSetup("url", str(exc)) from exc
+        name = calendars[0].name if calendars else ""
+        return ConnectionSetup(
+            label=name or _label(url), settings={"name": name}, credentials={"url": url}
+        )
+
+    @classmethod
+    def account_key(cls, settings: Mapping[str, Any], credentials: Mapping[str, Any]) -> str:
+        """The feed's address, normalised (``net.url_key``)."""
+        return net.url_key(str(credentials.get("url") or ""))
+
+    # -- HTTP -------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return str(self.credentials.get("url") or "")
+
+    def fetch(self, etag: str = "", last_modified: str = "") -> Feed:
+        """GET the feed (following redirects by hand, each hop guarded)."""
+        limit = int(self.config.get("ICS_MAX_BYTES") or DEFAULT_MAX_BYTES)
+        timeout = net.timeout(self.config)
+        deadline = time.monotonic() + timeout
+        headers = {"Accept": "text/calendar, */*;q=0.5"}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        url = net.check_url(self.url)
+        http = net.session(self.config)
+        try:
+            for _hop in range(MAX_REDIRECTS + 1):
+                response = http.get(
+                    url, headers=headers, timeout=timeout, stream=True, allow_redirects=False
+                )
+                try:  # a streamed response holds its connection until closed
+                    if response.is_redirect and response.headers.get("Location"):
+                        url = net.check_url(urljoin(url, response.headers["Location"]))
+                        continue
+                    return self._read(response, limit, deadline)
+                finally:
+                    response.close()
+            raise ProviderError("the feed redirects too often")
+        except niquests.exceptions.RequestException as exc:  # timeouts too
+            raise net.unreachable(url, exc) from exc
+        finally:
+            http.close()
+
+    @staticmethod
+    def _read(response: Any, limit: int, deadline: float) -> Feed:
+        status = response.status_code
+        if status == 304:
+            return Feed(None, response.headers.get("ETag", ""), "")
+        if status in (401, 403):
+            raise CredentialsInvalid(f"the feed refused access (HTTP {status})")
+        if status in (404, 410):
+            raise NotFound(f"the feed is gone (HTTP {status})")
+        if status == 429:
+            retry = response.headers.get("Retry-After", "")
+            raise RateLimited(
+                "the feed server asks us to slow down", float(retry) if retry.isdigit() else None
+            )
+        if status >= 500:
+            raise Transient(f"the feed server failed (HTTP {status})")
+        if status != 200:
+            raise ProviderError(f"the feed answered HTTP {status}")
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise ProviderError(f"the feed is larger than {limit // (1024 * 1024)} MB")
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(64 * 1024):
+            size += len(chunk)
+            if size > limit:
+                raise ProviderError(f"the feed is larger than {limit // (1024 * 1024)} MB")
+            if time.monotonic() > deadline:
+                raise Transient("the feed was too slow to download")
+            chunks.append(chunk)
+        return Feed(
+            b"".join(chunks),
+            response.headers.get("ETag", ""),
+            response.headers.get("Last-Modified", ""),
+        )
+
+    # -- contract ---------------------------------------------------------
+
+    def list_calendars(self) -> list[RemoteCalendar]:
+        feed = self.fetch()
+        cal = icalbusy.parse(feed.body or b"")
+        tz = str(cal.get("X-WR-TIMEZONE", "") or "").strip()
+        name = icalbusy.calendar_name(cal) or str(self.settings.get("name") or "")
+        return [RemoteCalendar(FEED_ID, name or _label(self.url), False, tz, primary=True)]
+
+    def _spans(self, body: bytes, calendar: CalendarRef, start, end) -> list[BusyInterval]:
+        return icalbusy.busy_intervals(
+            icalbusy.parse(body),
+            start,
+            end,
+            calendar.timezone,
+            tentative_is_busy=bool(self.config.get("TENTATIVE_IS_BUSY", True)),
+            all_busy=calendar.all_busy,
+        )
+
+    def busy(
+        self, calendars: Sequence[CalendarRef], start: datetime, end: datetime
+    ) -> dict[str, list[BusyInterval]]:
+        if not calendars:
+            return {}
+        body = self.fetch().body or b""
+        return {c.external_id: self._spans(body, c, start, end) for c in calendars}
+
+    def sync_busy(
+        self, calendar: CalendarRef, start: datetime, end: datetime, state: Mapping[str, Any]
+    ) -> BusyChanges:
+        feed = self.fetch(str(state.get("etag") or ""), str(state.get("last_modified") or ""))
+        if feed.body is None:
+            return BusyChanges(full=False, state=dict(state), unchanged=True)
+        grouped: dict[str, list[BusyInterval]] = {}
+        for span in self._spans(feed.body, calendar, start, end):
+            grouped.setdefault(span.source_id, []).append(span)
+        return BusyChanges(
+            full=True,
+            busy={k: tuple(v) for k, v in grouped.items()},
+            state={"etag": feed.etag, "last_modified": feed.last_modified},
+        )
+
+    def create_event(self, calendar_id: str, event: EventData) -> WrittenEvent:
+        raise PermissionDenied("an ICS feed is read-only")
+
+    def update_event(
+        self, calendar_id: str, external_id: str, event: EventData, etag: str = ""
+    ) -> WrittenEvent:
+        raise PermissionDenied("an ICS feed is read-only")
+
+    def delete_event(self, calendar_id: str, external_id: str, etag: str = "") -> None:
+        raise PermissionDenied("an ICS feed is read-only")

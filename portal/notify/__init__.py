@@ -1,0 +1,1 @@
+"""Telling people: e-mail, iCalendar files, webhooks and the private calendar feed."""

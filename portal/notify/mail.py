@@ -1,0 +1,631 @@
+"""E-mail: messages composed from templates, delivered once, over SMTP or into a folder.
+
+Delivery — ``SMTP_URL``
+-----------------------
+``smtp://host[:port]``
+    Plain SMTP (port 25 by default), e.g. a local relay.
+``smtp://user:password@host:587?starttls=1``
+    SMTP upgraded with STARTTLS before authenticating (port 587, "submission").
+``smtps://user:password@host[:465]``
+    Implicit TLS from the first byte (port 465).
+
+User and password are percent-encoded (``@`` → ``%40``). Query options:
+``starttls=1``, ``timeout=SECONDS`` (default 30) and ``cafile=/path/ca.pem`` to
+trust a private CA; certificates are always verified. With ``SMTP_URL`` unset,
+every message is written as an ``.eml`` file into ``OUTBOX_MAIL_DIR`` (the
+``outbox`` folder of the instance folder), readable by any mail client.
+
+Exactly once
+------------
+Jobs may run twice (RQ retries, a relay that re-sends a stale row). Every
+message has a key (booking + event + recipient + sequence, see ``jobs.mail``),
+and :func:`send_once` claims a ``SentEmail`` row under that key in its own
+committed transaction *before* talking to SMTP:
+
+- claimed → deliver → mark "sent"; a second run finds "sent" and does nothing;
+- delivery raises → the claim is released and the error re-raised, so RQ's
+  backoff retries it and nothing was sent twice;
+- the worker dies between SMTP accepting and "sent" being recorded → the
+  claim stays "sending"; once it is older than ``claim_timeout()`` (one outbox
+  lease: a live run renews its claim while it talks to SMTP) a rerun takes it
+  over and sends again. That window makes e-mail *at-least-once*: a missing
+  confirmation is worse than a rare duplicate, and the duplicate carries the
+  same ``Message-ID`` (derived from the key), which mail clients collapse.
+
+Inert invitee text
+------------------
+HTML templates are autoescaped. Every ``{{ value }}`` in any template (HTML or
+text) first passes :func:`inert`, which drops control and bidi-override
+characters; text parts are ``text/plain`` and never interpreted, so they are
+not HTML-escaped (a name like "Tom & Jerry" stays readable). Header values go
+through :func:`header_text` (one line, no encoded-word smuggling) and then
+``email.headerregistry`` (quoting of names with quotes and commas), and
+:func:`compose` refuses any header that still decodes to a line break.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import logging
+import os
+import re
+import smtplib
+import ssl
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.parser import BytesHeaderParser, HeaderParser
+from email.utils import format_datetime, parseaddr
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flask import Flask, current_app
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+from peewee import IntegrityError
+
+from portal.booking import service as booking_service
+from portal.booking.questions import answered
+from portal.models import Booking, SentEmail, User, db, from_db, to_db, utcnow
+from portal.notify.ical import (
+    booking_ics,
+    host_url,
+    manage_url,
+    meeting_link,
+    meeting_title,
+    one_line,
+)
+from portal.runtime.lease import lease_seconds, renewing
+
+log = logging.getLogger(__name__)
+
+
+def claim_timeout() -> timedelta:
+    """A claim older than this belongs to a run that died mid-send.
+
+    A live run renews its claim while SMTP talks (``portal.runtime.lease``), however slow
+    the server, so one lease without renewal means the holder is gone; RQ's first
+    retries come that soon, and the message goes out within about a minute.
+    """
+    return timedelta(seconds=lease_seconds())
+
+
+# Lines up to RFC 5322's hard limit: the library's folding at 78 columns can drop the
+# quotes around a display name with commas (splitting one address into several).
+SMTP_POLICY = policy.SMTP.clone(max_line_length=998)
+SMTPUTF8_POLICY = policy.SMTPUTF8.clone(max_line_length=998)
+
+
+class ClaimBusy(Exception):
+    """Another run is sending this message right now; retry later (RQ backoff)."""
+
+
+# ---------------------------------------------------------------- SMTP_URL
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    tls: str = "none"  # none | starttls | implicit
+    username: str = ""
+    password: str = field(default="", repr=False)
+    timeout: float = 30.0
+    cafile: str | None = None
+
+
+def parse_smtp_url(url: str) -> SmtpSettings:
+    """Read ``SMTP_URL`` (see the module docstring); ValueError names what is wrong."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("smtp", "smtps"):
+        raise ValueError("SMTP_URL must start with smtp:// or smtps://")
+    if not parts.hostname:
+        raise ValueError("SMTP_URL has no host")
+    query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+    unknown = set(query) - {"starttls", "timeout", "cafile"}
+    if unknown:
+        raise ValueError(f"SMTP_URL: unknown option(s) {', '.join(sorted(unknown))}")
+    starttls = query.get("starttls", "").lower() in ("1", "true", "yes", "on")
+    if parts.scheme == "smtps" and starttls:
+        raise ValueError("SMTP_URL: smtps:// is already TLS; drop starttls=1 or use smtp://")
+    try:
+        port = parts.port
+        timeout = float(query.get("timeout") or 30)
+    except ValueError as exc:
+        raise ValueError(f"SMTP_URL: {exc}") from exc
+    if timeout <= 0:
+        raise ValueError("SMTP_URL: timeout must be positive")
+    tls = "implicit" if parts.scheme == "smtps" else ("starttls" if starttls else "none")
+    default_port = {"implicit": 465, "starttls": 587, "none": 25}[tls]
+    return SmtpSettings(
+        host=parts.hostname,
+        port=port or default_port,
+        tls=tls,
+        username=unquote(parts.username or ""),
+        password=unquote(parts.password or ""),
+        timeout=timeout,
+        cafile=query.get("cafile") or None,
+    )
+
+
+def init_app(app: Flask) -> None:
+    """Check ``SMTP_URL`` at start-up: a malformed one stops the start, not every e-mail job."""
+    if app.config.get("SMTP_URL"):
+        parse_smtp_url(app.config["SMTP_URL"])
+
+
+# ---------------------------------------------------------------- templates
+
+_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+_envs: dict[str, Environment] = {}
+
+
+def inert(value: Any) -> Any:
+    """Every template value on its way out: CRLF → LF; control and bidi-override chars dropped."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return _UNSAFE.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
+    return value
+
+
+def template_env() -> Environment:
+    """Jinja for ``templates/email``: ``.html`` autoescaped, all values through :func:`inert`."""
+    folder = os.path.join(current_app.template_folder or "templates", "email")
+    env = _envs.get(folder)
+    if env is None:
+        env = Environment(
+            loader=FileSystemLoader(folder),
+            autoescape=select_autoescape(enabled_extensions=("html",), default=False),
+            finalize=inert,
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        _envs[folder] = env
+    return env
+
+
+def render(name: str, **context: Any) -> tuple[str, str]:
+    """The text and HTML bodies of ``email/<name>.txt`` and ``email/<name>.html``."""
+    env = template_env()
+    text = env.get_template(f"{name}.txt").render(**context)
+    html = env.get_template(f"{name}.html").render(**context)
+    return text, html
+
+
+# ---------------------------------------------------------------- compose
+
+
+def header_text(value: str) -> str:
+    """Text safe for a header: one line, and no RFC 2047 encoded-word introducer.
+
+    ``email.headerregistry`` parses the values it is given and *decodes*
+    encoded-words in them, so a name like ``=?utf-8?q?=0D=0ABcc:_x?=`` would
+    come out as a real line break and a new header. Breaking up ``=?`` keeps
+    such text literal.
+    """
+    return one_line(value).replace("=?", "= ?")
+
+
+def address(name: str, email: str) -> Address:
+    """A header address: display name on one line, quoted by the library as needed."""
+    local, _, domain = email.strip().rpartition("@")
+    # Unicode domains go out as IDNA; failing that the SMTPUTF8 policy carries them as is.
+    with contextlib.suppress(UnicodeError):
+        domain = domain.encode("idna").decode("ascii")
+    return Address(display_name=header_text(name)[:200], username=local, domain=domain)
+
+
+def sender(display_name: str | None = None) -> Address:
+    """``MAIL_FROM``, optionally under another display name ("Alice via Kairos")."""
+    name, email = parseaddr(current_app.config.get("MAIL_FROM") or "kairos@localhost")
+    return address(display_name or name, email or "kairos@localhost")
+
+
+def message_id(key: str) -> str:
+    """A Message-ID fixed by the message key, so a resend is recognisably the same message."""
+    secret = current_app.config["SECRET_KEY"].encode()
+    digest = hmac.new(secret, f"message-id:{key}".encode(), hashlib.sha256).hexdigest()[:32]
+    domain = sender().domain or "localhost"
+    return f"<{digest}@{domain}>"
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content: bytes
+    maintype: str = "text"
+    subtype: str = "calendar"
+    params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_itip(self) -> bool:
+        """An iCalendar scheduling message (REQUEST, CANCEL …), not just a file."""
+        return (self.maintype, self.subtype) == ("text", "calendar") and "method" in self.params
+
+
+def compose(
+    key: str,
+    to: Address,
+    subject: str,
+    text: str,
+    html: str,
+    attachments: tuple[Attachment, ...] = (),
+    reply_to: Address | None = None,
+    from_name: str | None = None,
+    now: datetime | None = None,
+) -> EmailMessage:
+    """A multipart message: text and HTML alternatives, then attachments.
+
+    An iCalendar attachment carrying an iTIP ``method`` (an invitation or a
+    cancellation) travels the way RFC 6047 and Outlook want it: as a third
+    alternative, ``text/calendar; method=…`` beside the text and the HTML,
+    which is what makes clients show the invitation with its buttons; and
+    once more as an ``invite.ics`` file for clients that only offer
+    attachments. The file's Content-Type carries no ``method``, so no client
+    processes the invitation twice::
+
+        multipart/mixed
+          multipart/alternative: text/plain, text/html, text/calendar; method=REQUEST
+          text/calendar (attachment; filename=invite.ics)
+    """
+    sent_from = sender(from_name)
+    international = any(not a.addr_spec.isascii() for a in (to, sent_from, reply_to) if a)
+    msg = EmailMessage(policy=SMTPUTF8_POLICY if international else SMTP_POLICY)
+    msg["From"] = sent_from
+    msg["To"] = to
+    if reply_to is not None:
+        msg["Reply-To"] = reply_to
+    msg["Subject"] = header_text(subject)
+    msg["Date"] = format_datetime(now or utcnow(), usegmt=True)
+    msg["Message-ID"] = message_id(key)
+    # RFC 3834: no vacation auto-replies to notifications.
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg.set_content(text, subtype="plain", charset="utf-8")
+    msg.add_alternative(html, subtype="html", charset="utf-8")
+    invitations = [a for a in attachments if a.is_itip]
+    for item in invitations:
+        msg.add_alternative(
+            item.content,
+            maintype="text",
+            subtype="calendar",
+            params={"charset": "utf-8", **item.params},
+        )
+    for item in invitations:
+        msg.add_attachment(
+            item.content,
+            maintype="text",
+            subtype="calendar",
+            filename=item.filename,
+            params={"charset": "utf-8", "name": item.filename},
+        )
+    for item in attachments:
+        if item.is_itip:
+            continue
+        msg.add_attachment(
+            item.content,
+            maintype=item.maintype,
+            subtype=item.subtype,
+            filename=item.filename,
+            params=item.params,
+        )
+    check_headers(msg)
+    return msg
+
+
+def check_headers(msg: EmailMessage) -> None:
+    """Parse the message as a receiver will and refuse it unless the headers are as built.
+
+    The last line of defence against library quirks: exactly the headers we
+    set, each address header exactly the one address we put in it, and no
+    value that decodes to a line break.
+    """
+    # SMTPUTF8 headers travel as UTF-8: read them back as text.
+    if getattr(msg.policy, "utf8", False):
+        received = HeaderParser(policy=policy.default).parsestr(msg.as_string())
+    else:
+        received = BytesHeaderParser(policy=policy.default).parsebytes(msg.as_bytes())
+    if sorted(received.keys()) != sorted(msg.keys()):
+        raise ValueError("refusing a message whose headers do not survive a round trip")
+    for name in ("From", "To", "Reply-To"):
+        if name not in msg:
+            continue
+        sent = [a.addr_spec for a in msg[name].addresses]
+        got = [a.addr_spec for a in received[name].addresses]
+        if sent != got:
+            raise ValueError(f"refusing a message whose {name} header reads back as {got}")
+    for name, value in received.items():
+        if "\r" in str(value) or "\n" in str(value):
+            raise ValueError(f"refusing a {name} header with a line break")
+
+
+# ---------------------------------------------------------------- deliver
+
+
+def deliver(msg: EmailMessage) -> str:
+    """Hand one message to SMTP, or write it to the outbox folder; returns where it went."""
+    url = current_app.config.get("SMTP_URL") or ""
+    if url:
+        settings = parse_smtp_url(url)
+        _smtp_send(msg, settings)
+        return f"smtp://{settings.host}:{settings.port}"
+    return _write_eml(msg, current_app.config["OUTBOX_MAIL_DIR"])
+
+
+def _smtp_send(msg: EmailMessage, s: SmtpSettings) -> None:
+    context = ssl.create_default_context(cafile=s.cafile) if s.tls != "none" else None
+    client: smtplib.SMTP
+    if s.tls == "implicit":
+        client = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=context)
+    else:
+        client = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+    with client:
+        if s.tls == "starttls":
+            client.starttls(context=context)
+        if s.username:
+            client.login(s.username, s.password)
+        # Explicit envelope: recipients never come from parsing our own headers.
+        client.send_message(
+            msg,
+            from_addr=msg["From"].addresses[0].addr_spec,
+            to_addrs=[a.addr_spec for a in msg["To"].addresses],
+        )
+
+
+def _write_eml(msg: EmailMessage, folder: str) -> str:
+    """Write atomically (temp file + rename), private to the owner: links carry secrets."""
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    stamp = utcnow().strftime("%Y%m%dT%H%M%S%fZ")
+    digest = hashlib.sha256(str(msg["Message-ID"]).encode()).hexdigest()[:12]
+    path = os.path.join(folder, f"{stamp}-{digest}.eml")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".eml")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(msg.as_bytes())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _claim(key: str, to: str, subject: str, booking_id: int | None, now: datetime) -> bool:
+    """True when this run owns ``key`` now; False when it was already sent."""
+    try:
+        with db.atomic():
+            SentEmail.create(
+                key=key,
+                to=to[:255],
+                subject=subject[:255],
+                booking=booking_id,
+                status="sending",
+                sent_at=to_db(now),
+            )
+        return True
+    except IntegrityError:
+        pass
+    row = SentEmail.get_or_none(SentEmail.key == key)
+    if row is None:
+        raise ClaimBusy(f"claim on {key!r} was just released; retry")
+    if row.status == "sent":
+        return False
+    if from_db(row.sent_at) > now - claim_timeout():  # type: ignore[operator]
+        raise ClaimBusy(f"{key!r} is being sent by another run")
+    # The holder died mid-send: take the claim over (compare-and-swap on its time).
+    taken = (
+        SentEmail.update(sent_at=to_db(now))
+        .where(
+            SentEmail.key == key, SentEmail.status == "sending", SentEmail.sent_at == row.sent_at
+        )
+        .execute()
+    )
+    if not taken:
+        raise ClaimBusy(f"{key!r} was taken over by another run")
+    log.warning("mail: taking over stale claim %s (the message may go out twice)", key)
+    return True
+
+
+def send_once(
+    key: str, msg: EmailMessage, booking_id: int | None = None, now: datetime | None = None
+) -> bool:
+    """Deliver ``msg`` unless a message with ``key`` was sent; True when sent by this call.
+
+    Must not run inside an open transaction: the claim has to be committed
+    before SMTP is contacted, or a concurrent run could not see it.
+    """
+    clock = now or utcnow()
+    to = str(msg["To"])
+    subject = str(msg["Subject"])
+    if not _claim(key, to, subject, booking_id, clock):
+        log.info("mail: %s already sent; skipping", key)
+        return False
+    started = time.monotonic()
+
+    def renew_claim() -> None:
+        # Claim times are on the caller's clock (``now``): advance by real time elapsed.
+        stamp = clock + timedelta(seconds=time.monotonic() - started)
+        with db.connection_context():
+            SentEmail.update(sent_at=to_db(stamp)).where(
+                SentEmail.key == key, SentEmail.status == "sending"
+            ).execute()
+
+    try:
+        with renewing(renew_claim, every=claim_timeout().total_seconds() / 4, what=key):
+            where = deliver(msg)
+    except BaseException:
+        SentEmail.delete().where(SentEmail.key == key, SentEmail.status == "sending").execute()
+        raise
+    sent_at = utcnow() if now is None else now
+    SentEmail.update(status="sent", sent_at=to_db(sent_at)).where(SentEmail.key == key).execute()
+    log.info("mail: sent %s to %s via %s", key, to, where)
+    return True
+
+
+# ---------------------------------------------------------------- booking messages
+
+ROLES = ("invitee", "host")
+
+
+def zone_of(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def when_long(start: datetime, end: datetime, tz: ZoneInfo) -> str:
+    """'Tuesday 1 December 2026, 11:00–11:30 (Europe/Berlin)' in the reader's zone."""
+    s, e = start.astimezone(tz), end.astimezone(tz)
+    day = f"{s:%A} {s.day} {s:%B %Y}"
+    return f"{day}, {s:%H:%M}–{e:%H:%M} ({tz.key})"
+
+
+def when_short(start: datetime, tz: ZoneInfo) -> str:
+    """'Tue 1 Dec 2026, 11:00 CET' for subject lines."""
+    s = start.astimezone(tz)
+    return f"{s:%a} {s.day} {s:%b %Y}, {s:%H:%M} {s.tzname()}"
+
+
+def humanize(delta: timedelta) -> str:
+    """'45 minutes', '1 hour', '90 minutes', '24 hours', '3 days' — how far ahead."""
+    minutes = max(0, round(delta.total_seconds() / 60))
+    if minutes < 60 or (minutes < 180 and minutes % 60):
+        return f"{minutes} minute{'s' * (minutes != 1)}"
+    hours = round(minutes / 60)
+    if hours < 48:
+        return f"{hours} hour{'s' * (hours != 1)}"
+    days = round(hours / 24)
+    return f"{days} days"
+
+
+SUBJECTS = {
+    ("created", "invitee"): "Confirmed: {title} with {other} on {when}",
+    ("created", "host"): "New booking: {title} with {other} on {when}",
+    ("rescheduled", "invitee"): "Rescheduled: {title} with {other}, now {when}",
+    ("rescheduled", "host"): "Rescheduled: {title} with {other}, now {when}",
+    ("cancelled", "invitee"): "Cancelled: {title} with {other} on {when}",
+    ("cancelled", "host"): "Cancelled: {title} with {other} on {when}",
+    ("reminder", "invitee"): "Reminder: {title} with {other} in {ahead} ({when})",
+    ("reminder", "host"): "Reminder: {title} with {other} in {ahead} ({when})",
+}
+
+
+def booking_message(
+    booking: Booking, event: str, role: str, now: datetime | None = None, **extra: Any
+) -> EmailMessage:
+    """The e-mail about ``event`` (created | rescheduled | cancelled | reminder) for ``role``.
+
+    The invitee reads times in their zone and replies to the host; the host
+    reads times in theirs and replies to the invitee. Both get the meeting
+    link, a link to act on the booking (the invitee their secret manage link,
+    the host the booking in their settings) and the booking as an ``.ics``
+    (CANCEL once cancelled).
+    """
+    if (event, role) not in SUBJECTS:
+        raise ValueError(f"no message for {event!r} to {role!r}")
+    now = now or utcnow()
+    host: User = booking.host
+    invitee_zone = zone_of(booking.invitee_timezone)
+    host_zone = zone_of(host.timezone)
+    tz = invitee_zone if role == "invitee" else host_zone
+    previous = booking.rescheduled_from if event == "rescheduled" else None
+    context = {
+        "event": event,
+        "role": role,
+        "title": meeting_title(booking),
+        "host_name": host.display_name,
+        "host_email": host.email,
+        "invitee_name": booking.invitee_name,
+        "invitee_email": booking.invitee_email,
+        "other_name": booking.invitee_name if role == "host" else host.display_name,
+        "recipient_name": host.display_name if role == "host" else booking.invitee_name,
+        "when": when_long(booking.start_utc, booking.end_utc, tz),
+        "previous_when": when_long(previous.start_utc, previous.end_utc, tz) if previous else "",
+        "meeting_link": meeting_link(booking),
+        "manage_url": host_url(booking) if role == "host" else manage_url(booking),
+        "book_again_url": booking_service.external_url(
+            f"/{host.slug}/{booking.type_slug}" if booking.meeting_type_id else f"/{host.slug}"
+        ),
+        "notes": booking.notes,
+        # Invitee questions (portal.booking.questions): (label, answer) pairs, shown escaped.
+        "answers": answered(booking.answer_list()),
+        # The host's signature closes messages to the invitee (plain text, escaped in HTML).
+        "signature": host.email_signature if role == "invitee" else "",
+        # Only the host hears that no Meet/Teams link could be made (portal.booking.locations).
+        "link_problem": booking.join_error
+        if role == "host" and booking.join_status == "failed"
+        else "",
+        "cancel_reason": booking.cancel_reason,
+        "cancelled_by": booking.cancelled_by,
+        "ahead": humanize(booking.start_utc - now),
+        "brand": sender().display_name or "Kairos",
+    } | extra
+    subject = SUBJECTS[(event, role)].format(
+        title=context["title"],
+        other=context["other_name"],
+        when=when_short(booking.start_utc, tz),
+        ahead=context["ahead"],
+    )
+    text, html = render(f"booking_{event}", subject=subject, **context)
+    method = "CANCEL" if event == "cancelled" else "REQUEST"
+    ics = Attachment(
+        "cancel.ics" if method == "CANCEL" else "invite.ics",
+        booking_ics(booking, method, now, url=context["manage_url"]),
+        params={"method": method, "charset": "utf-8"},
+    )
+    if role == "invitee":
+        to = address(booking.invitee_name, booking.invitee_email)
+        reply_to = address(host.display_name, host.email)
+        from_name = f"{host.display_name} via {context['brand']}"
+    else:
+        to = address(host.display_name, host.email)
+        reply_to = address(booking.invitee_name, booking.invitee_email)
+        from_name = None
+    return compose(
+        booking_key(booking, event, role, extra.get("offset")),
+        to,
+        subject,
+        text,
+        html,
+        (ics,),
+        reply_to=reply_to,
+        from_name=from_name,
+        now=now,
+    )
+
+
+def booking_key(booking: Booking, event: str, role: str, offset: int | None = None) -> str:
+    """The once-only key: booking, event (reminders: with their offset), recipient, sequence."""
+    name = f"reminder{offset}" if event == "reminder" else event
+    return f"booking:{booking.id}:{name}:{role}:seq{booking.sequence}"
+
+
+def send_booking_message(
+    booking: Booking, event: str, role: str, now: datetime | None = None, **extra: Any
+) -> bool:
+    msg = booking_message(booking, event, role, now, **extra)
+    key = booking_key(booking, event, role, extra.get("offset"))
+    return send_once(key, msg, booking_id=booking.id, now=now)
+
+
+# ---------------------------------------------------------------- host messages
+
+
+def host_message(
+    user: User, key: str, template: str, subject: str, now: datetime | None = None, **ctx: Any
+) -> EmailMessage:
+    """A message to a host that is not about one booking (reconnect, password reset)."""
+    context = {"recipient_name": user.display_name, "brand": sender().display_name or "Kairos"}
+    text, html = render(template, subject=subject, **(context | ctx))
+    return compose(key, address(user.display_name, user.email), subject, text, html, now=now)

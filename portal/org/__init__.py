@@ -1,0 +1,1 @@
+"""Running a team: organisation settings, people, invitations, passwords and find-a-time."""

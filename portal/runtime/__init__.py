@@ -1,0 +1,1 @@
+"""Running the portal: Redis and RQ, the worker, the outbox relay, backups."""

@@ -1,0 +1,156 @@
+"""The relay from the outbox table to RQ, and the lease that brings back lost work.
+
+A state change and the work it causes are committed together (``Outbox.add``
+inside the caller's transaction). ``relay`` later claims due rows and hands
+them to RQ; when Redis is down the rows simply stay pending and the next relay
+catches up. The job (``jobs.outbox.run``) marks its row done, so a row that
+reaches RQ twice still does its work once.
+
+Lost work: a lease on the row
+-----------------------------
+A row handed to RQ can be lost: the worker running it is killed (``kill -9``,
+OOM, a host that goes away), or Redis restarts without its data. RQ's own
+abandoned-job handling is not enough for either: it looks for dead workers'
+jobs only during a worker's maintenance pass (every 10 minutes), only finds
+jobs Redis still holds, and judges a job abandoned by a heartbeat that
+``SimpleWorker`` does not send while the job runs. The database is where the
+work is recorded, so that is where its liveness is kept too:
+
+* the relay that enqueues a row gives it a lease of ``OUTBOX_LEASE_SECONDS``
+  (``lease_until``, no ``lease_owner``);
+* the job running it takes the lease (``lease_owner``, atomically, so two
+  deliveries of one row never run at once) and renews it from a background
+  thread (``portal.runtime.lease``): a long job keeps it, a killed one loses it within
+  a lease;
+* a failure that RQ will retry hands the lease back extended past the retry's
+  backoff, so a row waiting in RQ's backoff is not sent early;
+* when a lease runs out, the relay asks RQ about the job: still queued,
+  scheduled (backoff) or deferred, it is only waiting and the lease is
+  extended; gone (Redis lost it), or started or failed with nobody renewing
+  the lease, its RQ remains are deleted — so RQ's abandoned-job cleanup does
+  not run it a second time — and it is enqueued afresh.
+
+A killed job is thus redone about one lease later (plus a relay tick).
+Exactly once: a rerun re-reads the row (done → skipped), and the handlers
+dedupe what a killed run had already done (write-back finds its event by the
+booking's iCalendar UID, e-mail skips messages whose ``SentEmail`` says sent).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from flask import current_app
+from redis.exceptions import RedisError
+from rq import Queue, Retry
+from rq.job import JobStatus
+
+from portal.models import Outbox, db, to_db, utcnow
+from portal.runtime.lease import lease_seconds
+from portal.runtime.queue import get_queue
+
+log = logging.getLogger(__name__)
+
+# Backoff for failed outbox jobs: 10 s, 1 min, 5 min, 15 min, 1 h.
+RETRY = Retry(max=5, interval=[10, 60, 300, 900, 3600])
+# RQ states in which a job is only waiting: its row is not lost.
+WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+
+
+def job_id(row_id: int) -> str:
+    return f"outbox-{row_id}"
+
+
+def retry_delay(attempt: int) -> int:
+    """Seconds RQ waits before retrying after failed attempt number ``attempt`` (1-based)."""
+    intervals = RETRY.intervals
+    return intervals[min(max(attempt, 1), len(intervals)) - 1]
+
+
+def _in_rq(queue: Queue, row_id: int) -> bool:
+    """True while RQ still holds the row's job in a state that will run it."""
+    job = queue.fetch_job(job_id(row_id))
+    return job is not None and job.get_status(refresh=False) in WAITING
+
+
+def _forget_job(queue: Queue, row_id: int) -> None:
+    """Delete what RQ still has of a lost job (a dead worker's "started" entry, a failure)."""
+    job = queue.fetch_job(job_id(row_id))
+    if job is not None:
+        job.delete()
+
+
+def relay(limit: int = 200, now: datetime | None = None) -> int:
+    """Move due outbox rows to RQ; returns how many were enqueued (``now``: tests)."""
+    now = now or utcnow()
+    lease = timedelta(seconds=lease_seconds())
+    due = (Outbox.run_at.is_null()) | (Outbox.run_at <= to_db(now))
+    pending = Outbox.status == "pending"
+    lapsed = (Outbox.status == "enqueued") & (
+        Outbox.lease_until.is_null() | (Outbox.lease_until < to_db(now))
+    )
+    with db.connection_context():
+        rows = list(
+            Outbox.select(Outbox.id, Outbox.status)
+            .where(due & (pending | lapsed))
+            .order_by(Outbox.id)
+            .limit(limit)
+        )
+    if not rows:
+        return 0
+    try:
+        queue = get_queue()
+        waiting = {r.id for r in rows if r.status == "enqueued" and _in_rq(queue, r.id)}
+    except RedisError as exc:
+        log.warning("outbox relay: redis unavailable (%s); %d rows wait", exc, len(rows))
+        return 0
+    sent = 0
+    for row in rows:
+        with db.connection_context():
+            if row.id in waiting:  # queued behind others, or in RQ's backoff: not lost
+                Outbox.update(lease_until=to_db(now + lease)).where(
+                    Outbox.id == row.id, lapsed
+                ).execute()
+                continue
+            claimed = (
+                Outbox.update(
+                    status="enqueued",
+                    enqueued_at=to_db(now),
+                    lease_until=to_db(now + lease),
+                    lease_owner=None,
+                )
+                .where(Outbox.id == row.id, pending | lapsed)
+                .execute()
+            )
+        if not claimed:
+            continue  # another relay took it, or its job just took the lease
+        try:
+            if row.status == "enqueued":
+                log.warning("outbox relay: row %s lost (lease ran out); sending it again", row.id)
+                _forget_job(queue, row.id)
+            queue.enqueue(
+                "jobs.outbox.run",
+                row.id,
+                job_id=job_id(row.id),
+                retry=RETRY,
+                failure_ttl=30 * 24 * 3600,
+            )
+            sent += 1
+        except RedisError as exc:
+            log.warning("outbox relay: enqueue failed (%s); row %s waits", exc, row.id)
+            with db.connection_context():
+                Outbox.update(status="pending", enqueued_at=None, lease_until=None).where(
+                    Outbox.id == row.id
+                ).execute()
+            break
+    return sent
+
+
+def relay_quietly() -> None:
+    """Best-effort relay right after a commit, so work starts without waiting for the ticker."""
+    if current_app.config.get("OUTBOX_RELAY_ON_COMMIT", True):
+        try:
+            relay()
+        except Exception:  # the request already succeeded; the worker's ticker retries
+            log.exception("outbox relay after commit failed")

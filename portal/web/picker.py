@@ -1,0 +1,262 @@
+"""The day-and-time picker behind the booking, embed and manage pages.
+
+One month calendar of bookable days plus one day's times, in the invitee's zone,
+computed from ``booking.available_slots``. Browsing may reuse an answer a few
+seconds old (:func:`slots_by_day`); anything that leads to a booking asks afresh.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+import threading
+import time
+import zoneinfo
+from collections import OrderedDict, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import cached_property, lru_cache
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from flask import current_app, request, url_for
+from markupsafe import Markup
+
+from portal import clock
+from portal.booking import service
+from portal.models import MeetingType, User, db
+
+# The per-process cache of what browsing shows (see slots_by_day).
+SLOTS_CACHE_ENTRIES = 512
+_slots_lock = threading.Lock()
+_slots_memo: OrderedDict[tuple, tuple[float, dict[date, list[datetime]]]] = OrderedDict()
+
+MONTH_RE = re.compile(r"^\d{4}-\d{2}$")
+DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def parse_day(value: str | None) -> date | None:
+    if not value or not DAY_RE.match(value):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def parse_month(value: str | None) -> date | None:
+    if not value or not MONTH_RE.match(value):
+        return None
+    try:
+        return date(int(value[:4]), int(value[5:7]), 1)
+    except ValueError:
+        return None
+
+
+def add_month(first: date, months: int) -> date:
+    index = first.year * 12 + first.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+@lru_cache(maxsize=1)
+def _zone_names() -> tuple[str, ...]:
+    names = {n for n in zoneinfo.available_timezones() if "/" in n and not n.startswith("Etc/")}
+    return tuple(sorted(names | {"UTC"}))
+
+
+@lru_cache(maxsize=256)
+def zone_options(selected: str) -> Markup:
+    """The ``<option>`` list of IANA zones, built once per selected zone.
+
+    Some 420 names: each option is its own label and value (no ``value=``), which
+    keeps the list at a third of every booking page's weight instead of most of it.
+    """
+    option = Markup("<option{}>{}</option>")
+    chosen = Markup(" selected")
+    names = _zone_names()
+    if selected not in names:  # a valid alias ("US/Eastern") still shows as chosen
+        names = (selected, *names)
+    return Markup("").join(option.format(chosen if n == selected else "", n) for n in names)
+
+
+def day_label(day: date) -> str:
+    return f"{day:%A}, {day.day} {day:%B %Y}"
+
+
+def time_label(moment: datetime) -> str:
+    return f"{moment:%H:%M}"
+
+
+# --------------------------------------------------------------------------- the picker
+
+
+@dataclass
+class Picker:
+    """A month calendar of bookable days and one day's slots, in the invitee's zone.
+
+    ``endpoint``, ``path`` and ``keep`` say which page the links return to (booking
+    page, embed page or manage page, with the query parameters that page needs), so
+    the same templates serve all three.
+    """
+
+    tz: str
+    month: date
+    endpoint: str
+    path: dict
+    keep: dict
+    today: date
+    last_day: date
+    available: frozenset[date] = frozenset()
+    days: dict[date, list[datetime]] = field(default_factory=dict)
+    selected: date | None = None
+    notice: str = ""
+
+    def url(self, **params) -> str:
+        args = {**self.keep, "tz": self.tz, **params}
+        query = urlencode({k: v for k, v in args.items() if v is not None}, safe="/:")
+        return f"{self.action}?{query}"
+
+    @cached_property
+    def action(self) -> str:
+        """The page's path; also where the time-zone form goes (its fields carry the query)."""
+        return url_for(self.endpoint, **self.path)
+
+    def day_url(self, day: date) -> str:
+        return self.url(month=f"{day:%Y-%m}", date=day.isoformat())
+
+    def month_url(self, first: date) -> str:
+        return self.url(month=f"{first:%Y-%m}")
+
+    def slot_url(self, slot: datetime) -> str:
+        return self.url(start=slot.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ"))
+
+    @property
+    def prev_month(self) -> date | None:
+        prev = add_month(self.month, -1)
+        return prev if add_month(prev, 1) > self.today else None
+
+    @property
+    def next_month(self) -> date | None:
+        nxt = add_month(self.month, 1)
+        return nxt if nxt <= self.last_day else None
+
+    @property
+    def weeks(self) -> list[list[date | None]]:
+        cal = calendar.Calendar(firstweekday=0)
+        return [
+            [d if d.month == self.month.month else None for d in week]
+            for week in cal.monthdatescalendar(self.month.year, self.month.month)
+        ]
+
+    @property
+    def slots(self) -> list[datetime]:
+        return self.days.get(self.selected, []) if self.selected else []
+
+    @property
+    def month_label(self) -> str:
+        return f"{self.month:%B %Y}"
+
+
+def _compute_slots_by_day(
+    user: User, mt: MeetingType, first: date, last: date, tz: ZoneInfo, exclude=None
+) -> dict[date, list[datetime]]:
+    start, end = service.local_day_range(first, last, tz)
+    by_day: dict[date, list[datetime]] = defaultdict(list)
+    for slot in service.available_slots(user, mt, start, end, now=clock.now(), exclude=exclude):
+        local = slot.astimezone(tz)
+        by_day[local.date()].append(local)
+    return dict(by_day)
+
+
+def slots_by_day(
+    user: User,
+    mt: MeetingType,
+    first: date,
+    last: date,
+    tz: ZoneInfo,
+    exclude: int | None = None,
+    fresh: bool = False,
+) -> dict[date, list[datetime]]:
+    """Offered starts of the local days ``first``..``last``, grouped by day.
+
+    Browsing (``fresh=False``) may reuse this process's answer for the same question
+    from the last ``PUBLIC_SLOTS_CACHE_SECONDS`` (config; the test fixtures set 0): a popular
+    page then costs about what a trivial one does, while the form, the booking and
+    every refusal ("just taken") ask afresh. The result is shared: do not modify it.
+    """
+    ttl = current_app.config["PUBLIC_SLOTS_CACHE_SECONDS"]
+    if fresh or ttl <= 0:
+        return _compute_slots_by_day(user, mt, first, last, tz, exclude)
+    key = (db.database, user.id, mt.id, first, last, tz.key, exclude)
+    clock = time.monotonic()
+    with _slots_lock:
+        hit = _slots_memo.get(key)
+    if hit is not None and hit[0] > clock:
+        return hit[1]
+    days = _compute_slots_by_day(user, mt, first, last, tz, exclude)
+    with _slots_lock:
+        _slots_memo[key] = (clock + ttl, days)
+        _slots_memo.move_to_end(key)
+        while len(_slots_memo) > SLOTS_CACHE_ENTRIES:
+            _slots_memo.popitem(last=False)
+    return days
+
+
+def build_picker(
+    user: User,
+    mt: MeetingType,
+    endpoint: str,
+    path: dict,
+    keep: dict,
+    tz_name: str,
+    *,
+    day_only: bool = False,
+    exclude: int | None = None,
+    selected: date | None = None,
+    fresh: bool = False,
+) -> Picker:
+    """Read ``month``/``date`` from the query and compute what the page shows.
+
+    ``day_only`` (the htmx slots fragment) computes the chosen day alone; a full page
+    adds the month overview. ``fresh`` skips the browsing cache (after a refusal).
+    """
+    tz = ZoneInfo(tz_name)
+    now_local = clock.now().astimezone(tz)
+    today = now_local.date()
+    last_day = (now_local + timedelta(days=mt.window_days, minutes=mt.duration_minutes)).date()
+    selected = selected or parse_day(request.args.get("date"))
+    if selected and not (today <= selected <= last_day):
+        selected = None
+    month = parse_month(request.args.get("month"))
+    if selected:
+        month = selected.replace(day=1)
+    explicit = month is not None
+    month = month or today.replace(day=1)
+    month = min(max(month, today.replace(day=1)), last_day.replace(day=1))
+    picker = Picker(tz_name, month, endpoint, path, keep, today, last_day, selected=selected)
+    if selected:
+        picker.days = slots_by_day(user, mt, selected, selected, tz, exclude, fresh)
+    if day_only:
+        return picker
+    month_end = add_month(month, 1) - timedelta(days=1)
+    available = frozenset(slots_by_day(user, mt, max(month, today), month_end, tz, exclude, fresh))
+    if not available and not explicit and picker.next_month:
+        # Late in the month with nothing left: open on the next month instead of a blank one.
+        picker.month = picker.next_month
+        month_end = add_month(picker.month, 1) - timedelta(days=1)
+        available = frozenset(slots_by_day(user, mt, picker.month, month_end, tz, exclude, fresh))
+    if selected:  # the chosen day's own answer wins over the month's
+        available = available | {selected} if picker.days.get(selected) else available - {selected}
+    picker.available = available
+    return picker
+
+
+def picker_block() -> str | None:
+    """Which block an htmx GET wants: a day's ``slots``, or the whole ``picker``.
+
+    htmx names its target element in ``HX-Target``; element id and block share a name.
+    A history restore wants the whole page.
+    """
+    if not request.headers.get("HX-Request") or request.headers.get("HX-History-Restore-Request"):
+        return None
+    return "picker" if request.headers.get("HX-Target") == "picker" else "slots"

@@ -1,0 +1,237 @@
+"""Weekly hours (a 7 × 48 grid of half hours) and date overrides.
+
+The grid is a form of checkboxes, one per half hour, posting to the same URL
+with or without JavaScript; the script only paints the checkboxes and submits
+them through htmx. The server keeps windows, not cells: adjacent cells merge.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date, datetime
+
+from flask import abort, request
+from flask_login import current_user
+
+from portal import clock
+from portal.booking.availability import format_clock, parse_clock
+from portal.booking.service import zone
+from portal.models import DateOverride, User, WeeklyHours, db
+from portal.web.forms import OverrideForm, timezone_names
+from portal.web.render import is_htmx, render
+from portal.web.settings import DAYS, SLOTS, bp, done
+
+CELL_RE = re.compile(r"^([0-6])-([0-9]|[1-3][0-9]|4[0-7])$")
+
+
+def cells_from_rows(rows) -> tuple[list[list[bool]], bool]:
+    """``grid[weekday][slot]`` from stored windows, and whether any window is off the grid.
+
+    A cell is on only when a window covers all of it, so saving the grid never
+    offers time the host did not give (windows set through the API at, say,
+    09:15 are rounded inwards, and the page says so).
+    """
+    grid = [[False] * SLOTS for _ in range(7)]
+    ragged = False
+    for row in rows:
+        start, end = parse_clock(row.start, loose=True), parse_clock(row.end, loose=True)
+        if start is None or end is None or not 0 <= row.weekday <= 6:
+            ragged = True
+            continue
+        if start % 30 or end % 30:
+            ragged = True
+        for slot in range(-(-start // 30), end // 30):
+            grid[row.weekday][slot] = True
+    return grid, ragged
+
+
+def windows_from_cells(grid: list[list[bool]]) -> dict[int, list[tuple[str, str]]]:
+    """Runs of adjacent cells → ``{weekday: [("09:00", "17:00"), …]}``; the last cell ends 24:00."""
+    out: dict[int, list[tuple[str, str]]] = {}
+    for weekday, day in enumerate(grid):
+        runs: list[tuple[str, str]] = []
+        slot = 0
+        while slot < SLOTS:
+            if not day[slot]:
+                slot += 1
+                continue
+            first = slot
+            while slot < SLOTS and day[slot]:
+                slot += 1
+            runs.append((format_clock(first * 30), format_clock(slot * 30)))
+        out[weekday] = runs
+    return out
+
+
+def parse_cells(values: list[str]) -> list[list[bool]] | None:
+    """The grid from posted ``cell=<weekday>-<slot>`` values; None when one is malformed."""
+    grid = [[False] * SLOTS for _ in range(7)]
+    for value in values:
+        m = CELL_RE.match(value)
+        if not m:
+            return None
+        grid[int(m.group(1))][int(m.group(2))] = True
+    return grid
+
+
+def summary(windows: dict[int, list[tuple[str, str]]]) -> list[tuple[str, str]]:
+    """``[("Monday", "09:00–12:00, 13:00–17:00"), …]`` for the text version of the grid."""
+    return [
+        (DAYS[d], ", ".join(f"{a}–{b}" for a, b in windows.get(d, [])) or "unavailable")
+        for d in range(7)
+    ]
+
+
+def stored_windows(user_id: int) -> dict[int, list[tuple[str, str]]]:
+    out: dict[int, list[tuple[str, str]]] = {d: [] for d in range(7)}
+    for row in (
+        WeeklyHours.select()
+        .where(WeeklyHours.user == user_id)
+        .order_by(WeeklyHours.weekday, WeeklyHours.start)
+    ):
+        if 0 <= row.weekday <= 6:
+            out[row.weekday].append((row.start, row.end))
+    return out
+
+
+def _hours_page(
+    state: str = "",
+    error: str = "",
+    code: int = 200,
+    posted: list[list[bool]] | None = None,
+    timezone: str | None = None,
+):
+    """The grid page (or its status line for htmx); a refused POST shows what was posted."""
+    rows = list(WeeklyHours.select().where(WeeklyHours.user == current_user.id))
+    stored, ragged = cells_from_rows(rows)
+    return render(
+        "settings/hours.html",
+        "hours_status" if state or error else "hours",
+        status=code,
+        grid=posted or stored,
+        ragged=ragged,
+        days=DAYS,
+        slots=SLOTS,
+        state=state,
+        error=error,
+        timezone=current_user.timezone if timezone is None else timezone,
+        timezones=timezone_names(),
+        saved_at=datetime.now(zone(current_user.timezone)).strftime("%H:%M"),
+    )
+
+
+@bp.route("/hours", methods=["GET", "POST"])
+def hours():
+    """The weekly hours grid; a POST replaces the week with the posted cells."""
+    if request.method == "GET":
+        return _hours_page()
+    grid = parse_cells(request.form.getlist("cell"))
+    if grid is None:
+        # Only a tampered form gets here; htmx shows it through its error handler.
+        return _hours_page(error="Some cells were not understood; nothing was saved.", code=422)
+    # The zone the hours are in, as in PUT /api/v1/availability; absent keeps the host's.
+    tz_name = (request.form.get("timezone") or current_user.timezone).strip()
+    if tz_name not in timezone_names():
+        shown = tz_name if len(tz_name) <= 60 else tz_name[:60] + "…"
+        error = f"Time zone: “{shown}” is not one we know (e.g. Europe/Berlin); nothing was saved."
+        return _hours_page(error=error, code=422, posted=grid, timezone=tz_name)
+    moved = tz_name != current_user.timezone
+    windows = windows_from_cells(grid)
+    with db.atomic():
+        if moved:
+            User.update(timezone=tz_name).where(User.id == current_user.id).execute()
+        WeeklyHours.delete().where(WeeklyHours.user == current_user.id).execute()
+        rows = [
+            {"user": current_user.id, "weekday": d, "start": a, "end": b}
+            for d, runs in windows.items()
+            for a, b in runs
+        ]
+        if rows:
+            WeeklyHours.insert_many(rows).execute()
+    if not is_htmx():
+        return done("Weekly hours saved.", "settings.hours")
+    if moved:  # every time on the page is in the old zone: show it afresh
+        return "", 200, {"HX-Refresh": "true"}
+    return _hours_page(state="saved")
+
+
+# ---------------------------------------------------------------- date overrides
+
+
+def host_today() -> date:
+    """Today in the host's zone, on the app's clock: overrides before it are refused."""
+    return clock.now().astimezone(zone(current_user.timezone)).date()
+
+
+def _override_rows():
+    today = host_today()
+    rows = list(
+        DateOverride.select()
+        .where(DateOverride.user == current_user.id)
+        .order_by(DateOverride.date)
+    )
+    upcoming = [r for r in rows if r.date >= today]
+    past = [r for r in rows if r.date < today][-20:]
+    return upcoming, past
+
+
+def _overrides_page(form: OverrideForm, saved: str = ""):
+    upcoming, past = _override_rows()
+    return render(
+        "settings/overrides.html",
+        "overrides",
+        form=form,
+        upcoming=upcoming,
+        past=past,
+        saved=saved,
+        today=host_today(),
+    )
+
+
+@bp.route("/overrides", methods=["GET", "POST"])
+def overrides():
+    """List date overrides, and add one (a day off, or special hours replacing the week's)."""
+    form = OverrideForm(today=host_today())
+    if form.validate_on_submit():
+        intervals = json.dumps(form.ranges if form.mode.data == "hours" else [])
+        with db.atomic():
+            existing = DateOverride.get_or_none(
+                DateOverride.user == current_user.id, DateOverride.date == form.date.data
+            )
+            if existing:
+                existing.intervals = intervals
+                existing.save()
+            else:
+                DateOverride.create(user=current_user.id, date=form.date.data, intervals=intervals)
+        label = form.date.data.strftime("%a %d %b %Y")
+        if not is_htmx():
+            return done(f"Saved the override for {label}.", "settings.overrides")
+        return _overrides_page(OverrideForm(formdata=None, today=host_today()), saved=label)
+    return _overrides_page(form)
+
+
+@bp.route("/overrides/<int:override_id>/delete", methods=["POST"])
+def overrides_delete(override_id: int):
+    """Remove an override; that date follows the weekly hours again."""
+    row = DateOverride.get_or_none(
+        DateOverride.id == override_id, DateOverride.user == current_user.id
+    )
+    if row is None:
+        abort(404)
+    row.delete_instance()
+    if not is_htmx():
+        return done("Override removed.", "settings.overrides")
+    return _overrides_page(OverrideForm(formdata=None, today=host_today()))
+
+
+def override_label(row: DateOverride) -> str:
+    ranges = row.interval_list()
+    if not ranges:
+        return "Day off"
+    return ", ".join(f"{a}–{b}" for a, b in ranges)
+
+
+@bp.app_template_filter("override_hours")
+def _override_hours(row: DateOverride) -> str:
+    return override_label(row)

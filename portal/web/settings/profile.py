@@ -1,0 +1,121 @@
+"""Settings: the overview a host lands on, their profile and their password."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import request, session
+from flask_login import current_user
+from peewee import IntegrityError
+
+from portal import clock
+from portal.models import Booking, MeetingType, User, db, to_db
+from portal.web.forms import PasswordForm, ProfileForm, timezone_names
+from portal.web.render import is_htmx, render
+from portal.web.settings import base_url, bp, done
+
+
+@bp.route("/")
+def index():
+    """Where a host lands after signing in: their link, what is next, what is missing."""
+    now = clock.now()
+    upcoming = list(
+        Booking.select()
+        .where(
+            Booking.host == current_user.id,
+            Booking.status == "confirmed",
+            Booking.end > to_db(now),
+        )
+        .order_by(Booking.start)
+        .limit(5)
+    )
+    types = list(
+        MeetingType.select().where(MeetingType.user == current_user.id).order_by(MeetingType.name)
+    )
+    week = (
+        Booking.select()
+        .where(
+            Booking.host == current_user.id,
+            Booking.status == "confirmed",
+            Booking.start >= to_db(now),
+            Booking.start < to_db(now + timedelta(days=7)),
+        )
+        .count()
+    )
+    from portal.web.settings.hours import stored_windows, summary
+
+    return render(
+        "settings/index.html",
+        upcoming=upcoming,
+        types=types,
+        week_count=week,
+        hours=summary(stored_windows(current_user.id)),
+        public_url=f"{base_url()}/{current_user.slug}",
+    )
+
+
+# ---------------------------------------------------------------- profile
+
+
+@bp.route("/profile", methods=["GET", "POST"])
+def profile():
+    """Name, link name, time zone, minimum notice, and the public-page switch."""
+    user: User = current_user._get_current_object()
+    form = ProfileForm(obj=user)
+    saved = False
+    valid = form.validate_on_submit()
+    # Checked even when other fields are wrong, so every problem shows at once.
+    if (
+        request.method == "POST"
+        and not form.slug.errors
+        and User.select().where(User.slug == form.slug.data, User.id != user.id).exists()
+    ):
+        form.slug.errors.append("another host has this link name")
+        valid = False
+    if valid:
+        try:
+            with db.atomic():
+                form.populate_obj(user)
+                user.save()
+        except IntegrityError:  # taken by a concurrent request after the check above
+            form.slug.errors.append("another host has this link name")
+        else:
+            if not is_htmx():
+                return done("Profile saved.", "settings.profile")
+            saved = True
+    return render(
+        "settings/profile.html",
+        "profile",
+        form=form,
+        password_form=PasswordForm(formdata=None),
+        timezones=timezone_names(),
+        saved=saved,
+    )
+
+
+@bp.route("/password", methods=["POST"])
+def password():
+    """Change the password; the current one is asked again so a borrowed session cannot."""
+    user: User = current_user._get_current_object()
+    form = PasswordForm()
+    saved = False
+    if form.validate_on_submit():
+        if not user.check_password(form.current_password.data):
+            form.current_password.errors.append("this is not your current password")
+        else:
+            user.set_password(form.new_password.data)
+            user.save()
+            # Other sessions end with the old password; this one carries on.
+            session["pwv"] = user.session_version()
+            if not is_htmx():
+                return done("Password changed.", "settings.profile")
+            saved = True
+            form = PasswordForm(formdata=None)
+    return render(
+        "settings/profile.html",
+        "password",
+        form=ProfileForm(obj=user, formdata=None),
+        password_form=form,
+        timezones=timezone_names(),
+        password_saved=saved,
+    )

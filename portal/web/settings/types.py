@@ -1,0 +1,127 @@
+"""Meeting types: list, create, edit, delete.
+
+A type is addressed by its id in these URLs, so renaming its link name never
+breaks the edit page; the invitee-facing URL uses the slug.
+"""
+
+from __future__ import annotations
+
+from flask import abort
+from flask_login import current_user
+from peewee import IntegrityError, fn
+
+from portal import clock
+from portal.booking import locations
+from portal.models import Booking, MeetingType, db, to_db
+from portal.web.forms import MeetingTypeForm
+from portal.web.render import is_htmx, render
+from portal.web.settings import bp, done
+
+FIELDS = (
+    "name",
+    "slug",
+    "description",
+    "duration_minutes",
+    "buffer_before_minutes",
+    "buffer_after_minutes",
+    "lead_time_minutes",
+    "window_days",
+    "slot_interval_minutes",
+    "daily_limit",
+    "location",
+    "location_kind",
+    "is_active",
+)
+
+
+def owned_type(type_id: int) -> MeetingType:
+    """The signed-in host's meeting type, or 404 (also for another host's id)."""
+    mt = MeetingType.get_or_none(MeetingType.id == type_id, MeetingType.user == current_user.id)
+    if mt is None:
+        abort(404)
+    return mt
+
+
+def _list_page():
+    types = list(
+        MeetingType.select()
+        .where(MeetingType.user == current_user.id)
+        .order_by(MeetingType.name, MeetingType.id)
+    )
+    upcoming = dict(
+        Booking.select(Booking.meeting_type, fn.COUNT(Booking.id))
+        .where(
+            Booking.host == current_user.id,
+            Booking.status == "confirmed",
+            Booking.start >= to_db(clock.now()),
+        )
+        .group_by(Booking.meeting_type)
+        .tuples()
+    )
+    return render("settings/types.html", "types", types=types, upcoming=upcoming)
+
+
+@bp.route("/types")
+def types():
+    """The host's meeting types with their booking links."""
+    return _list_page()
+
+
+def _save(form: MeetingTypeForm, mt: MeetingType) -> bool:
+    """Copy the form onto ``mt`` and save; False (with the error on the slug) when taken."""
+    clash = MeetingType.select().where(
+        MeetingType.user == current_user.id, MeetingType.slug == form.slug.data
+    )
+    if mt.id is not None:
+        clash = clash.where(MeetingType.id != mt.id)
+    if clash.exists():
+        form.slug.errors.append("you already have a meeting type with this link name")
+        return False
+    try:  # the kind decides what the location must be (portal.booking.locations)
+        form.location_kind.data, form.location.data = locations.clean_location(
+            form.location_kind.data, form.location.data or "", current_user
+        )
+    except locations.LocationError as exc:
+        getattr(form, exc.field).errors.append(exc.message)
+        return False
+    for name in FIELDS:
+        setattr(mt, name, getattr(form, name).data)
+    mt.description = mt.description or ""
+    mt.location = mt.location or ""
+    try:
+        with db.atomic():
+            mt.save()
+    except IntegrityError:
+        form.slug.errors.append("you already have a meeting type with this link name")
+        return False
+    return True
+
+
+@bp.route("/types/new", methods=["GET", "POST"])
+def types_new():
+    """Create a meeting type; errors come back next to their fields."""
+    form = MeetingTypeForm()
+    if form.validate_on_submit() and _save(form, MeetingType(user=current_user.id)):
+        return done(f"Created “{form.name.data}”.", "settings.types")
+    return render("settings/type_form.html", "type_form", form=form, mt=None)
+
+
+@bp.route("/types/<int:type_id>", methods=["GET", "POST"])
+def types_edit(type_id: int):
+    """Edit a meeting type. Existing bookings keep the buffers they were made with."""
+    mt = owned_type(type_id)
+    form = MeetingTypeForm(obj=mt)
+    if form.validate_on_submit() and _save(form, mt):
+        return done(f"Saved “{mt.name}”.", "settings.types")
+    return render("settings/type_form.html", "type_form", form=form, mt=mt)
+
+
+@bp.route("/types/<int:type_id>/delete", methods=["POST"])
+def types_delete(type_id: int):
+    """Delete a meeting type; its bookings stay (they keep the type's link name)."""
+    mt = owned_type(type_id)
+    name = mt.name
+    mt.delete_instance()
+    if is_htmx():
+        return _list_page()
+    return done(f"Deleted “{name}”.", "settings.types")
