@@ -2,7 +2,7 @@
 
 ``lease_until`` is when the row's current holder (the relay that enqueued it,
 or the job running it, which renews it) is presumed gone; ``lease_owner``
-names the run holding it. See ``portal.outbox`` for how they are used.
+names the run holding it. See ``portal.runtime.outbox`` for how they are used.
 """
 
 from peewee import *
