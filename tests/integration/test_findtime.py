@@ -75,7 +75,7 @@ def next_monday() -> date:
 
 @pytest.fixture
 def office(app, hosts, feed_server):
-    """Hana (host, Berlin), Ivo (UTC, 10:00–12:00 only) and Jo (Berlin, busy Tuesday 10–11)."""
+    """Hana (host, Berlin), Ivo (UTC; 11–13 Berlin time) and Jo (Berlin, busy Tuesday 10–11)."""
     hana = hosts.create("hana", name="Hana Host", tz="Europe/Berlin")
     ivo = hosts.create("ivo", name="Ivo Iversen", tz="UTC")
     jo = hosts.create("jo", name="Jo Jansen", tz="Europe/Berlin")
@@ -84,7 +84,9 @@ def office(app, hosts, feed_server):
     tuesday = monday + timedelta(days=1)
     url = feed_server.publish("/jo.ics", ics((at(tuesday, 10), at(tuesday, 11))))
     with app.app_context(), db.connection_context():
-        WeeklyHours.update(start="10:00", end="12:00").where(WeeklyHours.user == ivo.id).execute()
+        # Ivo's 11:00–13:00 Berlin, written in UTC for this week's offset (summer or winter).
+        ivo_start, ivo_end = (at(tuesday, hh).strftime("%H:%M") for hh in (11, 13))
+        WeeklyHours.update(start=ivo_start, end=ivo_end).where(WeeklyHours.user == ivo.id).execute()
         conn = sync.connect(User.get_by_id(jo.id), "ics", {"url": url})
         assert sync.refresh_connection(conn.id) == "ok"
         # Hana's bookings land in her calendar (a write calendar row is all booking needs).
