@@ -247,7 +247,7 @@ def _valid_zone(name: str) -> bool:
 
 def _windows(spans: list) -> tuple[tuple[str, str], ...]:
     """Stored ``[["09:00", "17:00"], …]`` checked like the form checks it; ValueError if not."""
-    from portal.booking.availability import parse_clock
+    from portal.booking.wallclock import parse_clock
 
     out = []
     for a, b in spans:

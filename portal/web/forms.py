@@ -49,7 +49,7 @@ from portal.api.schemas.meeting_types import (
     MAX_NAME,
     WINDOW_DAYS,
 )
-from portal.booking.availability import format_clock, parse_clock
+from portal.booking.wallclock import format_clock, parse_clock
 from portal.booking.locations import KINDS as LOCATION_KINDS
 from portal.booking.locations import MAX_LOCATION
 from portal.models import validate_slug

@@ -15,7 +15,7 @@ from flask import abort, request
 from flask_login import current_user
 
 from portal import clock
-from portal.booking.availability import format_clock, parse_clock
+from portal.booking.wallclock import format_clock, parse_clock
 from portal.booking.service import zone
 from portal.models import DateOverride, User, WeeklyHours, db
 from portal.web.forms import OverrideForm, timezone_names
