@@ -240,7 +240,7 @@ class MemberDefaults:
 
 
 def _valid_zone(name: str) -> bool:
-    from portal.booking.service import is_valid_zone
+    from portal.booking.checks import is_valid_zone
 
     return bool(name) and is_valid_zone(name)
 

@@ -14,8 +14,9 @@ from flask import abort, request
 from flask_login import current_user
 
 from portal import clock
+from portal.booking.checks import zone
 from portal.booking.explain import explain
-from portal.booking.service import cached_busy, existing_bookings, host_rules, meeting_rules, zone
+from portal.booking.rules import cached_busy, existing_bookings, host_rules, meeting_rules
 from portal.models import MeetingType
 from portal.web.render import render
 from portal.web.settings import DAYS, SLOTS, bp
