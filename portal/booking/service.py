@@ -165,21 +165,13 @@ def book(
         raise BookingError(exc.message, exc.field) from exc
     if idempotency_key is not None and (not idempotency_key or len(idempotency_key) > 200):
         raise BookingError("idempotency_key must be 1–200 characters", "idempotency_key")
-    if idempotency_key:
-        prior = Booking.get_or_none(
-            Booking.host == host, Booking.idempotency_key == idempotency_key
-        )
-        if prior is not None:
-            return Result(prior, False)
+    if (prior := _prior(host, idempotency_key)) is not None:
+        return Result(prior, False)
     live = live_busy(host, mt, start, now, live_timeout)
     try:
         with host_lock(host.id):
-            if idempotency_key:
-                prior = Booking.get_or_none(
-                    Booking.host == host, Booking.idempotency_key == idempotency_key
-                )
-                if prior is not None:
-                    return Result(prior, False)
+            if (prior := _prior(host, idempotency_key)) is not None:
+                return Result(prior, False)
             _check_offered(host, mt, start, now, live=live)
             booking = _insert(
                 host,
@@ -197,14 +189,18 @@ def book(
             schedule_reminders(booking, mt, now)
     except IntegrityError:
         # Same idempotency key committed by a concurrent request.
-        prior = Booking.get_or_none(
-            Booking.host == host, Booking.idempotency_key == idempotency_key
-        )
-        if prior is None:
-            raise
-        return Result(prior, False)
+        if (prior := _prior(host, idempotency_key)) is not None:
+            return Result(prior, False)
+        raise
     relay_quietly()
     return Result(booking, True)
+
+
+def _prior(host: User, idempotency_key: str | None) -> Booking | None:
+    """The host's booking made earlier with this key (a retried request), if any."""
+    if not idempotency_key:
+        return None
+    return Booking.get_or_none(Booking.host == host, Booking.idempotency_key == idempotency_key)
 
 
 def _insert(
