@@ -10,11 +10,11 @@ import logging
 from datetime import datetime
 
 from jobs.outbox import handler
-from portal.booking.service import external_url
 from portal.models import Booking, BookingAttendee, Invite, User, from_db, hash_token, utcnow
 from portal.notify import mail
 from portal.notify.ical import booking_ics, meeting_link, meeting_title
 from portal.org import admin
+from portal.runtime.appconfig import external_url
 
 log = logging.getLogger(__name__)
 

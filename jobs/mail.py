@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 from jobs.outbox import handler
 from portal import clock
 from portal.booking import locations
-from portal.booking.service import external_url
 from portal.models import (
     Booking,
     Connection,
@@ -28,6 +27,7 @@ from portal.models import (
 )
 from portal.notify import mail
 from portal.org.passwords import is_live, reset_token
+from portal.runtime.appconfig import external_url
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def notify(booking_id: int, event: str, now: str | datetime | None = None) -> in
         log.info("notify: booking %s is %s; no %s message", booking_id, booking.status, event)
         return 0
     when = _now(now)
-    if locations.wait_for_link(booking, "notify", event, when):
+    if locations.wait_for_link(booking, "notify", event, now=when):
         log.info("notify: booking %s waits for its video link", booking_id)
         return 0  # recorded again; the write-back wakes it as soon as the link is made
     return sum(mail.send_booking_message(booking, event, role, when) for role in mail.ROLES)

@@ -99,8 +99,8 @@ def register_cli(app: Flask) -> None:
     @click.option("--admin", is_flag=True, default=False, help="The new member becomes an admin.")
     def users_invite(email, admin):
         """Invite a co-worker: e-mail a single-use link (also printed on the last line)."""
-        from portal.booking.service import external_url
         from portal.org.admin import INVITE_VALID_FOR, AdminError, create_invite, invite_path
+        from portal.runtime.appconfig import external_url
         from portal.runtime.outbox import relay_quietly
 
         with db.connection_context():

@@ -22,7 +22,12 @@ from portal.api.schemas.bookings import (
 )
 from portal.api.schemas.bookings import Booking as BookingAnswer
 from portal.booking import service as svc
+from portal.booking.checks import clean_invitee, zone
+from portal.booking.links import manage_path
+from portal.booking.rules import available_slots
+from portal.booking.shape import booking_dict
 from portal.models import SLUG_RE, Booking, MeetingType, User, from_db, to_db
+from portal.runtime.appconfig import external_url, live_check_timeout
 from portal.web.public import public_post_limit
 
 # ---------------------------------------------------------------- public: slots and booking
@@ -53,9 +58,9 @@ def slots(host: str, type: str, query: SlotsQuery):
     """Offered starts for whole days ``start``..``end`` in ``tz``, from the free/busy cache."""
     user, mt = public_type(host, type)
     tz_name = query.tz or user.timezone
-    tz = svc.zone(tz_name)
+    tz = zone(tz_name)
     start, end = day_range(query.start, query.end, tz, 7, MAX_SLOT_RANGE_DAYS)
-    found = svc.available_slots(user, mt, start, end, now=clock.now())
+    found = available_slots(user, mt, start, end, now=clock.now())
     return jsonify(
         timezone=tz_name,
         meeting_type=mt.slug,
@@ -93,9 +98,7 @@ def create_booking(host: str, type: str, body: BookingRequest):
     """
     user, mt = public_type(host, type)
     start, key = body.start, body.idempotency_key
-    name, email, timezone, notes = svc.clean_invitee(
-        body.name, body.email, body.timezone, body.notes
-    )
+    name, email, timezone, notes = clean_invitee(body.name, body.email, body.timezone, body.notes)
     result = svc.book(
         user,
         mt,
@@ -107,6 +110,7 @@ def create_booking(host: str, type: str, body: BookingRequest):
         idempotency_key=key,
         now=clock.now(),
         answers=body.answers,
+        live_timeout=live_check_timeout(),
     )
     booking = result.booking
     if not result.created and (
@@ -120,7 +124,7 @@ def create_booking(host: str, type: str, body: BookingRequest):
             "this idempotency_key was used for a different booking",
             "idempotency_key",
         )
-    answer = svc.booking_dict(booking, with_manage=True)
+    answer = booking_dict(booking, manage_url=external_url(manage_path(booking)))
     answer.pop("calendar_event", None)  # the host's business, not the invitee's
     return jsonify(answer), 201 if result.created else 200
 
@@ -129,7 +133,7 @@ def create_booking(host: str, type: str, body: BookingRequest):
 
 
 def host_booking_dict(booking: Booking) -> dict:
-    out = svc.booking_dict(booking)
+    out = booking_dict(booking)
     out.setdefault("rescheduled_to", None)
     out["rescheduled_from"] = (
         Booking.select(Booking.uid).where(Booking.id == booking.rescheduled_from_id).scalar()
@@ -231,7 +235,9 @@ def reschedule_booking(uid: str, body: RescheduleRequest):
     """Answers the new booking (201): the old one stays as ``rescheduled``."""
     booking = _own_booking(uid)
     start = body.start
-    new = svc.reschedule(booking, start, by="host", now=clock.now())
+    new = svc.reschedule(
+        booking, start, by="host", now=clock.now(), live_timeout=live_check_timeout()
+    )
     response = jsonify(host_booking_dict(new))
     response.headers["Location"] = url_for("api.get_booking", uid=new.uid)
     return response, 201

@@ -40,7 +40,7 @@ from portal.api.schemas.details import Webhook as WebhookAnswer
 from portal.api.types import own_type
 from portal.booking import locations, questions
 from portal.booking import schedule as agenda
-from portal.booking import service as svc
+from portal.booking.checks import zone
 from portal.models import MeetingType, User, Webhook, WebhookDelivery, db
 from portal.notify import feeds, webhooks
 from portal.runtime.outbox import relay_quietly
@@ -342,7 +342,7 @@ def get_schedule(query: DaysQuery):
     """Bookings and busy blocks for whole days ``start``..``end`` in ``tz``."""
     user = g.api_user
     tz_name = query.tz or user.timezone
-    tz = svc.zone(tz_name)
+    tz = zone(tz_name)
     start, end = day_range(query.start, query.end, tz, 1, agenda.MAX_DAYS)
     found = agenda.items(user, start, end)
     return jsonify(timezone=tz_name, items=[agenda.item_dict(i) for i in found])

@@ -39,7 +39,6 @@ from peewee import IntegrityError
 from redis.exceptions import RedisError
 
 from portal import crypto
-from portal.booking.service import external_url
 from portal.calendars import sync
 from portal.calendars.providers import ProviderError, Transient, provider_class, provider_config
 from portal.calendars.providers.oauth import (
@@ -61,6 +60,7 @@ from portal.models import (
     utcnow,
 )
 from portal.org import admin
+from portal.runtime.appconfig import external_url
 
 log = logging.getLogger(__name__)
 

@@ -28,9 +28,9 @@ from icalendar import Calendar
 from peewee import JOIN
 
 from portal import clock
-from portal.booking.service import external_url
 from portal.models import Booking, MeetingType, User, hash_token, to_db
 from portal.notify import ical
+from portal.runtime.appconfig import external_url
 from portal.tokens import derived_token
 
 PAST_DAYS = 30

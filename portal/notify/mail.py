@@ -71,7 +71,6 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 from peewee import IntegrityError
 
-from portal.booking import service as booking_service
 from portal.booking.questions import answered
 from portal.models import Booking, SentEmail, User, db, from_db, to_db, utcnow
 from portal.notify.ical import (
@@ -82,6 +81,7 @@ from portal.notify.ical import (
     meeting_title,
     one_line,
 )
+from portal.runtime.appconfig import external_url
 from portal.runtime.lease import lease_seconds, renewing
 
 log = logging.getLogger(__name__)
@@ -554,7 +554,7 @@ def booking_message(
         "previous_when": when_long(previous.start_utc, previous.end_utc, tz) if previous else "",
         "meeting_link": meeting_link(booking),
         "manage_url": host_url(booking) if role == "host" else manage_url(booking),
-        "book_again_url": booking_service.external_url(
+        "book_again_url": external_url(
             f"/{host.slug}/{booking.type_slug}" if booking.meeting_type_id else f"/{host.slug}"
         ),
         "notes": booking.notes,

@@ -265,7 +265,7 @@ def _event_time(booking: Booking, event: str) -> datetime:
 
 def payload(booking: Booking, event: str) -> dict[str, Any]:
     """The JSON body: the event and the booking as it is now (as the API shows it to hosts)."""
-    from portal.booking.service import booking_dict
+    from portal.booking.shape import booking_dict
     from portal.notify.ical import host_url
 
     host: User = booking.host

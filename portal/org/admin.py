@@ -240,14 +240,14 @@ class MemberDefaults:
 
 
 def _valid_zone(name: str) -> bool:
-    from portal.booking.service import is_valid_zone
+    from portal.booking.checks import is_valid_zone
 
     return bool(name) and is_valid_zone(name)
 
 
 def _windows(spans: list) -> tuple[tuple[str, str], ...]:
     """Stored ``[["09:00", "17:00"], …]`` checked like the form checks it; ValueError if not."""
-    from portal.booking.availability import parse_clock
+    from portal.booking.wallclock import parse_clock
 
     out = []
     for a, b in spans:

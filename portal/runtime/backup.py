@@ -125,7 +125,7 @@ def check_keys(database: Database, secret_key: str, encryption_keys: list[str]) 
                 "keep them)"
             ) from exc
         checked.append(f"{table} secrets decrypt")
-    # Manage links are HMACs of SECRET_KEY (portal.booking.service.manage_token), feed links too
+    # Manage links are HMACs of SECRET_KEY (portal.booking.links.manage_token), feed links too
     # (portal.notify.feeds.feed_token); the database keeps their hashes.
     samples = [
         (

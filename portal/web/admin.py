@@ -130,7 +130,7 @@ def invite():
             form.email.errors.append(exc.message)
         else:
             relay_quietly()
-            from portal.booking.service import external_url
+            from portal.runtime.appconfig import external_url
 
             return _people_page(link=external_url(admin.invite_path(row)), sent_to=row.email)
     return _people_page(form, status=form_status(422))

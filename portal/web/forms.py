@@ -49,9 +49,9 @@ from portal.api.schemas.meeting_types import (
     MAX_NAME,
     WINDOW_DAYS,
 )
-from portal.booking.availability import format_clock, parse_clock
 from portal.booking.locations import KINDS as LOCATION_KINDS
 from portal.booking.locations import MAX_LOCATION
+from portal.booking.wallclock import format_clock, parse_clock
 from portal.models import validate_slug
 
 MAX_ORIGINS = 50

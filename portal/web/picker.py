@@ -23,7 +23,7 @@ from flask import current_app, request, url_for
 from markupsafe import Markup
 
 from portal import clock
-from portal.booking import service
+from portal.booking.rules import available_slots, local_day_range
 from portal.models import MeetingType, User, db
 
 # The per-process cache of what browsing shows (see slots_by_day).
@@ -160,9 +160,9 @@ class Picker:
 def _compute_slots_by_day(
     user: User, mt: MeetingType, first: date, last: date, tz: ZoneInfo, exclude=None
 ) -> dict[date, list[datetime]]:
-    start, end = service.local_day_range(first, last, tz)
+    start, end = local_day_range(first, last, tz)
     by_day: dict[date, list[datetime]] = defaultdict(list)
-    for slot in service.available_slots(user, mt, start, end, now=clock.now(), exclude=exclude):
+    for slot in available_slots(user, mt, start, end, now=clock.now(), exclude=exclude):
         local = slot.astimezone(tz)
         by_day[local.date()].append(local)
     return dict(by_day)

@@ -33,9 +33,12 @@ from flask import (
 
 from portal import clock
 from portal.booking import locations, questions, service
+from portal.booking.checks import BookingError, SlotTaken, is_valid_zone, parse_start
+from portal.booking.links import find_managed, manage_path, manage_token
 from portal.extensions import csrf, limiter
-from portal.models import Booking, MeetingType, User, db
+from portal.models import Booking, MeetingType, User, db, utcnow
 from portal.notify.ical import meeting_link
+from portal.runtime.appconfig import external_url, live_check_timeout
 from portal.web import formtoken
 from portal.web.picker import (
     Picker,
@@ -117,7 +120,7 @@ def _compiled(name: str, build) -> str:
 
 
 def _managed_or_404(uid: str, token: str) -> Booking:
-    found = service.find_managed(uid, token)
+    found = find_managed(uid, token)
     if found is None:
         abort(404)
     return found
@@ -179,7 +182,7 @@ def _no_referrer(response: Response) -> Response:
 
 def _zone_name(value: str | None, fallback: str) -> str:
     value = (value or "").strip()
-    if value and len(value) < 64 and service.is_valid_zone(value):
+    if value and len(value) < 64 and is_valid_zone(value):
         return value
     return fallback
 
@@ -188,8 +191,8 @@ def _parse_start(value: str | None) -> datetime | None:
     if not value or len(value) > 64:
         return None
     try:
-        return service.parse_start(value)
-    except service.BookingError:
+        return parse_start(value)
+    except BookingError:
         return None
 
 
@@ -207,7 +210,8 @@ def _template_helpers() -> dict:
         # Meeting details: where a type meets, a booking's join link, the invitee's answers.
         "where_label": locations.describe,
         "meeting_link": meeting_link,
-        "link_status": locations.join_link_status,
+        # A booking's age is read on the clock that stamped its created_at.
+        "link_status": lambda booking: locations.join_link_status(booking, now=utcnow()),
         "answered": lambda booking: questions.answered(booking.answer_list()),
     }
 
@@ -340,14 +344,15 @@ def book_submit(host: str, type_slug: str, embed: bool):
             idempotency_key=form.idempotency_key,
             now=clock.now(),
             answers=form.answers,
+            live_timeout=live_check_timeout(),
         )
-    except service.BookingError as exc:
+    except BookingError as exc:
         if exc.field == "start":
             day = start.astimezone(ZoneInfo(tz_name)).date()
             picker = build_picker(user, mt, endpoint, path, {}, tz_name, selected=day, fresh=True)
             picker.notice = (
                 "This time was just taken. Please pick another."
-                if isinstance(exc, service.SlotTaken)
+                if isinstance(exc, SlotTaken)
                 else f"{exc.message[0].upper()}{exc.message[1:]}. Please pick another time."
             )
             return render(
@@ -377,7 +382,7 @@ def book_submit(host: str, type_slug: str, embed: bool):
 
 def _manage_url(booking: Booking, embed: bool, **params) -> str:
     endpoint = "public.manage_embed" if embed else "public.manage"
-    return url_for(endpoint, uid=booking.uid, token=service.manage_token(booking), **params)
+    return url_for(endpoint, uid=booking.uid, token=manage_token(booking), **params)
 
 
 def _reschedulable(booking: Booking, host: User, mt: MeetingType | None) -> bool:
@@ -407,8 +412,8 @@ def _manage_context(booking: Booking, embed: bool, tz_name: str | None = None) -
         "local_start": booking.start_utc.astimezone(ZoneInfo(tz_name)),
         "local_end": booking.end_utc.astimezone(ZoneInfo(tz_name)),
         "duration": int((booking.end_utc - booking.start_utc).total_seconds() // 60),
-        "token": service.manage_token(booking),
-        "manage_link": service.external_url(service.manage_path(booking)),
+        "token": manage_token(booking),
+        "manage_link": external_url(manage_path(booking)),
         "successor_url": _manage_url(successor, embed) if successor else None,
         "can_reschedule": _reschedulable(booking, host, mt),
         # Invitees cannot cancel a meeting once it has started (the host still can).
@@ -490,7 +495,7 @@ def cancel(uid: str, embed: bool):
     reason = request.form.get("reason", "")
     try:
         service.cancel(booking, by="invitee", reason=reason, now=clock.now())
-    except service.BookingError as exc:
+    except BookingError as exc:
         ctx = _manage_context(Booking.get_by_id(booking.id), embed, request.form.get("tz"))
         ctx["reason"] = reason
         if exc.field:
@@ -511,9 +516,11 @@ def reschedule(uid: str, embed: bool):
     tz_name = request.form.get("tz")
     try:
         if start is None:
-            raise service.BookingError("please pick a new time", "start")
-        new = service.reschedule(booking, start, by="invitee", now=clock.now())
-    except service.BookingError as exc:
+            raise BookingError("please pick a new time", "start")
+        new = service.reschedule(
+            booking, start, by="invitee", now=clock.now(), live_timeout=live_check_timeout()
+        )
+    except BookingError as exc:
         ctx = _manage_context(Booking.get_by_id(booking.id), embed, tz_name)
         if ctx["can_reschedule"]:
             keep = {"token": ctx["token"], "reschedule": "1"}
@@ -533,7 +540,7 @@ def reschedule(uid: str, embed: bool):
             _drop_current_time(ctx["picker"], booking)
             ctx["picker"].notice = (
                 "This time was just taken. Please pick another."
-                if isinstance(exc, service.SlotTaken)
+                if isinstance(exc, SlotTaken)
                 else f"{exc.message[0].upper()}{exc.message[1:]}."
             )
         else:

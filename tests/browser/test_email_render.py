@@ -16,8 +16,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from portal.booking import service as booking
+from portal.booking.links import manage_path
 from portal.models import db
 from portal.notify import mail
+from portal.runtime.appconfig import external_url
 from tests.browser.conftest import ARTIFACTS
 from tests.conftest import Hosts, make_app
 
@@ -42,7 +44,7 @@ def message(tmp_path, redis_url, now):
         ).booking
     with app.app_context(), db.connection_context():
         msg = mail.booking_message(b, "created", "invitee", now)
-        manage = booking.external_url(booking.manage_path(b))
+        manage = external_url(manage_path(b))
     # What the recipient's client receives: the bytes, parsed back.
     received = email.message_from_bytes(msg.as_bytes(), policy=policy.default)
     if not db.is_closed():

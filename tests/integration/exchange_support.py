@@ -13,6 +13,7 @@ from datetime import datetime
 import pytest
 
 from portal.booking import service as booking
+from portal.booking.rules import available_slots
 from portal.cli import create_user
 from portal.models import MeetingType, db
 from tests.clock import at
@@ -63,7 +64,7 @@ def intro(user) -> MeetingType:
 
 
 def slots(user, day: int, now: datetime) -> list[datetime]:
-    return booking.available_slots(user, intro(user), utc(day, 0), utc(day + 1, 0), now=now)
+    return available_slots(user, intro(user), utc(day, 0), utc(day + 1, 0), now=now)
 
 
 def book(user, start: datetime, now: datetime, name: str = "Ada"):

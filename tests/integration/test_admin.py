@@ -15,6 +15,7 @@ import pytest
 
 from portal import clock, crypto
 from portal.booking import service
+from portal.booking.rules import available_slots
 from portal.models import (
     ApiToken,
     AppSetting,
@@ -181,7 +182,7 @@ def bob_world(app, hosts, team):
     with app.app_context(), db.connection_context():
         host = User.get_by_id(bob.id)
         now = clock.now()
-        start = service.available_slots(host, mt, now, now + timedelta(days=14), now=now)[0]
+        start = available_slots(host, mt, now, now + timedelta(days=14), now=now)[0]
         booked = service.book(host, mt, start, "Carol", "carol@example.com", now=now).booking
         conn = Connection.create(user=host, provider="caldav", label="bob@dav.example")
         crypto.seal(conn, "secret", {"password": "hunter2"})

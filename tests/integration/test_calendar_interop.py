@@ -17,6 +17,7 @@ from werkzeug.serving import make_server
 
 from jobs import outbox as outbox_jobs
 from portal.booking import service as booking
+from portal.booking.links import manage_path
 from portal.calendars import sync
 from portal.models import BusyBlock, Calendar, Connection, Outbox, User, db, from_db
 from portal.notify import feeds, mail
@@ -268,7 +269,7 @@ def test_invitations_are_alternatives_and_downloads_are_published(app, client, h
         ]
         cancelled = booking.cancel(b, by="host", now=now)
         sent.append(("cancelled", mail.booking_message(cancelled, "cancelled", "invitee", now)))
-        manage = booking.manage_path(b)
+        manage = manage_path(b)
         owner = User.get_by_id(host.id)
         feeds.regenerate(owner)
         feed_path = urlsplit(feeds.feed_url(owner)).path

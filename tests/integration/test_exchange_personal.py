@@ -21,6 +21,7 @@ from exchange_support import (  # noqa: F401
 
 from jobs.calendar import write_back
 from portal.booking import service as booking
+from portal.booking.checks import BookingError
 from portal.calendars import sync
 from portal.calendars.providers import InvalidSetup, RateLimited, Transient
 from portal.models import Calendar, CalendarEvent, Connection, Outbox, from_db, utcnow
@@ -202,7 +203,7 @@ def test_confirming_rechecks_exchange_live(host, ews, now):
     assert sync.refresh_connection(conn.id, now=now) == "ok"
     assert utc(1, 9) in slots(host, 1, now)
     seed(ews, (utc(1, 9), utc(1, 10), "Busy", False))  # booked in Outlook after our refresh
-    with pytest.raises(booking.BookingError) as err:
+    with pytest.raises(BookingError) as err:
         book(host, utc(1, 9), now)
     assert err.value.message == "this time is not available"
 

@@ -22,6 +22,9 @@ from jobs.calendar import event_data
 from jobs.outbox import run
 from portal import clock
 from portal.booking import service
+from portal.booking.checks import BookingError, SlotTaken
+from portal.booking.links import manage_path
+from portal.booking.rules import available_slots, existing_bookings
 from portal.calendars import sync
 from portal.models import (
     Booking,
@@ -291,7 +294,7 @@ def test_booking_a_common_slot(app, client, office):
         assert data.summary.startswith("Quarterly planning")
         # The co-workers' own booking pages no longer offer that time.
         ivo = User.get_by_id(office["ivo"].id)
-        slots = service.available_slots(
+        slots = available_slots(
             ivo,
             office["ivo_type"],
             start - timedelta(hours=2),
@@ -299,7 +302,7 @@ def test_booking_a_common_slot(app, client, office):
             now=clock.now(),
         )
         assert start not in slots and start + timedelta(minutes=30) in slots
-        manage = service.manage_path(booking)
+        manage = manage_path(booking)
     # The invitee (Ivo) gets the usual manage link; the page works for a type-less meeting.
     managed = app.test_client().get(manage)
     assert managed.status_code == 200 and "Hana Host" in managed.get_data(as_text=True)
@@ -374,7 +377,7 @@ def test_inactive_coworker_cannot_be_booked(app, office, now):
         ivo = User.get_by_id(office["ivo"].id)
         User.update(is_active=False).where(User.id == ivo.id).execute()
         ivo.is_active = False
-        with pytest.raises(service.BookingError, match="active co-workers"):
+        with pytest.raises(BookingError, match="active co-workers"):
             findtime.book_meeting(hana, [ivo], at(office["tuesday"], 11), 30)
 
 
@@ -469,7 +472,7 @@ def test_racing_for_one_coworker_gives_exactly_one_winner(backend_app, now):
                 with db.connection_context():
                     findtime.book_meeting(host, [ivo], RACE_SLOT, 30, now=now)
                 results.append("won")
-            except service.SlotTaken:
+            except SlotTaken:
                 results.append("taken")
 
     def invitee_racer(i: int) -> None:
@@ -479,7 +482,7 @@ def test_racing_for_one_coworker_gives_exactly_one_winner(backend_app, now):
                 with db.connection_context():
                     service.book(ivo, chat, RACE_SLOT, "Pat", f"p{i}@example.com", now=now)
                 results.append("won")
-            except service.SlotTaken:
+            except SlotTaken:
                 results.append("taken")
 
     threads = [threading.Thread(target=host_racer, args=(u,)) for u in (hana, kai, hana)]
@@ -491,5 +494,5 @@ def test_racing_for_one_coworker_gives_exactly_one_winner(backend_app, now):
     assert sorted(results) == ["taken"] * 5 + ["won"]
     with backend_app.app_context(), db.connection_context():
         ivo_row = User.get_by_id(ivo.id)
-        booked = service.existing_bookings(ivo_row, RACE_SLOT, RACE_SLOT + timedelta(hours=1))
+        booked = existing_bookings(ivo_row, RACE_SLOT, RACE_SLOT + timedelta(hours=1))
         assert len(booked) == 1

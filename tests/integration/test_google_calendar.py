@@ -14,6 +14,7 @@ from oauth_support import PASSWORD, ctx_fixture, grant, oauth_app_fixture  # noq
 
 from jobs.calendar import write_back
 from portal.booking import service as booking
+from portal.booking.rules import available_slots
 from portal.calendars import sync
 from portal.calendars.providers import CalendarRef, NotFound, RateLimited, Transient
 from portal.calendars.providers.google import event_id_for
@@ -62,7 +63,7 @@ def intro(host):
 
 
 def slots(host, day, now):
-    return booking.available_slots(host, intro(host), utc(day, 0), utc(day + 1, 0), now=now)
+    return available_slots(host, intro(host), utc(day, 0), utc(day + 1, 0), now=now)
 
 
 def test_calendars_and_write_calendar(conn):

@@ -27,9 +27,11 @@ import jobs  # noqa: F401  (registers the outbox handlers)
 from jobs import mail as mail_jobs
 from jobs.outbox import run
 from portal.booking import service as booking
+from portal.booking.links import manage_path
 from portal.models import Booking, Connection, Outbox, SentEmail, db
 from portal.models import Calendar as CalendarRow
 from portal.notify import mail
+from portal.runtime.appconfig import external_url
 from portal.runtime.outbox import relay
 from portal.runtime.worker import run_worker
 from tests.clock import at
@@ -170,7 +172,7 @@ def test_confirmation_reaches_invitee_and_host(mail_app, setup, smtp, now):
     (to_invitee,) = smtp.to("eve@example.com")
     (to_host,) = smtp.to("alice@example.com")
     with mail_app.app_context():
-        manage = booking.external_url(booking.manage_path(b))
+        manage = external_url(manage_path(b))
     assert manage.startswith("https://book.example.org/booking/")
 
     assert to_invitee["To"].addresses[0].display_name == "Eve Invitee"
@@ -242,7 +244,7 @@ def test_reschedule_and_cancel_keep_uid_with_rising_sequence(mail_app, setup, sm
     assert f"(was {long(SLOT, BERLIN)})" in text
     assert long(LATER, BERLIN) in text
     with mail_app.app_context():
-        assert booking.external_url(booking.manage_path(moved)) in text
+        assert external_url(manage_path(moved)) in text
     text, html = bodies(invitee[2])
     assert "Alice Host cancelled this meeting." in text
     assert "Sorry, <b>ill</b>" in text

@@ -12,6 +12,7 @@ from oauth_support import PASSWORD, ctx_fixture, grant, oauth_app_fixture  # noq
 from jobs.calendar import write_back
 from jobs.outbox import run as run_outbox_row
 from portal.booking import service as booking
+from portal.booking.rules import available_slots
 from portal.calendars import sync
 from portal.calendars.providers import CalendarRef, RateLimited, Transient
 from portal.calendars.providers.microsoft import transaction_id
@@ -68,7 +69,7 @@ def intro(host):
 
 
 def slots(host, day, now):
-    return booking.available_slots(host, intro(host), utc(day, 0), utc(day + 1, 0), now=now)
+    return available_slots(host, intro(host), utc(day, 0), utc(day + 1, 0), now=now)
 
 
 def book(host, start, now, name="Ada"):

@@ -9,6 +9,7 @@ from servers import TcpProxy
 from jobs import calendar as calendar_jobs
 from jobs import outbox as outbox_jobs
 from portal.booking import service as booking
+from portal.booking.shape import booking_dict
 from portal.calendars import sync
 from portal.calendars.providers import Transient
 from portal.calendars.providers.caldav import CalDavProvider, resource_name
@@ -91,7 +92,7 @@ def test_create_move_cancel_round_trip(setup, now):
     result = booking.book(setup.host, setup.mt, SLOT, "Ada Lovelace", "ada@example.com", now=now)
     b = result.booking
     assert event_row(b).status == "pending"
-    assert booking.booking_dict(b)["calendar_event"]["status"] == "pending"
+    assert booking_dict(b)["calendar_event"]["status"] == "pending"
 
     assert run_write_backs() == ["done"]
     row = event_row(b)
@@ -103,7 +104,7 @@ def test_create_move_cancel_round_trip(setup, now):
     assert str(ev["ATTENDEE"]) == "mailto:ada@example.com"
     assert ev["ATTENDEE"].params["SCHEDULE-AGENT"] == "CLIENT"
     assert str(ev["LOCATION"]) == LINK
-    assert booking.booking_dict(b)["calendar_event"] == {
+    assert booking_dict(b)["calendar_event"] == {
         "status": "written",
         "calendar_id": row.calendar_id,
     }
@@ -154,7 +155,7 @@ def test_final_failure_shows_on_the_booking_and_the_host_can_retry(setup, now):
         assert event_row(b).status == "pending"
     outbox_jobs.run(row.id)  # the last attempt gives up without raising
     assert event_row(b).status == "failed" and event_row(b).last_error
-    assert booking.booking_dict(b)["calendar_event"]["status"] == "failed"
+    assert booking_dict(b)["calendar_event"]["status"] == "failed"
 
     setup.proxy.up()
     assert sync.retry_write_back(b)

@@ -14,7 +14,7 @@ from wtforms import StringField, TextAreaField
 from wtforms.validators import ValidationError
 
 from portal.booking import locations, questions
-from portal.models import MeetingType, User
+from portal.models import MeetingType, User, utcnow
 from portal.notify import feeds
 from portal.notify.ical import meeting_link
 from portal.web.render import is_htmx, render
@@ -59,7 +59,8 @@ def _meeting_helpers() -> dict:
     return {
         "location_problem": location_problem,
         "meeting_link": meeting_link,
-        "link_status": locations.join_link_status,
+        # A booking's age is read on the clock that stamped its created_at.
+        "link_status": lambda booking: locations.join_link_status(booking, now=utcnow()),
         "answered": lambda booking: questions.answered(booking.answer_list()),
     }
 

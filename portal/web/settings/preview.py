@@ -1,6 +1,6 @@
 """Availability preview: one week of half-hour cells for a meeting type, each saying why.
 
-The reasons come from the slot engine itself (``availability.explain``), fed
+The reasons come from the slot engine itself (``portal.booking.explain``), fed
 with exactly what the booking page uses (rules, cached busy times, bookings),
 so the preview cannot disagree with what invitees are offered.
 """
@@ -14,8 +14,9 @@ from flask import abort, request
 from flask_login import current_user
 
 from portal import clock
-from portal.booking import availability as engine
-from portal.booking.service import cached_busy, existing_bookings, host_rules, meeting_rules, zone
+from portal.booking.checks import zone
+from portal.booking.explain import explain
+from portal.booking.rules import cached_busy, existing_bookings, host_rules, meeting_rules
 from portal.models import MeetingType
 from portal.web.render import render
 from portal.web.settings import DAYS, SLOTS, bp
@@ -99,7 +100,7 @@ def week_cells(user, mt: MeetingType, monday: date, now: datetime, type_names: d
         local_day = monday + timedelta(days=day)
         start = datetime.combine(local_day, time(0), tzinfo=tz).astimezone(UTC)
         end = datetime.combine(local_day + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
-        for cell_start, _end, reason, detail in engine.explain(
+        for cell_start, _end, reason, detail in explain(
             rules, mrules, busy, booked, now, start, end, CELL
         ):
             local = cell_start.astimezone(tz)
