@@ -14,7 +14,7 @@ from portal.booking.service import external_url
 from portal.models import Booking, BookingAttendee, Invite, User, from_db, hash_token, utcnow
 from portal.notify import mail
 from portal.notify.ical import booking_ics, meeting_link, meeting_title
-from portal.org import admin
+from portal.org import invites
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +37,9 @@ def invite_email(invite_id: int, now: str | datetime | None = None) -> int:
     """E-mail the invitation link, unless it was accepted, revoked or expired meanwhile."""
     when = _now(now)
     invite = Invite.get_or_none(Invite.id == invite_id)
-    if invite is None or not admin.is_open(invite, when):
-        return 0
-    token = admin.invite_token(invite)
-    if hash_token(token) != invite.token_hash:
-        return 0  # the secret key changed: this link would not work
+    token = invites.open_token(invite, when) if invite is not None else ""
+    if not token or hash_token(token) != invite.token_hash:
+        return 0  # accepted, revoked, expired, or the secret key changed
     inviter = User.get_or_none(User.id == invite.invited_by_id) if invite.invited_by_id else None
     brand = mail.sender().display_name or "Kairos"
     expires = from_db(invite.expires_at)
@@ -53,7 +51,7 @@ def invite_email(invite_id: int, now: str | datetime | None = None) -> int:
         subject=subject,
         brand=brand,
         inviter_name=inviter.display_name if inviter else "Your administrator",
-        accept_url=external_url(admin.invite_path(invite)),
+        accept_url=external_url(invites.invite_path(invite)),
         expires=f"{expires:%H:%M} UTC on {expires.day} {expires:%B %Y}",
     )
     msg = mail.compose(

@@ -27,7 +27,7 @@ from portal.models import (
     utcnow,
 )
 from portal.notify import mail
-from portal.org.passwords import is_live, reset_token
+from portal.org.passwords import live_token
 
 log = logging.getLogger(__name__)
 
@@ -152,14 +152,10 @@ def password_reset(reset_id: int, now: str | datetime | None = None) -> int:
     """Send the reset link, unless it was used, expired, or the password changed meanwhile."""
     when = _now(now)
     reset = PasswordReset.get_or_none(PasswordReset.id == reset_id)
-    if reset is None or not is_live(reset, when):
-        return 0
-    user = User.get_or_none(User.id == reset.user_id)
-    if user is None or not user.is_active:
-        return 0
-    token = reset_token(reset, user)
-    if hash_token(token) != reset.token_hash:
-        return 0  # the password changed since the request; this link would not work
+    token = live_token(reset, when) if reset is not None else ""
+    if not token or hash_token(token) != reset.token_hash:
+        return 0  # used, expired, or the password changed: this link would not work
+    user = User.get_by_id(reset.user_id)
     tz = mail.zone_of(user.timezone)
     expires = from_db(reset.expires_at).astimezone(tz)  # type: ignore[union-attr]
     key = f"password_reset:{reset.id}"

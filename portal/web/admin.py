@@ -3,10 +3,13 @@
 Every route answers 404 to anyone but a signed-in active admin (a signed-out
 visitor is sent to sign in first, as everywhere under ``/settings``), every
 change is a CSRF-checked POST, and the pages keep the default frame-denying
-headers. The rules live in ``portal.org.admin``; these views parse and render.
+headers. The rules live in ``portal.org`` (``settings``, ``invites``, ``people``,
+``health``); these views parse and render.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
@@ -23,7 +26,10 @@ from wtforms import (
 from wtforms.validators import Email, InputRequired, Length, NumberRange
 
 from portal.models import Invite, User, parse_id
-from portal.org import admin
+from portal.org import health, invites, people, settings
+from portal.org.domains import parse_domains
+from portal.org.errors import AdminError
+from portal.org.member_defaults import MemberDefaults
 from portal.runtime.outbox import relay_quietly
 from portal.web.forms import BUFFER, LEAD_TIME, parse_ranges, timezone_names, valid_timezone
 from portal.web.guards import hosts_only
@@ -45,10 +51,10 @@ def _connect_rules():
         if not current_user.is_authenticated:
             return []
         user = current_user._get_current_object()
-        return [pair for pair in pairs if admin.provider_allowed(user, pair[0])]
+        return [pair for pair in pairs if settings.provider_allowed(user, pair[0])]
 
     def may_connect_provider(provider: str) -> bool:
-        return current_user.is_authenticated and admin.provider_allowed(
+        return current_user.is_authenticated and settings.provider_allowed(
             current_user._get_current_object(), provider
         )
 
@@ -102,12 +108,12 @@ def _people_page(
         "people",
         status=status,
         form=form or InviteForm(formdata=None),
-        people=admin.people(),
-        invites=admin.open_invites(),
+        people=people.people(),
+        invites=invites.open_invites(),
         link=link,
         sent_to=sent_to,
-        admins=admin.active_admin_count(),
-        invite_days=admin.INVITE_VALID_FOR.days,
+        admins=people.active_admin_count(),
+        invite_days=invites.INVITE_VALID_FOR.days,
     )
 
 
@@ -123,16 +129,16 @@ def invite():
     form = InviteForm()
     if form.validate_on_submit():
         try:
-            row = admin.create_invite(
+            row = invites.create_invite(
                 form.email.data, current_user._get_current_object(), form.is_admin.data
             )
-        except admin.AdminError as exc:
+        except AdminError as exc:
             form.email.errors.append(exc.message)
         else:
             relay_quietly()
             from portal.booking.service import external_url
 
-            return _people_page(link=external_url(admin.invite_path(row)), sent_to=row.email)
+            return _people_page(link=external_url(invites.invite_path(row)), sent_to=row.email)
     return _people_page(form, status=form_status(422))
 
 
@@ -141,7 +147,7 @@ def revoke(invite_id: int):
     row = Invite.get_or_none(Invite.id == invite_id)
     if row is None:
         abort(404)
-    if admin.revoke_invite(row):
+    if invites.revoke_invite(row):
         flash(f"The invitation for {row.email} no longer works.", "info")
     return _after_action()
 
@@ -166,8 +172,8 @@ def set_admin(user_id: int):
     user = _member(user_id)
     value = request.form.get("value") == "1"
     try:
-        admin.set_admin(user, value)
-    except admin.AdminError as exc:
+        people.set_admin(user, value)
+    except AdminError as exc:
         return _after_action(exc.message)
     flash(f"{user.display_name} {'is now an admin' if value else 'is no longer an admin'}.", "info")
     if not value and user.id == current_user.id:
@@ -179,8 +185,8 @@ def set_admin(user_id: int):
 def deactivate(user_id: int):
     user = _member(user_id)
     try:
-        admin.deactivate(current_user._get_current_object(), user)
-    except admin.AdminError as exc:
+        people.deactivate(current_user._get_current_object(), user)
+    except AdminError as exc:
         return _after_action(exc.message)
     flash(
         f"{user.display_name} is deactivated: signed out, booking pages closed, "
@@ -193,7 +199,7 @@ def deactivate(user_id: int):
 @bp.post("/people/<int:user_id>/reactivate")
 def reactivate(user_id: int):
     user = _member(user_id)
-    admin.reactivate(user)
+    people.reactivate(user)
     flash(f"{user.display_name} can sign in again (and reconnect their calendars).", "info")
     return _after_action()
 
@@ -208,11 +214,11 @@ class OrganisationForm(FlaskForm):
         validators=[Length(max=2000)],
         description="Separated by commas, e.g. example.com, example.org.",
     )
-    provider_google = BooleanField(admin.PROVIDER_TITLES["google"])
-    provider_microsoft = BooleanField(admin.PROVIDER_TITLES["microsoft"])
-    provider_exchange = BooleanField(admin.PROVIDER_TITLES["exchange"])
-    provider_caldav = BooleanField(admin.PROVIDER_TITLES["caldav"])
-    provider_ics = BooleanField(admin.PROVIDER_TITLES["ics"])
+    provider_google = BooleanField(settings.PROVIDER_TITLES["google"])
+    provider_microsoft = BooleanField(settings.PROVIDER_TITLES["microsoft"])
+    provider_exchange = BooleanField(settings.PROVIDER_TITLES["exchange"])
+    provider_caldav = BooleanField(settings.PROVIDER_TITLES["caldav"])
+    provider_ics = BooleanField(settings.PROVIDER_TITLES["ics"])
     connect_policy = RadioField(
         "Who may connect calendars",
         choices=[
@@ -253,23 +259,21 @@ class OrganisationForm(FlaskForm):
     hours_6 = StringField("Sunday", validators=[Length(max=500)])
 
 
-def _org_form_from_settings() -> OrganisationForm:
-    rule = admin.connect_rule()
-    defaults = admin.member_defaults()
+def _org_form(org: settings.Organisation) -> OrganisationForm:
     data = {
-        "self_signup": admin.self_signup_enabled(),
-        "signup_domains": ", ".join(admin.signup_domains()),
-        "connect_policy": rule.policy,
-        "connect_domains": ", ".join(rule.domains),
-        "default_timezone": defaults.timezone,
-        "lead_time_minutes": defaults.lead_time_minutes,
-        "buffer_before_minutes": defaults.buffer_before_minutes,
-        "buffer_after_minutes": defaults.buffer_after_minutes,
+        "self_signup": org.self_signup,
+        "signup_domains": ", ".join(org.signup_domains),
+        "connect_policy": org.connect.policy,
+        "connect_domains": ", ".join(org.connect.domains),
+        "default_timezone": org.defaults.timezone,
+        "lead_time_minutes": org.defaults.lead_time_minutes,
+        "buffer_before_minutes": org.defaults.buffer_before_minutes,
+        "buffer_after_minutes": org.defaults.buffer_after_minutes,
     }
-    for name in admin.PROVIDERS:
-        data[f"provider_{name}"] = admin.provider_enabled(name)
+    for name in settings.PROVIDERS:
+        data[f"provider_{name}"] = org.providers[name]
     for day in range(7):
-        data[f"hours_{day}"] = ", ".join(f"{a}–{b}" for a, b in defaults.weekly.get(day, ()))
+        data[f"hours_{day}"] = ", ".join(f"{a}–{b}" for a, b in org.defaults.weekly.get(day, ()))
     return OrganisationForm(formdata=None, data=data)
 
 
@@ -279,7 +283,7 @@ def _org_page(form: OrganisationForm, members: set[int], status: int = 200, save
         "organisation",
         status=status,
         form=form,
-        providers=[(name, form[f"provider_{name}"]) for name in admin.PROVIDERS],
+        providers=[(name, form[f"provider_{name}"]) for name in settings.PROVIDERS],
         hours=[form[f"hours_{d}"] for d in range(7)],
         members=members,
         people=list(User.select().where(User.is_active == True).order_by(User.name)),  # noqa: E712
@@ -289,24 +293,20 @@ def _org_page(form: OrganisationForm, members: set[int], status: int = 200, save
     )
 
 
+def _stored_org_page(saved: bool = False):
+    org = settings.organisation()
+    return _org_page(_org_form(org), set(org.connect.members), saved=saved)
+
+
 def _domains(field) -> list[str]:
     try:
-        return admin.parse_domains(field.data or "")
+        return parse_domains(field.data or "")
     except ValueError as exc:
         field.errors.append(str(exc))
         return []
 
 
-@bp.route("/organisation", methods=["GET", "POST"])
-def organisation():
-    """Sign-up, the per-provider switches, who may connect calendars, defaults for new members."""
-    if request.method == "GET":
-        return _org_page(_org_form_from_settings(), set(admin.connect_rule().members))
-    form = OrganisationForm()
-    members = {n for v in request.form.getlist("connect_members") if (n := parse_id(v))}
-    valid = form.validate_on_submit()
-    signup_domains = _domains(form.signup_domains)
-    connect_domains = _domains(form.connect_domains)
+def _weekly(form: OrganisationForm) -> dict[int, tuple[tuple[str, str], ...]]:
     weekly: dict[int, tuple[tuple[str, str], ...]] = {}
     for day in range(7):
         field = form[f"hours_{day}"]
@@ -315,34 +315,47 @@ def organisation():
             weekly[day] = tuple(parse_ranges(text)) if text else ()
         except ValueError as exc:
             field.errors.append(str(exc))
-    if form.self_signup.data and not signup_domains and not form.signup_domains.errors:
-        form.signup_domains.errors.append("name the e-mail domains that may sign up")
-    policy = form.connect_policy.data
-    if policy == "domains" and not connect_domains and not form.connect_domains.errors:
-        form.connect_domains.errors.append("name at least one domain")
-    known = {u.id for u in User.select(User.id)}
-    if policy == "members" and not members & known:
-        form.connect_policy.errors.append("tick at least one member, or choose another option")
-    if not valid or any(f.errors for f in form):
-        return _org_page(form, members, status=form_status(422))
-    admin.save_signup(bool(form.self_signup.data), signup_domains)
-    admin.save_providers({name: bool(form[f"provider_{name}"].data) for name in admin.PROVIDERS})
-    admin.save_connect_rule(
-        admin.ConnectRule(policy, frozenset(members & known), tuple(connect_domains))
-    )
-    admin.save_member_defaults(
-        admin.MemberDefaults(
+    return weekly
+
+
+def _submitted_org(form: OrganisationForm, members: set[int]) -> settings.Organisation:
+    """The settings as sent; text that cannot be read is refused next to its field."""
+    return settings.Organisation(
+        self_signup=bool(form.self_signup.data),
+        signup_domains=_domains(form.signup_domains),
+        providers={name: bool(form[f"provider_{name}"].data) for name in settings.PROVIDERS},
+        connect=settings.ConnectRule(
+            form.connect_policy.data, frozenset(members), tuple(_domains(form.connect_domains))
+        ),
+        defaults=MemberDefaults(
             timezone=form.default_timezone.data,
-            weekly=weekly,
+            weekly=_weekly(form),
             lead_time_minutes=form.lead_time_minutes.data,
             buffer_before_minutes=form.buffer_before_minutes.data,
             buffer_after_minutes=form.buffer_after_minutes.data,
-        )
+        ),
     )
+
+
+@bp.route("/organisation", methods=["GET", "POST"])
+def organisation():
+    """Sign-up, the per-provider switches, who may connect calendars, defaults for new members."""
+    if request.method == "GET":
+        return _stored_org_page()
+    form = OrganisationForm()
+    members = {n for v in request.form.getlist("connect_members") if (n := parse_id(v))}
+    valid = form.validate_on_submit()
+    org = _submitted_org(form, members)
+    for name, message in settings.organisation_problems(org):
+        if not form[name].errors:
+            form[name].errors.append(message)
+    if not valid or any(f.errors for f in form):
+        return _org_page(form, members, status=form_status(422))
+    settings.save_organisation(org)
     if not is_htmx():
         flash("Organisation settings saved.", "info")
         return redirect(url_for("admin.organisation"))
-    return _org_page(_org_form_from_settings(), set(admin.connect_rule().members), saved=True)
+    return _stored_org_page(saved=True)
 
 
 # ---------------------------------------------------------------- job health
@@ -354,11 +367,11 @@ def jobs():
     redis_error = ""
     stats, failed = None, []
     try:
-        stats = admin.queue_stats()
-        failed = admin.failed_jobs()
+        stats = health.queue_stats()
+        failed = health.failed_jobs()
     except RedisError as exc:
         redis_error = str(exc) or type(exc).__name__
-    counts, backlog = admin.outbox_backlog()
+    counts, backlog = health.outbox_backlog()
     return render(
         "admin/jobs.html",
         "jobs",
@@ -367,28 +380,27 @@ def jobs():
         redis_error=redis_error,
         counts=counts,
         backlog=backlog,
-        connections=admin.connections_health(),
+        connections=health.connections_health(),
     )
 
 
-def _job_action(ok: bool, done: str, missing: str):
-    flash(done if ok else missing, "info" if ok else "error")
+def _job_action(act: Callable[[str], bool], job_id: str, done: str):
+    """Retry or discard a failed job, then back to the list saying what happened."""
+    try:
+        ok = act(job_id)
+    except RedisError as exc:
+        ok, message = False, f"Redis is unavailable: {exc}"
+    else:
+        message = done if ok else "That job is no longer failed."
+    flash(message, "info" if ok else "error")
     return redirect(url_for("admin.jobs"))
 
 
 @bp.post("/jobs/<job_id>/retry")
 def retry_job(job_id: str):
-    try:
-        ok = admin.retry_failed(job_id)
-    except RedisError as exc:
-        return _job_action(False, "", f"Redis is unavailable: {exc}")
-    return _job_action(ok, f"Job {job_id} is queued again.", "That job is no longer failed.")
+    return _job_action(health.retry_failed, job_id, f"Job {job_id} is queued again.")
 
 
 @bp.post("/jobs/<job_id>/discard")
 def discard_job(job_id: str):
-    try:
-        ok = admin.discard_failed(job_id)
-    except RedisError as exc:
-        return _job_action(False, "", f"Redis is unavailable: {exc}")
-    return _job_action(ok, f"Job {job_id} was discarded.", "That job is no longer failed.")
+    return _job_action(health.discard_failed, job_id, f"Job {job_id} was discarded.")

@@ -53,9 +53,9 @@ from portal.booking.availability import format_clock, parse_clock
 from portal.booking.locations import KINDS as LOCATION_KINDS
 from portal.booking.locations import MAX_LOCATION
 from portal.models import validate_slug
+from portal.org.passwords import MAX_PASSWORD, MIN_PASSWORD
 
 MAX_ORIGINS = 50
-MIN_PASSWORD = 8
 
 
 @lru_cache(maxsize=1)
@@ -95,7 +95,7 @@ class LoginForm(FlaskForm):
     )
     password = PasswordField(
         "Password",
-        validators=[InputRequired(), Length(max=1024)],
+        validators=[InputRequired(), Length(max=MAX_PASSWORD)],
         render_kw={"autocomplete": "current-password"},
     )
 
@@ -119,7 +119,7 @@ class SetupForm(FlaskForm):
     timezone = StringField("Time zone", validators=[InputRequired(), valid_timezone])
     password = PasswordField(
         "Password",
-        validators=[InputRequired(), Length(min=MIN_PASSWORD, max=1024)],
+        validators=[InputRequired(), Length(min=MIN_PASSWORD, max=MAX_PASSWORD)],
         description=f"At least {MIN_PASSWORD} characters.",
         render_kw={"autocomplete": "new-password"},
     )
@@ -156,12 +156,12 @@ class ProfileForm(FlaskForm):
 class PasswordForm(FlaskForm):
     current_password = PasswordField(
         "Current password",
-        validators=[InputRequired(), Length(max=1024)],
+        validators=[InputRequired(), Length(max=MAX_PASSWORD)],
         render_kw={"autocomplete": "current-password"},
     )
     new_password = PasswordField(
         "New password",
-        validators=[InputRequired(), Length(min=MIN_PASSWORD, max=1024)],
+        validators=[InputRequired(), Length(min=MIN_PASSWORD, max=MAX_PASSWORD)],
         render_kw={"autocomplete": "new-password"},
     )
     confirm = PasswordField(
