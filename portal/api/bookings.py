@@ -42,7 +42,7 @@ def public_type(host: str, type_slug: str) -> tuple[User, MeetingType]:
         MeetingType.slug == type_slug,
         MeetingType.is_active == True,  # noqa: E712
     )
-    if not mt:
+    if user is None or not mt:
         raise not_found("no such host or meeting type")
     return user, mt
 
@@ -87,27 +87,32 @@ def create_booking(host: str, type: str, body: BookingRequest):
 
     It shares the public pages' POST budget per address, so the API is no way
     around the booking form's rate limit.
-
-    The replay is only honoured for the same type, start and e-mail: otherwise
-    a guessed key would hand out someone else's manage link.
     """
     user, mt = public_type(host, type)
-    start, key = body.start, body.idempotency_key
     name, email, timezone, notes = svc.clean_invitee(
         body.name, body.email, body.timezone, body.notes
     )
     result = svc.book(
         user,
         mt,
-        start,
+        body.start,
         name,
         email,
         timezone,
         notes,
-        idempotency_key=key,
+        idempotency_key=body.idempotency_key,
         now=clock.now(),
         answers=body.answers,
     )
+    _check_replay(result, mt, body.start, email)
+    answer = svc.booking_dict(result.booking, with_manage=True)
+    answer.pop("calendar_event", None)  # the host's business, not the invitee's
+    return jsonify(answer), 201 if result.created else 200
+
+
+def _check_replay(result: svc.Result, mt: MeetingType, start: datetime, email: str) -> None:
+    """A replayed ``idempotency_key`` is honoured only for the same type, start and e-mail:
+    otherwise a guessed key would hand out someone else's manage link (409)."""
     booking = result.booking
     if not result.created and (
         booking.meeting_type_id != mt.id
@@ -120,9 +125,6 @@ def create_booking(host: str, type: str, body: BookingRequest):
             "this idempotency_key was used for a different booking",
             "idempotency_key",
         )
-    answer = svc.booking_dict(booking, with_manage=True)
-    answer.pop("calendar_event", None)  # the host's business, not the invitee's
-    return jsonify(answer), 201 if result.created else 200
 
 
 # ---------------------------------------------------------------- the host's bookings
