@@ -12,8 +12,8 @@ from datetime import datetime
 from jobs.outbox import handler
 from portal.booking.service import external_url
 from portal.models import Booking, BookingAttendee, Invite, User, from_db, hash_token, utcnow
-from portal.notify import mail
-from portal.notify.ical import booking_ics, meeting_link, meeting_title
+from portal.notify import booking_mail, mail
+from portal.notify.ical import meeting_link, meeting_title
 from portal.org import invites
 
 log = logging.getLogger(__name__)
@@ -88,11 +88,7 @@ def meeting_attendees(booking_id: int, event: str, now: str | datetime | None = 
     )
     everyone = [(a.name, a.email) for a in rows]
     method = "CANCEL" if event == "cancelled" else "REQUEST"
-    ics = mail.Attachment(
-        "cancel.ics" if method == "CANCEL" else "invite.ics",
-        booking_ics(booking, method, when, url=external_url("/settings/")),
-        params={"method": method, "charset": "utf-8"},
-    )
+    ics = booking_mail.ics_attachment(booking, method, when, external_url("/settings/"))
     brand = mail.sender().display_name or "Kairos"
     sent = 0
     for row in rows:
@@ -101,11 +97,11 @@ def meeting_attendees(booking_id: int, event: str, now: str | datetime | None = 
         user = User.get_or_none(User.id == row.user_id)
         if user is None or not user.is_active:
             continue
-        tz = mail.zone_of(user.timezone)
+        tz = booking_mail.zone_of(user.timezone)
         subject = SUBJECTS[event].format(
             title=meeting_title(booking),
             host=host.display_name,
-            when=mail.when_short(booking.start_utc, tz),
+            when=booking_mail.when_short(booking.start_utc, tz),
         )
         text, html = mail.render(
             "meeting_attendee",
@@ -117,7 +113,7 @@ def meeting_attendees(booking_id: int, event: str, now: str | datetime | None = 
             host_email=host.email,
             attendees=everyone,
             title=meeting_title(booking),
-            when=mail.when_long(booking.start_utc, booking.end_utc, tz),
+            when=booking_mail.when_long(booking.start_utc, booking.end_utc, tz),
             meeting_link=meeting_link(booking),
         )
         key = f"booking:{booking.id}:{event}:attendee{user.id}:seq{booking.sequence}"

@@ -174,7 +174,12 @@ def create(
 
 def update(hook: Webhook, values: Mapping[str, Any]) -> None:
     """Change the fields ``values`` gives (url, events, description, active), checked already."""
-    columns = {"url": "url", "events": "events", "description": "description", "active": "is_active"}
+    columns = {
+        "url": "url",
+        "events": "events",
+        "description": "description",
+        "active": "is_active",
+    }
     for name, value in values.items():
         setattr(hook, columns[name], ",".join(value) if name == "events" else value)
     hook.save()

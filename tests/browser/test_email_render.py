@@ -1,6 +1,6 @@
 """A booking e-mail's HTML part as a mail client shows it: links present, nothing runs.
 
-The message is built by the real composer (``portal.notify.mail.booking_message``)
+The message is built by the real composer (``portal.notify.booking_mail.booking_message``)
 for a booking whose invitee typed markup and script into their name and
 notes; Chromium loads the HTML part with JavaScript on, as the laxest mail
 client would.
@@ -17,7 +17,7 @@ import pytest
 
 from portal.booking import service as booking
 from portal.models import db
-from portal.notify import mail
+from portal.notify import booking_mail
 from tests.browser.conftest import ARTIFACTS
 from tests.conftest import Hosts, make_app
 
@@ -41,7 +41,7 @@ def message(tmp_path, redis_url, now):
             host, mt, start, NAME, "eve@example.com", "America/New_York", NOTES, now=now
         ).booking
     with app.app_context(), db.connection_context():
-        msg = mail.booking_message(b, "created", "invitee", now)
+        msg = booking_mail.booking_message(b, "created", "invitee", now)
         manage = booking.external_url(booking.manage_path(b))
     # What the recipient's client receives: the bytes, parsed back.
     received = email.message_from_bytes(msg.as_bytes(), policy=policy.default)

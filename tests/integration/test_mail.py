@@ -29,7 +29,7 @@ from jobs.outbox import run
 from portal.booking import service as booking
 from portal.models import Booking, Connection, Outbox, SentEmail, db
 from portal.models import Calendar as CalendarRow
-from portal.notify import mail
+from portal.notify import booking_mail, mail
 from portal.runtime.outbox import relay
 from portal.runtime.worker import run_worker
 from tests.clock import at
@@ -321,7 +321,9 @@ def test_failed_delivery_releases_the_claim_and_the_retry_sends(
             assert {r.status for r in SentEmail.select()} == {"sent"}
         assert len(smtp.messages) == 2
         with app.app_context():
-            expected = {mail.message_id(f"booking:{b.id}:created:{r}:seq0") for r in mail.ROLES}
+            expected = {
+                mail.message_id(f"booking:{b.id}:created:{r}:seq0") for r in booking_mail.ROLES
+            }
         assert {m["Message-ID"] for _, m in smtp.messages} == expected
     finally:
         if not db.is_closed():
@@ -336,7 +338,7 @@ def test_claims_of_live_and_dead_runs(mail_app, setup, smtp, now):
     key = f"booking:{b.id}:created:invitee:seq0"
     with mail_app.app_context(), db.connection_context():
         SentEmail.create(key=key, to="x", status="sending", sent_at=now.replace(tzinfo=None))
-        msg = mail.booking_message(b, "created", "invitee", now)
+        msg = booking_mail.booking_message(b, "created", "invitee", now)
         with pytest.raises(mail.ClaimBusy):
             mail.send_once(key, msg, b.id, now=now + mail.claim_timeout() / 2)
         assert smtp.messages == []
