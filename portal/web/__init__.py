@@ -41,8 +41,8 @@ def register_blueprints(app: Flask) -> None:
         invite,
         oauth,
         password,
-        public,
     )
+    from portal.web.public import booking, errors, manage
     from portal.web.settings import (
         appointments,
         connections,
@@ -83,7 +83,7 @@ def register_blueprints(app: Flask) -> None:
         invite,
         oauth,
         feeds,  # /feeds/<token>.ics before the public /<host>/<type_slug>
-        public,
+        *(booking, manage, errors),  # one blueprint, ``public``, over these modules
     ):
         if module.bp.name not in app.blueprints:
             app.register_blueprint(module.bp)
