@@ -37,7 +37,9 @@ def invite_email(invite_id: int, now: str | datetime | None = None) -> int:
     """E-mail the invitation link, unless it was accepted, revoked or expired meanwhile."""
     when = _now(now)
     invite = Invite.get_or_none(Invite.id == invite_id)
-    token = invites.open_token(invite, when) if invite is not None else ""
+    if invite is None:
+        return 0
+    token = invites.open_token(invite, when)
     if not token or hash_token(token) != invite.token_hash:
         return 0  # accepted, revoked, expired, or the secret key changed
     inviter = User.get_or_none(User.id == invite.invited_by_id) if invite.invited_by_id else None

@@ -154,7 +154,9 @@ def password_reset(reset_id: int, now: str | datetime | None = None) -> int:
     """Send the reset link, unless it was used, expired, or the password changed meanwhile."""
     when = _now(now)
     reset = PasswordReset.get_or_none(PasswordReset.id == reset_id)
-    token = live_token(reset, when) if reset is not None else ""
+    if reset is None:
+        return 0
+    token = live_token(reset, when)
     if not token or hash_token(token) != reset.token_hash:
         return 0  # used, expired, or the password changed: this link would not work
     user = User.get_by_id(reset.user_id)

@@ -4,8 +4,10 @@ backlog and calendar connections in trouble."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from peewee import fn
 
@@ -138,12 +140,13 @@ def discard_failed(job_id: str) -> bool:
 def outbox_backlog(limit: int = 50) -> tuple[dict[str, int], list[Outbox]]:
     """Counts of unfinished outbox rows by status, and the oldest of them (failed first)."""
     counts = {status: 0 for status in OUTBOX_BACKLOG}
-    for status, count in (
+    grouped = (
         Outbox.select(Outbox.status, fn.COUNT(Outbox.id))
         .where(Outbox.status.in_(OUTBOX_BACKLOG))
         .group_by(Outbox.status)
         .tuples()
-    ):
+    )
+    for status, count in cast(Iterable[tuple[str, int]], grouped):
         counts[status] = count
     order = {"failed": 0, "enqueued": 1, "pending": 2}
     rows: list[Outbox] = list(

@@ -6,8 +6,8 @@ the API accepts too, and the other way round.
 
 from __future__ import annotations
 
+import datetime
 import re
-from datetime import date
 from functools import lru_cache
 from urllib.parse import urlsplit
 from zoneinfo import available_timezones
@@ -281,7 +281,7 @@ class OverrideForm(FlaskForm):
         render_kw={"placeholder": "09:00–12:00, 14:00–18:00", "autocomplete": "off"},
     )
 
-    def __init__(self, *args, today: date | None = None, **kwargs):
+    def __init__(self, *args, today: datetime.date | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.today = today
         self.ranges: list[tuple[str, str]] = []

@@ -181,12 +181,14 @@ def preview_week(user, mt: MeetingType | None, week: str | None, now: datetime, 
     """The week ``week`` names (else this one, or the next when nothing is left to book)."""
     today = now.astimezone(zone(user.timezone)).date()
     monday = week_start(week, today)
-    grid = week_cells(user, mt, monday, now, names) if mt else None
-    if grid and not week and not _any_open(grid):
+    if mt is None:
+        return Week(today, monday, None, range(0))
+    grid = week_cells(user, mt, monday, now, names)
+    if not week and not _any_open(grid):
         # Late in the week nothing is left to book: start with next week instead.
         monday += timedelta(days=7)
         grid = week_cells(user, mt, monday, now, names)
-    return Week(today, monday, grid, visible_rows(grid) if grid else range(0))
+    return Week(today, monday, grid, visible_rows(grid))
 
 
 def _chosen_type(types: list[MeetingType], wanted: str) -> MeetingType | None:
