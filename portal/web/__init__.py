@@ -32,7 +32,6 @@ class IdConverter(IntegerConverter):
 def register_blueprints(app: Flask) -> None:
     """Every page, in one list: fixed paths first, the public catch-all ``/<host>`` last."""
     from portal.web import (
-        admin,
         admin_exchange,
         auth,
         feeds,
@@ -42,6 +41,7 @@ def register_blueprints(app: Flask) -> None:
         oauth,
         password,
     )
+    from portal.web.admin import jobs, organisation, people
     from portal.web.public import booking, errors, manage
     from portal.web.settings import (
         appointments,
@@ -77,7 +77,7 @@ def register_blueprints(app: Flask) -> None:
         password,
         *settings_pages,  # one blueprint, ``settings``, over these modules
         connections,
-        admin,
+        *(people, organisation, jobs),  # one blueprint, ``admin``, over these modules
         admin_exchange,
         findtime,
         invite,
