@@ -72,9 +72,7 @@ def meeting_details():
     saved = False
     if form.validate_on_submit():
         try:
-            locations.save_meeting_details(
-                user, form.meeting_link.data, form.email_signature.data
-            )
+            locations.save_meeting_details(user, form.meeting_link.data, form.email_signature.data)
         except locations.LocationError as exc:
             form[exc.field].errors.append(exc.message)
         else:
