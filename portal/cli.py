@@ -20,7 +20,7 @@ from portal.models import (
 )
 
 if TYPE_CHECKING:
-    from portal.org.admin import MemberDefaults
+    from portal.org.member_defaults import MemberDefaults
 
 
 def create_user(
@@ -80,7 +80,7 @@ def register_cli(app: Flask) -> None:
     @click.option("--admin", is_flag=True, default=False)
     def users_create(email, password, slug, name, timezone, admin):
         """Create a host (add --admin for an administrator) with the organisation's defaults."""
-        from portal.org.admin import member_defaults
+        from portal.org.member_defaults import member_defaults
 
         with db.connection_context():
             if User.by_email(email) or User.get_or_none(User.slug == slug):
@@ -99,7 +99,8 @@ def register_cli(app: Flask) -> None:
     @click.option("--admin", is_flag=True, default=False, help="The new member becomes an admin.")
     def users_invite(email, admin):
         """Invite a co-worker: e-mail a single-use link (also printed on the last line)."""
-        from portal.org.admin import INVITE_VALID_FOR, AdminError, create_invite, invite_path
+        from portal.org.errors import AdminError
+        from portal.org.invites import INVITE_VALID_FOR, create_invite, invite_path
         from portal.runtime.appconfig import external_url
         from portal.runtime.outbox import relay_quietly
 
@@ -183,7 +184,8 @@ def register_cli(app: Flask) -> None:
     @click.option("--force", is_flag=True, help="Replace a database that already holds data.")
     def restore(path, force):
         """Restore an archive made by `backup` into this instance (stop the portal first)."""
-        from portal.runtime.backup import BackupError, restore_backup
+        from portal.runtime.backup import BackupError
+        from portal.runtime.restore import restore_backup
 
         try:
             report = restore_backup(path, force=force)

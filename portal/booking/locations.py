@@ -95,6 +95,35 @@ def clean_signature(value: str) -> str:
     return value
 
 
+def save_meeting_details(
+    user: User, meeting_link: str | None = None, email_signature: str | None = None
+) -> None:
+    """Store the host's personal meeting link and/or e-mail signature (None: unchanged).
+
+    The link cannot be cleared while meeting types of the "personal" kind send
+    invitees to it: the settings page and the API both save through here.
+    """
+    if meeting_link is not None:
+        link = clean_meeting_link(meeting_link)
+        in_use = (
+            MeetingType.select()
+            .where(MeetingType.user == user.id, MeetingType.location_kind == "personal")
+            .count()
+        )
+        if not link and in_use:
+            raise LocationError(
+                "meeting_link",
+                f"{in_use} meeting type(s) use your personal link; choose another location "
+                "for them first",
+            )
+        user.meeting_link = link
+    if email_signature is not None:
+        user.email_signature = clean_signature(email_signature)
+    User.update(meeting_link=user.meeting_link, email_signature=user.email_signature).where(
+        User.id == user.id
+    ).execute()
+
+
 def clean_location(kind: str, value: str, host: User) -> tuple[str, str]:
     """A meeting type's (kind, location) checked together; LocationError names the field."""
     from portal.booking.questions import normalize_phone

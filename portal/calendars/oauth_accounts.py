@@ -59,7 +59,8 @@ from portal.models import (
     to_db,
     utcnow,
 )
-from portal.org import admin
+from portal.org.member_defaults import member_defaults
+from portal.org.settings import not_allowed_sentence, provider_allowed, signup_allowed
 from portal.runtime.appconfig import external_url
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ def title(provider: str) -> str:
 
 def self_signup_allowed(email: str = "") -> bool:
     """The admin's self-signup switch, limited to the allowed e-mail domains."""
-    return admin.signup_allowed(email)
+    return signup_allowed(email)
 
 
 # ---------------------------------------------------------------- flows
@@ -135,8 +136,8 @@ def start(
     app = oauth_app(provider, provider_config(current_app.config))
     if app is None or not is_enabled(provider):
         raise FlowError(f"{provider} sign-in is not available")
-    if purpose == "connect" and (user is None or not admin.provider_allowed(user, provider)):
-        raise FlowError(admin.not_allowed_sentence(provider))
+    if purpose == "connect" and (user is None or not provider_allowed(user, provider)):
+        raise FlowError(not_allowed_sentence(provider))
     purge_expired()
     nonce = secrets.token_urlsafe(32)
     verifier = new_code_verifier()
@@ -240,7 +241,7 @@ def user_for(provider: str, account: Account) -> User | None:
                 secrets.token_urlsafe(32),
                 _slug_for(account.verified_email),
                 name=account.name,
-                defaults=admin.member_defaults(),
+                defaults=member_defaults(),
             )
         except (IntegrityError, ValueError):
             return None
@@ -329,8 +330,8 @@ def connect_grant(
     and puts it back into service. A provider that sends no new refresh
     token (Google on a repeated consent may not) keeps the stored one.
     """
-    if not admin.provider_allowed(user, provider):  # the organisation's switches
-        raise FlowError(admin.not_allowed_sentence(provider))
+    if not provider_allowed(user, provider):  # the organisation's switches
+        raise FlowError(not_allowed_sentence(provider))
     conn = None
     if connection_id is not None:
         conn = Connection.get_or_none(

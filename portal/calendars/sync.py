@@ -61,7 +61,7 @@ from portal.models import (
     from_db,
     to_db,
 )
-from portal.org import admin
+from portal.org.settings import not_allowed_message, provider_allowed
 
 log = logging.getLogger(__name__)
 
@@ -145,8 +145,8 @@ def connect(user: User, provider: str, fields: dict[str, Any]) -> Connection:
         cls = provider_class(provider)
     except KeyError:
         raise InvalidSetup("provider", "unknown calendar provider") from None
-    if not admin.provider_allowed(user, provider):  # the organisation's switches
-        raise InvalidSetup("provider", admin.not_allowed_message(provider))
+    if not provider_allowed(user, provider):  # the organisation's switches
+        raise InvalidSetup("provider", not_allowed_message(provider))
     if cls.oauth:
         raise InvalidSetup("provider", f"{cls.title} is connected in the browser")
     # Refused before the server is asked when the form already names the account.
@@ -502,8 +502,8 @@ def refresh_connection(connection_id: int, now: datetime | None = None) -> str:
 def reconnect(conn: Connection, fields: dict[str, Any]) -> Connection:
     """New credentials for an existing account (same provider); calendars and choices stay."""
     cls = provider_class(conn.provider)
-    if not admin.provider_allowed(User.get_by_id(conn.user_id), conn.provider):
-        raise InvalidSetup("provider", admin.not_allowed_message(conn.provider))
+    if not provider_allowed(User.get_by_id(conn.user_id), conn.provider):
+        raise InvalidSetup("provider", not_allowed_message(conn.provider))
     setup = cls.prepare(fields, provider_config(current_app.config))
     with host_lock(conn.user_id):
         owner = User.get_by_id(conn.user_id)

@@ -29,7 +29,7 @@ class AppSetting(BaseModel):
 
 
 class Invite(BaseModel):
-    """An admin's single-use, expiring invitation for a co-worker (see portal.org.admin).
+    """An admin's single-use, expiring invitation for a co-worker (see portal.org.invites).
 
     Like password resets, the link's token is HMAC(secret key, salt): the
     database keeps only its hash and the salt, and the e-mail job rebuilds it.

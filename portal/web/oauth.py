@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response
 
 from portal.calendars import oauth_accounts as accounts
 from portal.models import Connection, User
-from portal.org.admin import provider_allowed
+from portal.org.settings import provider_allowed
 from portal.web.auth import _sign_in, safe_next
 from portal.web.render import render
 

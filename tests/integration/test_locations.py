@@ -25,7 +25,7 @@ from portal.calendars.providers import Transient
 from portal.calendars.providers.google import event_id_for
 from portal.cli import create_user
 from portal.models import Booking, MeetingType, Outbox, User, db, utcnow
-from portal.notify import mail
+from portal.notify import booking_mail
 from portal.notify.ical import booking_ics, meeting_link
 from tests.clock import at as at_utc
 from tests.clock import iso_z
@@ -109,7 +109,7 @@ def test_meet_link_is_made_stored_and_shown_everywhere(ctx, host, google, fake_g
     page = client.get(manage_path(b) + "&booked=1").text
     assert f'href="{b.join_url}"' in page and "hx-trigger" not in page
     assert meeting_link(b) == b.join_url
-    msg = mail.booking_message(b, "created", "invitee", now)
+    msg = booking_mail.booking_message(b, "created", "invitee", now)
     assert b.join_url in msg.get_body(("plain",)).get_content()
     assert f'href="{b.join_url}"' in msg.get_body(("html",)).get_content()
     event_ics = ICal.from_ical(booking_ics(b)).walk("VEVENT")[0]
@@ -155,9 +155,13 @@ def test_when_google_makes_no_link_the_booking_stands_and_the_host_is_told(
     assert outbox("join_link_failed", b.id)
     assert join_link_failed(b.id) == 1
     assert join_link_failed(b.id) == 0  # once
-    msg = mail.booking_message(b, "created", "host", now)
+    msg = booking_mail.booking_message(b, "created", "host", now)
     assert "No video link: Google could not create" in msg.get_body(("plain",)).get_content()
-    invitee = mail.booking_message(b, "created", "invitee", now).get_body(("plain",)).get_content()
+    invitee = (
+        booking_mail.booking_message(b, "created", "invitee", now)
+        .get_body(("plain",))
+        .get_content()
+    )
     assert "No video link" not in invitee  # the invitee is not told about our trouble
 
     client = ctx.test_client()
@@ -349,8 +353,8 @@ def test_settings_pages_for_kinds_link_and_signature(oauth_app, fake_google):
             "ada@example.com",
             now=clock.now(),
         ).booking
-        msg = mail.booking_message(b, "created", "invitee")
-        host_msg = mail.booking_message(b, "created", "host")
+        msg = booking_mail.booking_message(b, "created", "invitee")
+        host_msg = booking_mail.booking_message(b, "created", "host")
     assert "Best,\nAlice <CEO>" in msg.get_body(("plain",)).get_content()
     assert "Alice &lt;CEO&gt;" in msg.get_body(("html",)).get_content()
     assert "Alice <CEO>" not in host_msg.get_body(("plain",)).get_content()

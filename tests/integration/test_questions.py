@@ -14,7 +14,7 @@ from jobs.calendar import event_data
 from portal.booking import questions, service
 from portal.calendars.providers.google import GoogleProvider
 from portal.models import Booking, MeetingType, Question, User, db
-from portal.notify import mail
+from portal.notify import booking_mail
 from tests.clock import NOW, iso_z
 from tests.conftest import AuthActions, Hosts
 from tests.integration.test_api_support import Api, at, bookable_monday, matches_schema
@@ -175,7 +175,7 @@ def test_answers_in_emails_ics_and_the_calendar_event(site, app, now):
             now=now,
             answers=GOOD,
         ).booking
-        msg = mail.booking_message(b, "created", "host", now)
+        msg = booking_mail.booking_message(b, "created", "host", now)
         text = msg.get_body(("plain",)).get_content()
         html = msg.get_body(("html",)).get_content()
         ics = next(p for p in msg.iter_attachments()).get_content()

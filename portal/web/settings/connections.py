@@ -20,7 +20,7 @@ from wtforms.validators import DataRequired, Length, Optional
 from portal.calendars import sync
 from portal.calendars.providers import REGISTRY, InvalidSetup, provider_class
 from portal.models import Booking, Calendar, Connection
-from portal.org.admin import provider_allowed
+from portal.org.settings import provider_allowed
 from portal.web.guards import hosts_only
 from portal.web.render import is_htmx, render
 from portal.web.settings import done
