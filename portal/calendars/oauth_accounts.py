@@ -42,7 +42,7 @@ from portal import crypto
 from portal.booking.service import external_url
 from portal.calendars import sync
 from portal.calendars.providers import ProviderError, Transient, provider_class, provider_config
-from portal.calendars.providers.oauth import (
+from portal.calendars.providers.oauth_grant import (
     Account,
     authorization_url,
     exchange_code,

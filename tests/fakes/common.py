@@ -295,22 +295,22 @@ class FakeProcess:
 def obtain_token(provider: str, config: dict[str, Any]) -> dict[str, Any]:
     """Run the authorization-code flow against a fake without a browser; returns credentials.
 
-    Uses the production helpers (``portal.calendars.providers.oauth``), so PKCE and the
+    Uses the production helpers (``portal.calendars.providers.oauth_grant``), so PKCE and the
     token exchange are the real ones; only the browser hop is a plain GET.
     """
     from urllib.parse import parse_qs, urlsplit
 
     import requests
 
-    from portal.calendars.providers import oauth
+    from portal.calendars.providers import oauth_grant
 
-    app = oauth.oauth_app(provider, config)
+    app = oauth_grant.oauth_app(provider, config)
     assert app is not None, f"{provider} is not configured"
-    verifier = oauth.new_code_verifier()
+    verifier = oauth_grant.new_code_verifier()
     redirect = "http://127.0.0.1:9/oauth/callback"
-    url = oauth.authorization_url(app, redirect, "test-state", verifier)
+    url = oauth_grant.authorization_url(app, redirect, "test-state", verifier)
     answer = requests.get(url, allow_redirects=False, timeout=10)
     assert answer.status_code == 302, answer.text
     params = parse_qs(urlsplit(answer.headers["Location"]).query)
     assert params.get("state") == ["test-state"], params
-    return oauth.exchange_code(app, redirect, params["code"][0], verifier)
+    return oauth_grant.exchange_code(app, redirect, params["code"][0], verifier)

@@ -16,7 +16,7 @@ from jobs.calendar import write_back
 from portal.booking import service as booking
 from portal.calendars import sync
 from portal.calendars.providers import CalendarRef, NotFound, RateLimited, Transient
-from portal.calendars.providers.google import event_id_for
+from portal.calendars.providers.google.events import event_id_for
 from portal.cli import create_user
 from portal.models import BusyBlock, Calendar, CalendarEvent, Connection, MeetingType, Outbox
 from tests.clock import at, iso_z

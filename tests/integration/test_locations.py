@@ -22,7 +22,7 @@ from portal.booking import locations
 from portal.booking import service as booking
 from portal.booking.service import manage_path
 from portal.calendars.providers import Transient
-from portal.calendars.providers.google import event_id_for
+from portal.calendars.providers.google.events import event_id_for
 from portal.cli import create_user
 from portal.models import Booking, MeetingType, Outbox, User, db, utcnow
 from portal.notify import mail

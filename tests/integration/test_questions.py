@@ -12,7 +12,7 @@ from icalendar import Calendar
 
 from jobs.calendar import event_data
 from portal.booking import questions, service
-from portal.calendars.providers.google import GoogleProvider
+from portal.calendars.providers.google.events import event_body
 from portal.models import Booking, MeetingType, Question, User, db
 from portal.notify import mail
 from tests.clock import NOW, iso_z
@@ -189,7 +189,7 @@ def test_answers_in_emails_ics_and_the_calendar_event(site, app, now):
     assert "What should we cover?: Line one\n  Line two" in description  # indented: one answer
     assert "Company: Acme <b>& Co</b>" in data.description
     # Google renders descriptions as HTML: the adapter escapes them.
-    body = GoogleProvider({}, {})._body(data)
+    body = event_body(data)
     assert "Acme &lt;b&gt;&amp; Co&lt;/b&gt;" in body["description"]
 
 

@@ -11,7 +11,8 @@ from jobs import outbox as outbox_jobs
 from portal.booking import service as booking
 from portal.calendars import sync
 from portal.calendars.providers import Transient
-from portal.calendars.providers.caldav import CalDavProvider, resource_name
+from portal.calendars.providers.caldav import CalDavProvider
+from portal.calendars.providers.caldav.events import resource_name
 from portal.models import Calendar, CalendarEvent, Connection, Outbox, db
 from portal.runtime import worker
 from portal.runtime.outbox import RETRY

@@ -19,7 +19,8 @@ from harness import FEATURES, Harness, RemoteEvent, to_ics
 from servers import closed_url
 
 from portal.calendars.providers import CalendarRef, get_provider
-from portal.calendars.providers.exchange import ExchangeProvider, member_settings
+from portal.calendars.providers.exchange import ExchangeProvider
+from portal.calendars.providers.exchange.setup import member_settings
 
 CONFIG = {"ALLOW_PRIVATE_URLS": True, "HTTP_TIMEOUT": 5, "TENTATIVE_IS_BUSY": True}
 ZONE = "Europe/Berlin"
