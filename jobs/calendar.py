@@ -3,7 +3,7 @@
 Both take ids, re-read the database and are safe to run twice:
 
 * ``refresh(connection_id)`` — enqueued with one job id per connection
-  (``portal.calendars.sync.enqueue_refresh``), and guarded by a Redis lock, so two
+  (``portal.calendars.refresh_queue.enqueue_refresh``), and guarded by a Redis lock, so two
   refreshes of one account never interleave their cursors.
 * ``write_back`` — an outbox handler run for every booking event. It does
   not replay the event; it makes the host's calendar match the booking *as
@@ -34,6 +34,7 @@ from portal.calendars.providers import (
     ProviderError,
     Transient,
 )
+from portal.calendars.write_back import attach_calendar_event
 from portal.models import (
     Booking,
     BookingAttendee,
@@ -178,7 +179,7 @@ def _write_back(booking_id: int) -> str:
     if row is None:
         if not wanted:
             return "nothing to do"
-        row = sync.attach_calendar_event(booking)
+        row = attach_calendar_event(booking)
         if row is None:
             locations.record_failed(booking.id, "no calendar receives new bookings")
             return "no write calendar"

@@ -16,9 +16,9 @@ import pytest
 from cryptography.fernet import Fernet
 
 from portal import create_app
-from portal.cli import create_user
 from portal.database import truncate_all, upgrade
 from portal.models import ApiToken, db
+from portal.org.users import create_user
 from tests.clock import NOW, Clock
 from tests.strays import pytest_sessionfinish  # noqa: F401  (fails the run on stray processes)
 

@@ -21,7 +21,7 @@ from peewee import IntegrityError
 
 from portal.booking import availability as engine
 from portal.booking import locations, questions, slot_memo
-from portal.calendars import sync
+from portal.calendars import live_check, write_back
 from portal.database import host_lock
 from portal.models import (
     Booking,
@@ -365,8 +365,8 @@ def live_busy(host: User, mt: MeetingType, start: datetime, now: datetime) -> li
     hi = start + timedelta(minutes=mt.duration_minutes + mt.buffer_after_minutes)
     try:
         timeout = float(current_app.config["LIVE_CHECK_TIMEOUT"])
-        return sync.live_busy(host, lo, hi, timeout, now=now)
-    except sync.LiveCheckFailed as exc:
+        return live_check.live_busy(host, lo, hi, timeout, now=now)
+    except live_check.LiveCheckFailed as exc:
         raise CalendarUnavailable(
             "we could not check the host's calendar just now; please try again shortly"
         ) from exc
@@ -443,7 +443,7 @@ def book(
                 idempotency_key,
                 answers=json.dumps(answered, ensure_ascii=False),
             )
-            sync.attach_calendar_event(booking)
+            write_back.attach_calendar_event(booking)
             record_event(booking, "created")
             schedule_reminders(booking, mt, now)
     except IntegrityError:
@@ -562,7 +562,7 @@ def reschedule(booking: Booking, start: datetime, by: str = "invitee", *, now: d
 
         moved = CalendarEvent.update(booking=new).where(CalendarEvent.booking == old).execute()
         if not moved:
-            sync.attach_calendar_event(new)
+            write_back.attach_calendar_event(new)
         record_event(new, "rescheduled")
         schedule_reminders(new, mt, now)
     relay_quietly()

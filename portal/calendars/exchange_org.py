@@ -32,7 +32,7 @@ from typing import Any, cast
 from flask import current_app
 
 from portal import crypto
-from portal.calendars import sync
+from portal.calendars import refresh_queue, sync
 from portal.calendars.providers import InvalidSetup, ProviderError, provider_config
 from portal.calendars.providers.exchange import ExchangeProvider
 from portal.calendars.providers.exchange.setup import EMAIL_RE, member_settings
@@ -108,7 +108,7 @@ def configure(fields: dict[str, Any]) -> ExchangeOrganisation:
         org.save()
         members = _propagate(org)
     for conn in members:
-        sync.request_refresh(conn)
+        refresh_queue.request_refresh(conn)
     return org
 
 
@@ -183,7 +183,7 @@ def set_member_mailbox(user: User, mailbox: str) -> None:
             conn.status, conn.next_sync_at = "syncing", None
             conn.save()
     for conn in corporate_connections(user):
-        sync.request_refresh(conn)
+        refresh_queue.request_refresh(conn)
 
 
 def role_of(calendar: Calendar | None) -> str:
@@ -238,7 +238,7 @@ def set_role(user: User, role: str) -> Membership:
         Calendar.update(copy_bookings=role == "additional").where(
             Calendar.id == calendar.id
         ).execute()
-    sync.request_refresh(conn)
+    refresh_queue.request_refresh(conn)
     return membership(user)
 
 

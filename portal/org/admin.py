@@ -400,7 +400,7 @@ def account_problem(name: str, slug: str, password: str, confirm: str) -> tuple[
 
 
 def _create_member(email: str, name: str, slug: str, password: str, admin: bool) -> User:
-    from portal.cli import create_user
+    from portal.org.users import create_user
 
     try:
         return create_user(

@@ -23,10 +23,10 @@ from flask_login import current_user, login_user
 from peewee import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from portal.cli import create_user
 from portal.extensions import end_session, login_manager
 from portal.models import AppSetting, User, db
 from portal.org import throttle
+from portal.org.users import create_user
 from portal.web.forms import LoginForm, SetupForm, timezone_names
 
 bp = Blueprint("auth", __name__)

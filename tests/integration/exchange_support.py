@@ -13,8 +13,8 @@ from datetime import datetime
 import pytest
 
 from portal.booking import service as booking
-from portal.cli import create_user
 from portal.models import MeetingType, db
+from portal.org.users import create_user
 from tests.clock import at
 from tests.conftest import make_app
 

@@ -20,9 +20,9 @@ from oauth_support import (
 
 from portal.calendars import sync
 from portal.calendars.providers import InvalidSetup
-from portal.cli import create_user
 from portal.models import AppSetting, Connection, User, db
 from portal.org import admin
+from portal.org.users import create_user
 from tests.conftest import AuthActions
 
 ICS = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nEND:VCALENDAR\r\n"

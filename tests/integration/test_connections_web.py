@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from portal.calendars import sync
+from portal.calendars import refresh_queue, sync
 from portal.models import Calendar, Connection, db
 from portal.runtime.queue import get_queue
 
@@ -85,7 +85,7 @@ def test_api_connect_caldav_list_patch_refresh_delete(app, api, dav):
     refreshed = api("POST", f"/connections/{body['id']}/refresh")
     assert refreshed.status_code == 202 and refreshed.get_json()["status"] == "syncing"
     with app.app_context():
-        assert get_queue().job_ids == [sync.refresh_job_id(body["id"])]
+        assert get_queue().job_ids == [refresh_queue.refresh_job_id(body["id"])]
 
     assert api("DELETE", f"/connections/{body['id']}").status_code == 204
     assert api("GET", f"/connections/{body['id']}").status_code == 404

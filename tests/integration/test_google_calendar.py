@@ -14,11 +14,11 @@ from oauth_support import PASSWORD, ctx_fixture, grant, oauth_app_fixture  # noq
 
 from jobs.calendar import write_back
 from portal.booking import service as booking
-from portal.calendars import sync
+from portal.calendars import busy_cache, sync
 from portal.calendars.providers import CalendarRef, NotFound, RateLimited, Transient
 from portal.calendars.providers.google.events import event_id_for
-from portal.cli import create_user
 from portal.models import BusyBlock, Calendar, CalendarEvent, Connection, MeetingType, Outbox
+from portal.org.users import create_user
 from tests.clock import at, iso_z
 
 EMAIL = "test.user@example.com"
@@ -94,12 +94,14 @@ def test_second_refresh_is_incremental_and_410_reads_everything_again(host, conn
     )
     provider = sync.adapter(conn)
     work = Calendar.get(Calendar.external_id == EMAIL)
-    assert sync.sync_calendar(provider, work, host, now) == "full"
-    assert sync.sync_calendar(provider, Calendar.get_by_id(work.id), host, now) == "unchanged"
+    assert busy_cache.sync_calendar(provider, work, host, now) == "full"
+    assert busy_cache.sync_calendar(provider, Calendar.get_by_id(work.id), host, now) == "unchanged"
     fake_google.put_events(
         EMAIL, [timed("aaaa0001", utc(1, 14), utc(1, 15)), timed("cccc0001", utc(3, 9), utc(3, 10))]
     )
-    assert sync.sync_calendar(provider, Calendar.get_by_id(work.id), host, now) == "incremental"
+    assert (
+        busy_cache.sync_calendar(provider, Calendar.get_by_id(work.id), host, now) == "incremental"
+    )
     cached = sorted((b.start, b.end) for b in BusyBlock.select().where(BusyBlock.calendar == work))
     assert cached == [
         (utc(1, 14).replace(tzinfo=None), utc(1, 15).replace(tzinfo=None)),
@@ -108,7 +110,7 @@ def test_second_refresh_is_incremental_and_410_reads_everything_again(host, conn
 
     fake_google.expire_sync_tokens()  # the next sync token answers 410 GONE
     fake_google.put_events(EMAIL, [timed("dddd0001", utc(4, 9), utc(4, 10))])
-    assert sync.sync_calendar(provider, Calendar.get_by_id(work.id), host, now) == "full"
+    assert busy_cache.sync_calendar(provider, Calendar.get_by_id(work.id), host, now) == "full"
     cached = [(b.start, b.end) for b in BusyBlock.select().where(BusyBlock.calendar == work)]
     assert cached == [(utc(4, 9).replace(tzinfo=None), utc(4, 10).replace(tzinfo=None))]
     provider.close()

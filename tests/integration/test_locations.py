@@ -23,10 +23,10 @@ from portal.booking import service as booking
 from portal.booking.service import manage_path
 from portal.calendars.providers import Transient
 from portal.calendars.providers.google.events import event_id_for
-from portal.cli import create_user
 from portal.models import Booking, MeetingType, Outbox, User, db, utcnow
 from portal.notify import mail
 from portal.notify.ical import booking_ics, meeting_link
+from portal.org.users import create_user
 from tests.clock import at as at_utc
 from tests.clock import iso_z
 from tests.conftest import AuthActions

@@ -15,7 +15,6 @@ from portal.booking import service as booking
 from portal.calendars import sync
 from portal.calendars.providers import CalendarRef, RateLimited, Transient
 from portal.calendars.providers.microsoft import transaction_id
-from portal.cli import create_user
 from portal.models import (
     Calendar,
     CalendarEvent,
@@ -26,6 +25,7 @@ from portal.models import (
     to_db,
     utcnow,
 )
+from portal.org.users import create_user
 from tests.clock import at, day
 
 EMAIL = "test.user@example.com"

@@ -24,7 +24,6 @@ from oauth_support import (
 )
 
 from portal.calendars import sync
-from portal.cli import create_user
 from portal.models import (
     AppSetting,
     Calendar,
@@ -35,6 +34,7 @@ from portal.models import (
     to_db,
     utcnow,
 )
+from portal.org.users import create_user
 from tests.conftest import TEST_DATABASE_URL, make_app
 
 

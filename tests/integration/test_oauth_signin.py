@@ -6,8 +6,8 @@ import pytest
 from oauth_support import PASSWORD, csrf_token, oauth_app_fixture, through_provider  # noqa: F401
 
 from portal.calendars import sync
-from portal.cli import create_user
 from portal.models import AppSetting, Calendar, Connection, OAuthIdentity, User
+from portal.org.users import create_user
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from oauth_support import ctx_fixture, grant, oauth_app_fixture  # noqa: F401
 
 from portal.booking import schedule, service
 from portal.calendars import sync
-from portal.cli import create_user
 from portal.models import (
     BusyBlock,
     Calendar,
@@ -20,6 +19,7 @@ from portal.models import (
     db,
     to_db,
 )
+from portal.org.users import create_user
 from tests.clock import at, day, iso_z
 from tests.conftest import AuthActions
 from tests.integration.test_api_support import Api, matches_schema
