@@ -19,7 +19,7 @@ from portal.booking import service as booking
 from portal.models import db
 from portal.notify import mail
 from tests.browser.conftest import ARTIFACTS
-from tests.conftest import Hosts, make_app
+from tests.support.app import Hosts, make_app
 
 NAME = 'Eve <img src=x onerror="window.__pwned=1"> "Evil", Inc'
 NOTES = (

@@ -20,20 +20,17 @@ fake through its ``/_admin/…`` endpoints:
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.processes import start_announced, stop_process
 
 GOOGLE_ERRORS = {
     400: ("global", "badRequest", "Bad Request", "INVALID_ARGUMENT"),
@@ -221,34 +218,16 @@ class FakeProcess:
         self.process: subprocess.Popen | None = None
         self.url = ""
 
-    def start(self, timeout: float = 20) -> FakeProcess:
-        cmd = [sys.executable, "-m", self.module, "--port", "0"]
-        cmd += ["--client-id", self.client_id, "--client-secret", self.client_secret]
+    def start(self) -> FakeProcess:
+        args = ["--client-id", self.client_id, "--client-secret", self.client_secret]
         for key, value in self.args.items():
-            cmd += [f"--{key.replace('_', '-')}", value]
-        env = {**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONUNBUFFERED": "1"}
-        self.process = subprocess.Popen(
-            cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True
-        )
-        deadline = time.monotonic() + timeout
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line.startswith("PORT ") or time.monotonic() > deadline:
-            self.stop()
-            raise RuntimeError(f"{self.module} did not start: {line!r}")
-        self.url = f"http://127.0.0.1:{int(line.split()[1])}"
+            args += [f"--{key.replace('_', '-')}", value]
+        self.process, port = start_announced(self.module, *args)
+        self.url = f"http://127.0.0.1:{port}"
         return self
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process and self.process.stdout:
-            self.process.stdout.close()
+        stop_process(self.process, 10)
 
     def admin(self, method: str, path: str, json: Any = None) -> Any:
         import requests

@@ -26,8 +26,8 @@ from portal.models import (
     db,
 )
 from portal.org import admin
-from tests.conftest import AuthActions
 from tests.integration.test_settings_security import build, dump
+from tests.support.app import AuthActions
 
 
 @pytest.fixture

@@ -9,7 +9,14 @@ buttons and forms disappear, and the settings page, the JSON API,
 from __future__ import annotations
 
 import pytest
-from oauth_support import (
+
+from portal.calendars import sync
+from portal.calendars.providers import InvalidSetup
+from portal.models import AppSetting, Connection, User, db
+from portal.org import admin
+from portal.org.users import create_user
+from tests.support.app import AuthActions
+from tests.support.oauth import (
     PASSWORD,
     connect,
     csrf_token,
@@ -17,13 +24,6 @@ from oauth_support import (
     sign_in,
     start_connect,
 )
-
-from portal.calendars import sync
-from portal.calendars.providers import InvalidSetup
-from portal.models import AppSetting, Connection, User, db
-from portal.org import admin
-from portal.org.users import create_user
-from tests.conftest import AuthActions
 
 ICS = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nEND:VCALENDAR\r\n"
 

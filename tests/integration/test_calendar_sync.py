@@ -7,13 +7,13 @@ from datetime import UTC, datetime, time, timedelta
 from types import SimpleNamespace
 
 import pytest
-from servers import TcpProxy
 
 from portal import crypto
 from portal.booking import service as booking
 from portal.calendars import busy_cache, live_check, refresh_queue, sync, write_back
 from portal.models import BusyBlock, Calendar, Connection, Outbox, db
-from tests.clock import at, day
+from tests.support.clock import at, day
+from tests.support.servers import TcpProxy
 
 SEARCH_ZONE = "Europe/Berlin"
 
@@ -444,7 +444,7 @@ def test_adapter_crash_during_confirm_is_a_503_not_a_500(ctx, host, dav, now, mo
 
 def test_refresh_incremental_and_confirm_on_each_backend(backend_app, radicale, now):
     """The cache writes (bulk insert, per-source delete) and migration 0050 on SQLite and PG."""
-    from tests.conftest import Hosts
+    from tests.support.app import Hosts
 
     hosts = Hosts(backend_app)
     host = hosts.create("alice", tz=SEARCH_ZONE)

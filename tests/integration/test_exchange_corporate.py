@@ -6,18 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from exchange_support import (  # noqa: F401
-    ALICE,
-    ALICE_PW,
-    book,
-    csrf_token,
-    ctx_fixture,
-    exchange_app_fixture,
-    make_host,
-    sign_in,
-    slots,
-    utc,
-)
 
 from jobs.booking_copies import booking_copies
 from jobs.calendar import write_back
@@ -34,6 +22,18 @@ from portal.models import (
     ExchangeOrganisation,
     User,
     db,
+)
+from tests.support.exchange import (  # noqa: F401
+    ALICE,
+    ALICE_PW,
+    book,
+    csrf_token,
+    ctx_fixture,
+    exchange_app_fixture,
+    make_host,
+    sign_in,
+    slots,
+    utc,
 )
 
 SERVICE = "kairos@example.com"

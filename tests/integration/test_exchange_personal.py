@@ -8,7 +8,13 @@ import json
 from datetime import timedelta
 
 import pytest
-from exchange_support import (  # noqa: F401
+
+from jobs.calendar import write_back
+from portal.booking import service as booking
+from portal.calendars import sync
+from portal.calendars.providers import InvalidSetup, RateLimited, Transient
+from portal.models import Calendar, CalendarEvent, Connection, Outbox, from_db, utcnow
+from tests.support.exchange import (  # noqa: F401
     ALICE,
     ALICE_PW,
     book,
@@ -18,12 +24,6 @@ from exchange_support import (  # noqa: F401
     slots,
     utc,
 )
-
-from jobs.calendar import write_back
-from portal.booking import service as booking
-from portal.calendars import sync
-from portal.calendars.providers import InvalidSetup, RateLimited, Transient
-from portal.models import Calendar, CalendarEvent, Connection, Outbox, from_db, utcnow
 
 
 @pytest.fixture
@@ -123,7 +123,7 @@ def test_a_sign_in_refused_by_autodiscover_gets_the_same_advice(host, ews):
 
 
 def test_no_server_at_the_url_or_for_the_domain(host, ews, exchange_app):
-    from servers import closed_url
+    from tests.support.processes import closed_url
 
     with pytest.raises(InvalidSetup) as err:
         connect(host, ews, ews_url=closed_url().replace("http:", "https:") + "EWS/Exchange.asmx")

@@ -6,7 +6,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from exchange_support import (  # noqa: F401
+
+from portal.calendars import exchange_org
+from portal.models import ApiToken, Connection, db
+from tests.support.exchange import (  # noqa: F401
     ALICE,
     ALICE_PW,
     csrf_token,
@@ -14,9 +17,6 @@ from exchange_support import (  # noqa: F401
     make_host,
     sign_in,
 )
-
-from portal.calendars import exchange_org
-from portal.models import ApiToken, Connection, db
 
 
 @pytest.fixture

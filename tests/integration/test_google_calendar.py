@@ -10,7 +10,6 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from oauth_support import PASSWORD, ctx_fixture, grant, oauth_app_fixture  # noqa: F401
 
 from jobs.calendar import write_back
 from portal.booking import service as booking
@@ -19,7 +18,8 @@ from portal.calendars.providers import CalendarRef, NotFound, RateLimited, Trans
 from portal.calendars.providers.google.events import event_id_for
 from portal.models import BusyBlock, Calendar, CalendarEvent, Connection, MeetingType, Outbox
 from portal.org.users import create_user
-from tests.clock import at, iso_z
+from tests.support.clock import at, iso_z
+from tests.support.oauth import PASSWORD, ctx_fixture, grant, oauth_app_fixture  # noqa: F401
 
 EMAIL = "test.user@example.com"
 

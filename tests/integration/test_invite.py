@@ -24,8 +24,8 @@ from portal.models import (
     utcnow,
 )
 from portal.org import admin
-from tests.conftest import AuthActions
 from tests.integration.test_settings_security import dump
+from tests.support.app import AuthActions
 
 LINK = re.compile(r"(?:https?://[^/\s\"]+)?/invite/([A-Za-z0-9_-]+)")
 

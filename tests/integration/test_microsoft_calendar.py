@@ -7,7 +7,6 @@ import threading
 from datetime import timedelta
 
 import pytest
-from oauth_support import PASSWORD, ctx_fixture, grant, oauth_app_fixture  # noqa: F401
 
 from jobs.calendar import write_back
 from jobs.outbox import run as run_outbox_row
@@ -26,7 +25,8 @@ from portal.models import (
     utcnow,
 )
 from portal.org.users import create_user
-from tests.clock import at, day
+from tests.support.clock import at, day
+from tests.support.oauth import PASSWORD, ctx_fixture, grant, oauth_app_fixture  # noqa: F401
 
 EMAIL = "test.user@example.com"
 

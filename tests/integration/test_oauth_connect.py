@@ -12,16 +12,6 @@ from datetime import timedelta
 
 import pytest
 import requests
-from oauth_support import (
-    PASSWORD,
-    connect,
-    csrf_token,
-    oauth_app_fixture,  # noqa: F401
-    query,
-    sign_in,
-    start_connect,
-    through_provider,
-)
 
 from portal.calendars import sync
 from portal.models import (
@@ -35,7 +25,17 @@ from portal.models import (
     utcnow,
 )
 from portal.org.users import create_user
-from tests.conftest import TEST_DATABASE_URL, make_app
+from tests.support.app import TEST_DATABASE_URL, make_app
+from tests.support.oauth import (
+    PASSWORD,
+    connect,
+    csrf_token,
+    oauth_app_fixture,  # noqa: F401
+    query,
+    sign_in,
+    start_connect,
+    through_provider,
+)
 
 
 @pytest.fixture

@@ -15,10 +15,10 @@ from portal.booking import questions, service
 from portal.calendars.providers.google.events import event_body
 from portal.models import Booking, MeetingType, Question, User, db
 from portal.notify import mail
-from tests.clock import NOW, iso_z
-from tests.conftest import AuthActions, Hosts
-from tests.integration.test_api_support import Api, at, bookable_monday, matches_schema
 from tests.integration.test_public_pages import SLOT_AT, form_fields, freeze_clock
+from tests.support.api import Api, at, bookable_monday, matches_schema
+from tests.support.app import AuthActions, Hosts
+from tests.support.clock import NOW, iso_z
 
 SLOT = iso_z(SLOT_AT)  # Tuesday 09:00 Berlin, the day after the test clock's Monday
 QUESTIONS = [

@@ -7,7 +7,6 @@ import re
 from zoneinfo import ZoneInfo
 
 import pytest
-from oauth_support import ctx_fixture, grant, oauth_app_fixture  # noqa: F401
 
 from portal.booking import schedule, service
 from portal.calendars import sync
@@ -20,9 +19,10 @@ from portal.models import (
     to_db,
 )
 from portal.org.users import create_user
-from tests.clock import at, day, iso_z
-from tests.conftest import AuthActions
-from tests.integration.test_api_support import Api, matches_schema
+from tests.support.api import Api, matches_schema
+from tests.support.app import AuthActions
+from tests.support.clock import at, day, iso_z
+from tests.support.oauth import ctx_fixture, grant, oauth_app_fixture  # noqa: F401
 
 
 def berlin(days, hour, minute=0):

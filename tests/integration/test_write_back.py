@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import icalendar
 import pytest
-from servers import TcpProxy
 
 from jobs import calendar as calendar_jobs
 from jobs import outbox as outbox_jobs
@@ -17,7 +16,8 @@ from portal.models import Calendar, CalendarEvent, Connection, Outbox, db
 from portal.runtime import worker
 from portal.runtime.outbox import RETRY
 from portal.runtime.queue import get_queue
-from tests.clock import at
+from tests.support.clock import at
+from tests.support.servers import TcpProxy
 
 SLOT = at(1, 10, tz="Europe/Berlin")  # Tuesday after the test clock's Monday
 LATER = at(2, 14, tz="Europe/Berlin")

@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from harness import FEATURES, Harness, RemoteEvent, SeedEvent
-from servers import closed_url
 
 from portal.calendars.providers import CalendarRef, get_provider
 from tests.fakes.common import obtain_token
 from tests.fakes.google_server import instance_event_id
+from tests.support.processes import closed_url
 
 EMAIL = "test.user@example.com"
 ZONE = "America/New_York"

@@ -12,10 +12,10 @@ from datetime import UTC, date, datetime
 
 import pytest
 from harness import FEATURES, Harness, RemoteEvent, SeedEvent
-from servers import closed_url
 
 from portal.calendars.providers import CalendarRef, get_provider
 from tests.fakes.common import obtain_token
+from tests.support.processes import closed_url
 
 EMAIL = "test.user@example.com"
 ZONE = "America/New_York"

@@ -1,6 +1,6 @@
 """Shared pieces of the Google / Microsoft / OAuth integration tests.
 
-Test modules import the fixtures they need (``from oauth_support import
+Test modules import the fixtures they need (``from tests.support.oauth import
 oauth_app_fixture``); pytest finds fixtures among a module's globals, by the
 ``name`` they were declared with.
 """
@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from portal.models import Connection, db
-from tests.conftest import make_app
+from tests.support.app import make_app
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"|"X-CSRFToken": "([^"]+)"')
 PASSWORD = "correct horse"

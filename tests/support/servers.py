@@ -1,7 +1,8 @@
-"""Real local servers for calendar tests: Radicale (CalDAV) and a small ICS feed server.
+"""Real local servers for calendar tests: Radicale (CalDAV), an ICS feed server, a TCP proxy.
 
-Both run on 127.0.0.1 with temporary state; the fixtures in tests/conftest.py
-start them. They speak real HTTP, so adapters are tested end to end.
+They run on 127.0.0.1 with temporary state; the fixtures in tests/conftest.py
+start them. They speak real HTTP, so adapters are tested end to end; the proxy
+takes a server "down" without stopping it.
 """
 
 from __future__ import annotations
@@ -22,27 +23,7 @@ from pathlib import Path
 
 import niquests
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def stop_process(process: subprocess.Popen | None, grace: float) -> None:
-    """SIGTERM, then SIGKILL after ``grace`` seconds: a test's server never outlives it."""
-    if process and process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(grace)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def closed_url() -> str:
-    """An http URL where nothing listens (connection refused at once)."""
-    return f"http://127.0.0.1:{free_port()}/"
+from tests.support.processes import free_port, stop_process
 
 
 class RadicaleServer:

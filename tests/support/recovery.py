@@ -22,9 +22,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from servers import free_port, stop_process
-
-from tests.conftest import ENCRYPTION_KEY
+from tests.support.app import ENCRYPTION_KEY
+from tests.support.processes import free_port, stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,6 +1,6 @@
 """Shared pieces of the Exchange tests: an app pointed at the fake Exchange, users, bookings.
 
-Test modules import the fixtures they use (``from exchange_support import …``);
+Test modules import the fixtures they use (``from tests.support.exchange import …``);
 the fake itself is the ``ews`` fixture of tests/conftest.py (its CA trusted
 through ``REQUESTS_CA_BUNDLE``, TLS verification on).
 """
@@ -15,8 +15,8 @@ import pytest
 from portal.booking import service as booking
 from portal.models import MeetingType, db
 from portal.org.users import create_user
-from tests.clock import at
-from tests.conftest import make_app
+from tests.support.app import make_app
+from tests.support.clock import at
 
 PASSWORD = "correct horse"
 ALICE = "alice@example.com"
