@@ -9,13 +9,19 @@ harness. Nothing else needs editing.
 Seed events are described neutrally (:class:`SeedEvent`); a harness turns
 them into whatever its server stores (iCalendar text for ICS/CalDAV —
 :func:`to_ics` does that — JSON for a Google or Graph fake).
+
+An OAuth provider's file also defines ``oauth_<name>``, yielding an
+:class:`OAuthAccount`: ``test_oauth_accounts.py`` runs the cases every OAuth
+provider shares (tokens, revocation, throttling, write-back exactly once)
+once per such fixture, through the app's sync layer and jobs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import Any
 
 from portal.calendars.providers import CalendarProvider, CalendarRef
 
@@ -89,6 +95,46 @@ class Harness:
     #: server-side listing of a calendar's events (required when writable)
     remote_events: Callable[[str], list[RemoteEvent]] | None = None
     features: frozenset[str] = field(default=FEATURES)
+
+
+@dataclass
+class OAuthAccount:
+    """An OAuth provider's fake as the app meets it: the account's calendar and its answers.
+
+    ``fake`` is the fake's handle (``tests.fakes.common.FakeProcess``: ``fail``,
+    ``revoke``, ``expire_access_tokens``, ``oauth_stats``, ``events``); the
+    callables read the provider's own event resources.
+    """
+
+    provider: str
+    fake: Any
+    #: the account's primary calendar, which receives bookings
+    calendar_id: str
+    #: an event resource that is busy from ``start`` to ``end``
+    busy_event: Callable[[datetime, datetime], dict]
+    #: a stored event's start as the provider keeps it, and an instant written that way
+    event_start: Callable[[Mapping[str, Any]], Any]
+    written_start: Callable[[datetime], Any]
+    #: a stored event's attendee addresses
+    attendees: Callable[[Mapping[str, Any]], list[str]]
+    #: whether a stored event is the one written for the booking with this iCalendar UID
+    is_booking: Callable[[Mapping[str, Any], str], bool]
+    #: the fake's count of creates per booking key (Google: accepted inserts per event
+    #: id; Graph: POSTs per transactionId), and the key of a booking's iCalendar UID
+    creates: Callable[[], dict[str, int]]
+    create_key: Callable[[str], str]
+    #: what ``creates`` counts for a booking whose first create lost its answer
+    creates_after_lost_answer: int
+    #: a path every refresh reads, where an injected failure lands
+    read_path: str
+    #: what the provider answers a write whose answer gets lost (500 / 504)
+    lost_answer_status: int
+    #: what the provider says of a revoked grant
+    revoked_error: str
+    #: whether each refresh replaces the refresh token (and spends the old one)
+    rotates_refresh_tokens: bool
+    #: a stored event's revision, where the provider keeps one
+    sequence: Callable[[Mapping[str, Any]], int] | None = None
 
 
 # --------------------------------------------------------------------------- iCalendar

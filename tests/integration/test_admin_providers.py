@@ -15,15 +15,8 @@ from portal.calendars.providers import InvalidSetup
 from portal.models import AppSetting, Connection, User, db
 from portal.org import admin
 from portal.org.users import create_user
-from tests.support.app import AuthActions
-from tests.support.oauth import (
-    PASSWORD,
-    connect,
-    csrf_token,
-    oauth_app_fixture,  # noqa: F401
-    sign_in,
-    start_connect,
-)
+from tests.support.app import PASSWORD, AuthActions, csrf_token, sign_in
+from tests.support.oauth import connect, oauth_app_fixture, start_connect  # noqa: F401
 
 ICS = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nEND:VCALENDAR\r\n"
 

@@ -14,16 +14,8 @@ from portal.booking import service as booking
 from portal.calendars import sync
 from portal.calendars.providers import InvalidSetup, RateLimited, Transient
 from portal.models import Calendar, CalendarEvent, Connection, Outbox, from_db, utcnow
-from tests.support.exchange import (  # noqa: F401
-    ALICE,
-    ALICE_PW,
-    book,
-    ctx_fixture,
-    exchange_app_fixture,
-    make_host,
-    slots,
-    utc,
-)
+from tests.support.booking import make_host, slots, utc
+from tests.support.exchange import ALICE, ALICE_PW, book, ctx_fixture, exchange_app_fixture  # noqa: F401
 
 
 @pytest.fixture

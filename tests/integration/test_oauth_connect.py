@@ -25,17 +25,8 @@ from portal.models import (
     utcnow,
 )
 from portal.org.users import create_user
-from tests.support.app import TEST_DATABASE_URL, make_app
-from tests.support.oauth import (
-    PASSWORD,
-    connect,
-    csrf_token,
-    oauth_app_fixture,  # noqa: F401
-    query,
-    sign_in,
-    start_connect,
-    through_provider,
-)
+from tests.support.app import PASSWORD, TEST_DATABASE_URL, csrf_token, make_app, sign_in
+from tests.support.oauth import connect, oauth_app_fixture, query, start_connect, through_provider  # noqa: F401
 
 
 @pytest.fixture

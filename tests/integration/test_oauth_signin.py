@@ -7,7 +7,8 @@ import pytest
 from portal.calendars import sync
 from portal.models import AppSetting, Calendar, Connection, OAuthIdentity, User
 from portal.org.users import create_user
-from tests.support.oauth import PASSWORD, csrf_token, oauth_app_fixture, through_provider  # noqa: F401
+from tests.support.app import PASSWORD, csrf_token
+from tests.support.oauth import oauth_app_fixture, through_provider  # noqa: F401
 
 
 @pytest.fixture

@@ -21,6 +21,8 @@ from tests.support.clock import NOW, Clock
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
 ENCRYPTION_KEY = Fernet.generate_key().decode()
+PASSWORD = "correct horse"  # every test host's
+CSRF = re.compile(r'"X-CSRFToken": "([^"]+)"')
 
 
 def _flush(url: str) -> None:
@@ -83,7 +85,7 @@ class Hosts:
     def __init__(self, app):
         self.app = app
 
-    def create(self, slug="alice", email=None, password="correct horse", tz="Europe/Berlin", **kw):
+    def create(self, slug="alice", email=None, password=PASSWORD, tz="Europe/Berlin", **kw):
         with self.app.app_context(), db.connection_context():
             return create_user(email or f"{slug}@example.com", password, slug, timezone=tz, **kw)
 
@@ -106,18 +108,15 @@ class AuthActions:
     so tests exercise the same CSRF protection a browser meets.
     """
 
-    TOKEN = re.compile(r'"X-CSRFToken": "([^"]+)"')
+    TOKEN = CSRF
 
     def __init__(self, client):
         self.client = client
 
     def token(self, path: str = "/login") -> str:
-        page = self.client.get(path, follow_redirects=True).get_data(as_text=True)
-        match = self.TOKEN.search(page)
-        assert match, f"no CSRF token on {path}"
-        return match.group(1)
+        return csrf_token(self.client, path)
 
-    def login(self, email="alice@example.com", password="correct horse", next=None):
+    def login(self, email="alice@example.com", password=PASSWORD, next=None):
         data = {"email": email, "password": password, "csrf_token": self.token("/login")}
         query = {"next": next} if next is not None else None
         return self.client.post("/login", data=data, query_string=query)
@@ -130,3 +129,17 @@ class AuthActions:
 
     def logout(self):
         return self.post("/logout")
+
+
+def csrf_token(client, path: str = "/login") -> str:
+    """The CSRF token of the page at ``path`` (every page carries it on ``<body hx-headers>``)."""
+    page = client.get(path, follow_redirects=True).get_data(as_text=True)
+    match = CSRF.search(page)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+def sign_in(client, email: str = "alice@example.com", password: str = PASSWORD) -> None:
+    """Sign in through the real form; fails the test unless the form lets the host in."""
+    answer = AuthActions(client).login(email, password)
+    assert answer.status_code == 302, answer.get_data(as_text=True)

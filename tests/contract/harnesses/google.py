@@ -13,11 +13,14 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from harness import FEATURES, Harness, RemoteEvent, SeedEvent
+from harness import FEATURES, Harness, OAuthAccount, RemoteEvent, SeedEvent
 
 from portal.calendars.providers import CalendarRef, get_provider
+from portal.calendars.providers.google.events import event_id_for
 from tests.fakes.common import obtain_token
 from tests.fakes.google_server import instance_event_id
+from tests.support.clock import iso_z
+from tests.support.oauth import google_account
 from tests.support.processes import closed_url
 
 EMAIL = "test.user@example.com"
@@ -137,4 +140,33 @@ def harness_google(fake_google):
         remote_events=lambda cal: [_remote(i) for i in fake_google.events(cal)],
         # freeBusy has no tentative/all-busy switches, and Google has no floating times
         features=FEATURES - {"tentative", "all_busy", "floating"},
+    )
+
+
+@pytest.fixture
+def oauth_google(fake_google):
+    """The test user's Google account, as the Google integration tests have it."""
+    google_account(fake_google)
+    return OAuthAccount(
+        provider="google",
+        fake=fake_google,
+        calendar_id=EMAIL,
+        busy_event=lambda start, end: {
+            "id": f"busy{int(start.timestamp())}",
+            "summary": "Private",
+            "start": {"dateTime": iso_z(start)},
+            "end": {"dateTime": iso_z(end)},
+        },
+        event_start=lambda event: event["start"]["dateTime"],
+        written_start=iso_z,
+        attendees=lambda event: [a["email"] for a in event["attendees"]],
+        is_booking=lambda event, ical_uid: event["id"] == event_id_for(ical_uid),
+        creates=lambda: fake_google.inserts(EMAIL),
+        create_key=event_id_for,
+        creates_after_lost_answer=1,  # the retry's insert is refused as a duplicate id
+        read_path="/calendars/",
+        lost_answer_status=500,
+        revoked_error="Token has been expired or revoked",
+        rotates_refresh_tokens=False,
+        sequence=lambda event: event["sequence"],
     )

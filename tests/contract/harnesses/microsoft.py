@@ -11,10 +11,12 @@ import time
 from datetime import UTC, date, datetime
 
 import pytest
-from harness import FEATURES, Harness, RemoteEvent, SeedEvent
+from harness import FEATURES, Harness, OAuthAccount, RemoteEvent, SeedEvent
 
 from portal.calendars.providers import CalendarRef, get_provider
+from portal.calendars.providers.microsoft import transaction_id
 from tests.fakes.common import obtain_token
+from tests.support.oauth import microsoft_account
 from tests.support.processes import closed_url
 
 EMAIL = "test.user@example.com"
@@ -138,4 +140,31 @@ def harness_microsoft(fake_microsoft):
         write_calendar_id=calendar_id,
         remote_events=lambda cal: [_remote(i) for i in fake_microsoft.events(cal)],
         features=FEATURES - {"floating"},  # Graph has no floating times
+    )
+
+
+@pytest.fixture
+def oauth_microsoft(fake_microsoft):
+    """The test user's Microsoft 365 mailbox, as the Microsoft integration tests have it."""
+    calendar_id = microsoft_account(fake_microsoft)
+    return OAuthAccount(
+        provider="microsoft",
+        fake=fake_microsoft,
+        calendar_id=calendar_id,
+        busy_event=lambda start, end: {
+            "subject": "Private",
+            "start": _point(start, None),
+            "end": _point(end, None),
+        },
+        event_start=lambda event: event["start"],
+        written_start=lambda start: _point(start, None),
+        attendees=lambda event: [a["emailAddress"]["address"] for a in event["attendees"]],
+        is_booking=lambda event, ical_uid: event["transactionId"] == transaction_id(ical_uid),
+        creates=fake_microsoft.posts,
+        create_key=transaction_id,
+        creates_after_lost_answer=2,  # the retry's POST carries the same transactionId
+        read_path="/calendarView",
+        lost_answer_status=504,
+        revoked_error="AADSTS50173",
+        rotates_refresh_tokens=True,
     )
