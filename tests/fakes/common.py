@@ -15,6 +15,8 @@ fake through its ``/_admin/…`` endpoints:
     forget every rule.
 ``GET /_admin/log`` / ``DELETE /_admin/log``
     the requests seen so far, ``[{"method", "path", "status"}]``.
+``POST /_admin/reset``
+    empty the server's store and its OAuth state, forget every rule and the log.
 """
 
 from __future__ import annotations
@@ -133,7 +135,8 @@ class Faults:
                 return rule
         return None
 
-    def install(self, app: Flask) -> None:
+    def install(self, app: Flask, *resets: Callable[[], None]) -> None:
+        """Inject and log on ``app``; with ``resets``, ``POST /_admin/reset`` runs them too."""
         faults = self
 
         @app.before_request
@@ -183,6 +186,17 @@ class Faults:
                     faults.log.clear()
                     return jsonify([])
                 return jsonify(list(faults.log))
+
+        if resets:
+
+            @app.post("/_admin/reset")
+            def _reset() -> Any:
+                for reset in resets:
+                    reset()
+                with faults.lock:
+                    faults.rules.clear()
+                    faults.log.clear()
+                return jsonify({"ok": True})
 
     def _answer(self, rule: dict[str, Any]) -> Response:
         response = self.error(int(rule["status"]), request.path)

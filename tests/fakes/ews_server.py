@@ -66,6 +66,7 @@ from xml.sax.saxutils import escape, quoteattr
 from zoneinfo import ZoneInfo
 
 from tests.support.processes import start_announced, stop_process
+from tests.support.servers import answer
 
 S = "http://schemas.xmlsoap.org/soap/envelope/"
 M = "http://schemas.microsoft.com/exchange/services/2006/messages"
@@ -1239,12 +1240,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     # -- plumbing ---------------------------------------------------------
 
     def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        answer(self, status, body, headers)
 
     def _xml(self, status: int, text: str) -> None:
         self._send(status, text.encode(), {"Content-Type": "text/xml; charset=utf-8"})

@@ -13,6 +13,7 @@ from portal.booking import service as booking
 from portal.calendars import busy_cache, live_check, refresh_queue, sync, write_back
 from portal.models import BusyBlock, Calendar, Connection, Outbox, db
 from tests.support.clock import at, day
+from tests.support.ical import VTIMEZONES
 from tests.support.servers import TcpProxy
 
 SEARCH_ZONE = "Europe/Berlin"
@@ -62,23 +63,7 @@ def vevent(uid, start, end, *extra, tzid=None):
     ]
 
 
-BERLIN_TZ = [
-    "BEGIN:VTIMEZONE",
-    "TZID:Europe/Berlin",
-    "BEGIN:STANDARD",
-    "DTSTART:19701025T030000",
-    "RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU",
-    "TZOFFSETFROM:+0200",
-    "TZOFFSETTO:+0100",
-    "END:STANDARD",
-    "BEGIN:DAYLIGHT",
-    "DTSTART:19700329T020000",
-    "RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU",
-    "TZOFFSETFROM:+0100",
-    "TZOFFSETTO:+0200",
-    "END:DAYLIGHT",
-    "END:VTIMEZONE",
-]
+BERLIN_TZ = VTIMEZONES["Europe/Berlin"]
 
 
 def vcal(*events, tz=False, header=()):

@@ -14,7 +14,7 @@ from portal.booking import service as booking
 from portal.calendars import sync
 from portal.calendars.providers import InvalidSetup, RateLimited, Transient
 from portal.models import Calendar, CalendarEvent, Connection, Outbox, from_db, utcnow
-from tests.support.booking import make_host, slots, utc
+from tests.support.booking import assert_busy_types_decide, make_host, slots, utc
 from tests.support.exchange import ALICE, ALICE_PW, book, ctx_fixture, exchange_app_fixture  # noqa: F401
 
 
@@ -176,13 +176,7 @@ def test_busy_types_decide_what_blocks_slots(host, ews, now, ctx):
         (utc(2, 23), utc(3, 23), "Busy", False),  # all day in Berlin
     )
     assert sync.refresh_connection(conn.id, now=now) == "ok"
-    offered = slots(host, 1, now)
-    for busy in (utc(1, 8), utc(1, 9), utc(1, 10)):  # tentative counts by default
-        assert busy not in offered
-    for free in (utc(1, 11), utc(1, 12), utc(1, 13)):
-        assert free in offered
-    assert slots(host, 3, now) == []
-    assert slots(host, 4, now) != []
+    assert_busy_types_decide(host, now)
 
     ctx.config["TENTATIVE_IS_BUSY"] = False
     assert sync.refresh_connection(conn.id, now=now) == "ok"

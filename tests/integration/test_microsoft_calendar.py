@@ -16,7 +16,7 @@ from jobs.outbox import run as run_outbox_row
 from portal.calendars import sync
 from portal.calendars.providers import CalendarRef
 from portal.models import Outbox, from_db, to_db, utcnow
-from tests.support.booking import book, make_host, slots, utc
+from tests.support.booking import assert_busy_types_decide, book, make_host, slots, utc
 from tests.support.clock import day
 from tests.support.oauth import ctx_fixture, grant, microsoft_account, oauth_app_fixture  # noqa: F401
 
@@ -64,13 +64,7 @@ def test_show_as_decides_what_is_busy(host, cal, conn, fake_microsoft, now, oaut
         ],
     )
     assert sync.refresh_connection(conn.id, now=now) == "ok"
-    offered = slots(host, 1, now)
-    for busy in (utc(1, 8), utc(1, 9), utc(1, 10)):  # tentative counts by default
-        assert busy not in offered
-    for free in (utc(1, 11), utc(1, 12), utc(1, 13)):
-        assert free in offered
-    assert slots(host, 3, now) == []  # the all-day event fills the Berlin day
-    assert slots(host, 4, now) != []
+    assert_busy_types_decide(host, now)
 
     oauth_app.config["TENTATIVE_IS_BUSY"] = False
     assert sync.refresh_connection(conn.id, now=now) == "ok"

@@ -43,3 +43,18 @@ def book(
     """An intro booking by ``name`` (``<name>@<domain>``) through the booking service."""
     email = f"{name.lower()}@{domain}"
     return booking.book(user, intro(user), start, name, email, now=now).booking
+
+
+def assert_busy_types_decide(user: User, now: datetime) -> None:
+    """The slots left by the day of busy types the provider tests seed on day 1 (and day 3).
+
+    08–11 are blocked (busy, away, tentative), 11–14 are free (free, working
+    elsewhere, a cancelled meeting), and an all-day event fills day 3 in Berlin.
+    """
+    offered = slots(user, 1, now)
+    for busy in (utc(1, 8), utc(1, 9), utc(1, 10)):  # tentative counts by default
+        assert busy not in offered
+    for free in (utc(1, 11), utc(1, 12), utc(1, 13)):
+        assert free in offered
+    assert slots(user, 3, now) == []  # the all-day event fills the Berlin day
+    assert slots(user, 4, now) != []

@@ -1,4 +1,4 @@
-"""Busy semantics of iCalendar data (portal.calendars.providers.icalbusy), and the adapters' pure helpers."""
+"""Busy semantics of iCalendar data (providers/icalbusy.py), and the adapters' pure helpers."""
 
 from __future__ import annotations
 

@@ -8,22 +8,17 @@ free/busy and sync-token listings from them the way Google does.
 from __future__ import annotations
 
 import hashlib
-import time
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from harness import FEATURES, Harness, OAuthAccount, RemoteEvent, SeedEvent
+from harness import FEATURES, OAuthAccount, RemoteEvent, SeedEvent, oauth_harness
 
-from portal.calendars.providers import CalendarRef, get_provider
 from portal.calendars.providers.google.events import event_id_for
-from tests.fakes.common import obtain_token
 from tests.fakes.google_server import instance_event_id
 from tests.support.clock import iso_z
-from tests.support.oauth import google_account
-from tests.support.processes import closed_url
+from tests.support.oauth import EMAIL, google_account
 
-EMAIL = "test.user@example.com"
 ZONE = "America/New_York"
 
 
@@ -111,35 +106,16 @@ def harness_google(fake_google):
         calendar_id="colleague@example.com",
         roles={EMAIL: "reader"},
     )
-    config = fake_google.config() | {"HTTP_TIMEOUT": 5, "TENTATIVE_IS_BUSY": True}
-    token = obtain_token("google", config)
-
-    def make(extra=None, credentials=None):
-        return get_provider(
-            "google", {"email": EMAIL}, credentials or token, config | (extra or {})
-        )
-
-    def seed(events):
-        fake_google.put_events(calendar_id, [r for ev in events for r in to_google(ev)])
-
-    refused = {
-        "access_token": "forged",
-        "refresh_token": "forged",
-        "expires_at": time.time() + 3600,
-    }
-    dead = closed_url().rstrip("/")
-    yield Harness(
-        name="google",
-        provider=make(),
-        calendar=CalendarRef(calendar_id, timezone=ZONE),
-        seed=seed,
-        bad_credentials=lambda: make(credentials=refused),
-        unreachable=lambda: make({"GOOGLE_API_BASE": dead, "GOOGLE_TOKEN_URL": dead + "/token"}),
-        with_config=make,
-        write_calendar_id=calendar_id,
-        remote_events=lambda cal: [_remote(i) for i in fake_google.events(cal)],
+    yield oauth_harness(
+        "google",
+        fake_google,
+        calendar_id,
+        ZONE,
+        to_google,
+        _remote,
+        lambda dead: {"GOOGLE_API_BASE": dead, "GOOGLE_TOKEN_URL": dead + "/token"},
         # freeBusy has no tentative/all-busy switches, and Google has no floating times
-        features=FEATURES - {"tentative", "all_busy", "floating"},
+        FEATURES - {"tentative", "all_busy", "floating"},
     )
 
 
