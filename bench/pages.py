@@ -53,9 +53,9 @@ def seed(env: dict[str, str]) -> None:
     """One host (Berlin, Mon–Fri 09–17), one type, 5,000 cached busy intervals."""
     os.environ.update(env)
     from portal import create_app
-    from portal.cli import create_user
     from portal.database import upgrade
     from portal.models import BusyBlock, Calendar, Connection, MeetingType, db, to_db
+    from portal.org.users import create_user
 
     app = create_app({"RATELIMIT_ENABLED": False})
     rng = random.Random(5000)

@@ -25,14 +25,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
-from servers import RadicaleServer  # noqa: E402
-
-from portal import create_app, sync  # noqa: E402
-from portal.cli import create_user  # noqa: E402
+from portal import create_app  # noqa: E402
+from portal.calendars import sync  # noqa: E402
 from portal.database import upgrade  # noqa: E402
 from portal.models import BusyBlock, Calendar, MeetingType, db  # noqa: E402
+from portal.org.users import create_user  # noqa: E402
+from tests.support.servers import RadicaleServer  # noqa: E402
 
 NOW = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
 TARGET = 10.0

@@ -30,7 +30,7 @@ from portal.booking.checks import (
 )
 from portal.booking.links import manage_token
 from portal.booking.rules import cached_busy, existing_bookings, host_rules, meeting_rules
-from portal.calendars import sync
+from portal.calendars import live_check, write_back
 from portal.database import host_lock
 from portal.models import (
     Booking,
@@ -107,8 +107,8 @@ def live_busy(
     lo = start - timedelta(minutes=mt.buffer_before_minutes)
     hi = start + timedelta(minutes=mt.duration_minutes + mt.buffer_after_minutes)
     try:
-        return sync.live_busy(host, lo, hi, timeout, now=now)
-    except sync.LiveCheckFailed as exc:
+        return live_check.live_busy(host, lo, hi, timeout, now=now)
+    except live_check.LiveCheckFailed as exc:
         raise CalendarUnavailable(
             "we could not check the host's calendar just now; please try again shortly"
         ) from exc
@@ -184,7 +184,7 @@ def book(
                 idempotency_key,
                 answers=json.dumps(answered, ensure_ascii=False),
             )
-            sync.attach_calendar_event(booking)
+            write_back.attach_calendar_event(booking)
             record_event(booking, "created")
             schedule_reminders(booking, mt, now)
     except IntegrityError:
@@ -322,7 +322,7 @@ def reschedule(
         # The calendar event follows the booking it now belongs to.
         moved = CalendarEvent.update(booking=new).where(CalendarEvent.booking == old).execute()
         if not moved:
-            sync.attach_calendar_event(new)
+            write_back.attach_calendar_event(new)
         record_event(new, "rescheduled")
         schedule_reminders(new, mt, now)
     relay_quietly()

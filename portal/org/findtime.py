@@ -31,7 +31,7 @@ from portal.booking import service
 from portal.booking.checks import BookingError, CalendarUnavailable, SlotTaken, zone
 from portal.booking.links import manage_token
 from portal.booking.rules import cached_busy, existing_bookings, host_rules, local_day_range
-from portal.calendars import sync
+from portal.calendars import live_check, write_back
 from portal.database import host_lock, is_sqlite
 from portal.models import Booking, BookingAttendee, User, hash_token, to_db
 from portal.notify.ical import one_line
@@ -244,9 +244,9 @@ def _live(
     for person in people:
         try:
             out[person.id] = [
-                (b.start, b.end) for b in sync.live_busy(person, start, end, timeout, now=now)
+                (b.start, b.end) for b in live_check.live_busy(person, start, end, timeout, now=now)
             ]
-        except sync.LiveCheckFailed as exc:
+        except live_check.LiveCheckFailed as exc:
             raise CalendarUnavailable(
                 f"we could not check {person.display_name}'s calendar just now; "
                 "please try again shortly"
@@ -291,7 +291,7 @@ def book_meeting(
                     "start",
                 )
         booking = _insert(host, coworkers, start, end, title, location)
-        sync.attach_calendar_event(booking)
+        write_back.attach_calendar_event(booking)
         service.record_event(booking, "created")
     relay_quietly()
     return booking

@@ -36,7 +36,7 @@ def account_problem(name: str, slug: str, password: str, confirm: str) -> tuple[
 
 def create_member(email: str, name: str, slug: str, password: str, admin: bool) -> User:
     """The account, with the organisation's defaults for new members."""
-    from portal.cli import create_user
+    from portal.org.users import create_user
 
     try:
         return create_user(

@@ -22,10 +22,10 @@ from flask import (
 from flask_login import current_user, login_user
 from peewee import IntegrityError
 
-from portal.cli import create_user
 from portal.extensions import end_session, login_manager
 from portal.models import AppSetting, User, db
 from portal.org import throttle
+from portal.org.users import create_user
 from portal.web.forms import LoginForm, SetupForm, timezone_names
 
 bp = Blueprint("auth", __name__)

@@ -20,6 +20,7 @@ from portal.org.errors import AdminError
 from portal.org.passwords import MAX_PASSWORD, MIN_PASSWORD
 from portal.org.settings import self_signup_enabled, signup_domains
 from portal.org.signup import sign_up
+from portal.org.users import suggest_slug
 from portal.web.auth import _sign_in
 
 bp = Blueprint("invite", __name__)
@@ -60,12 +61,6 @@ def _private(body: str, status: int = 200) -> tuple[str, int, dict[str, str]]:
     return body, status, {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 
-def _suggested_slug(email: str) -> str:
-    from portal.calendars.oauth_accounts import _slug_for
-
-    return _slug_for(email)
-
-
 @bp.route("/invite/<token>", methods=["GET", "POST"])
 def accept(token: str):
     """Choose a name, link name and password; the link then stops working."""
@@ -74,7 +69,7 @@ def accept(token: str):
         return _private(render_template("admin/invite_invalid.html"), 404)
     form = AccountForm()
     if not form.is_submitted():
-        form.slug.data = _suggested_slug(invite.email)
+        form.slug.data = suggest_slug(invite.email)
     error = ""
     if form.validate_on_submit():
         try:

@@ -21,7 +21,7 @@ from portal.models import db
 from portal.notify import booking_mail
 from portal.runtime.appconfig import external_url
 from tests.browser.conftest import ARTIFACTS
-from tests.conftest import Hosts, make_app
+from tests.support.app import Hosts, make_app
 
 NAME = 'Eve <img src=x onerror="window.__pwned=1"> "Evil", Inc'
 NOTES = (

@@ -28,8 +28,8 @@ from portal.models import (
 )
 from portal.org import member_defaults, people, settings
 from portal.org.errors import AdminError
-from tests.conftest import AuthActions
 from tests.integration.test_settings_security import build, dump
+from tests.support.app import AuthActions
 
 
 @pytest.fixture

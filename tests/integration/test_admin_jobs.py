@@ -13,7 +13,7 @@ from portal.models import Connection, Outbox, db, to_db, utcnow
 from portal.org import health
 from portal.runtime.queue import get_queue
 from portal.runtime.worker import run_worker
-from tests.conftest import AuthActions
+from tests.support.app import AuthActions
 
 
 @pytest.fixture

@@ -9,22 +9,15 @@ buttons and forms disappear, and the settings page, the JSON API,
 from __future__ import annotations
 
 import pytest
-from oauth_support import (
-    PASSWORD,
-    connect,
-    csrf_token,
-    oauth_app_fixture,  # noqa: F401
-    sign_in,
-    start_connect,
-)
 
 from portal.calendars import sync
 from portal.calendars.providers import InvalidSetup
-from portal.cli import create_user
 from portal.models import AppSetting, Connection, User, db
 from portal.org import settings
 from portal.org.errors import AdminError
-from tests.conftest import AuthActions
+from portal.org.users import create_user
+from tests.support.app import PASSWORD, AuthActions, csrf_token, sign_in
+from tests.support.oauth import connect, oauth_app_fixture, start_connect  # noqa: F401
 
 ICS = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nEND:VCALENDAR\r\n"
 

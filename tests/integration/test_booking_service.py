@@ -11,13 +11,13 @@ from portal.booking import service as booking
 from portal.booking.checks import BookingError, NotAllowed, SlotTaken
 from portal.booking.links import find_managed, manage_token
 from portal.models import Booking, Outbox, db
-from tests.clock import at
+from tests.support.clock import at
 
 
 @pytest.fixture
 def setup(backend_app, now):
     """Host in Berlin (Mon–Fri 09–17) with a 30-minute type; returns (app, host, type)."""
-    from tests.conftest import Hosts
+    from tests.support.app import Hosts
 
     h = Hosts(backend_app)
     host = h.create("alice", tz="Europe/Berlin")
@@ -119,7 +119,7 @@ def test_racing_threads_give_exactly_one_winner(setup, now):
 
 def test_overlapping_bookings_of_different_lengths(setup, now):
     app, host, mt = setup
-    from tests.conftest import Hosts
+    from tests.support.app import Hosts
 
     long_type = Hosts(app).meeting_type(host, "long", duration_minutes=90, slot_interval_minutes=30)
     with app.test_request_context(), db.connection_context():
@@ -156,7 +156,7 @@ def test_reschedule_moves_and_cannot_be_replayed(setup, now):
 
 def test_reschedule_may_overlap_its_own_old_time(setup, now):
     app, host, mt = setup
-    from tests.conftest import Hosts
+    from tests.support.app import Hosts
 
     long_type = Hosts(app).meeting_type(host, "long", duration_minutes=60, slot_interval_minutes=30)
     with app.test_request_context(), db.connection_context():

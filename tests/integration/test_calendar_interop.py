@@ -21,8 +21,8 @@ from portal.booking import service as booking
 from portal.calendars import sync
 from portal.models import BusyBlock, Calendar, Connection, Outbox, User, db, from_db
 from portal.notify import booking_mail, feeds
-from tests.clock import NOW
-from tests.conftest import Hosts
+from tests.support.app import Hosts
+from tests.support.clock import NOW
 
 
 def outlook_feed(start: datetime) -> str:

@@ -7,16 +7,17 @@ from datetime import UTC, datetime, time, timedelta
 from types import SimpleNamespace
 
 import pytest
-from servers import TcpProxy
 
 from portal import crypto
 from portal.booking import service as booking
 from portal.booking.checks import BookingError, CalendarUnavailable
 from portal.booking.rules import available_slots
-from portal.calendars import sync
+from portal.calendars import busy_cache, live_check, refresh_queue, sync, write_back
 from portal.models import BusyBlock, Calendar, Connection, Outbox, db
 from portal.runtime.appconfig import live_check_timeout
-from tests.clock import at, day
+from tests.support.clock import at, day
+from tests.support.ical import VTIMEZONES
+from tests.support.servers import TcpProxy
 
 SEARCH_ZONE = "Europe/Berlin"
 
@@ -65,23 +66,7 @@ def vevent(uid, start, end, *extra, tzid=None):
     ]
 
 
-BERLIN_TZ = [
-    "BEGIN:VTIMEZONE",
-    "TZID:Europe/Berlin",
-    "BEGIN:STANDARD",
-    "DTSTART:19701025T030000",
-    "RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU",
-    "TZOFFSETFROM:+0200",
-    "TZOFFSETTO:+0100",
-    "END:STANDARD",
-    "BEGIN:DAYLIGHT",
-    "DTSTART:19700329T020000",
-    "RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU",
-    "TZOFFSETFROM:+0100",
-    "TZOFFSETTO:+0200",
-    "END:DAYLIGHT",
-    "END:VTIMEZONE",
-]
+BERLIN_TZ = VTIMEZONES["Europe/Berlin"]
 
 
 def vcal(*events, tz=False, header=()):
@@ -227,11 +212,13 @@ def test_second_refresh_is_incremental(ctx, host, dav, now):
     conn = sync.connect(host, "caldav", dav.fields)
     provider = sync.adapter(conn)
     work = Calendar.get(Calendar.external_id == dav.work)
-    assert sync.sync_calendar(provider, work, host, now) == "full"
-    assert sync.sync_calendar(provider, Calendar.get_by_id(work.id), host, now) == "unchanged"
+    assert busy_cache.sync_calendar(provider, work, host, now) == "full"
+    assert busy_cache.sync_calendar(provider, Calendar.get_by_id(work.id), host, now) == "unchanged"
     dav.server.put(dav.work, "e1.ics", vcal(vevent("e1", utc(3, 15), utc(3, 16))), user=dav.user)
     dav.server.delete(dav.work + "e2.ics", user=dav.user)
-    assert sync.sync_calendar(provider, Calendar.get_by_id(work.id), host, now) == "incremental"
+    assert (
+        busy_cache.sync_calendar(provider, Calendar.get_by_id(work.id), host, now) == "incremental"
+    )
     provider.close()
     assert blocks(dav.work) == [
         (utc(2, 9), utc(2, 10)),
@@ -306,7 +293,7 @@ def test_auth_failure_needs_reconnect_stops_retrying_and_keeps_the_cache(ctx, ho
     # no more attempts, no second e-mail, and the cache still blocks the slot
     assert sync.refresh_connection(conn.id, now=now) == "needs_reconnect"
     assert Outbox.select().where(Outbox.kind == sync.ACTION_REQUIRED).count() == 1
-    assert sync.enqueue_due_refreshes(now) == 0
+    assert refresh_queue.enqueue_due_refreshes(now) == 0
     assert blocks(dav.work) == [(utc(2, 9), utc(2, 10))]
 
     sync.reconnect(conn, dav.fields)
@@ -337,9 +324,9 @@ def test_only_one_write_calendar_per_host(ctx, host, dav, feed_server):
     bookings = Calendar.get(Calendar.external_id == dav.bookings)
     sync.set_calendar_flags(bookings, write=True, conflict=False)
     assert [c.id for c in Calendar.select().where(Calendar.write == True)] == [bookings.id]  # noqa: E712
-    assert sync.write_calendar(host).id == bookings.id
+    assert write_back.write_calendar(host).id == bookings.id
     sync.disconnect(conn)
-    assert sync.write_calendar(host) is None
+    assert write_back.write_calendar(host) is None
     assert Connection.select().count() == 1
 
 
@@ -453,7 +440,7 @@ def test_adapter_crash_during_confirm_is_a_503_not_a_500(ctx, host, dav, now, mo
 
 def test_refresh_incremental_and_confirm_on_each_backend(backend_app, radicale, now):
     """The cache writes (bulk insert, per-source delete) and migration 0050 on SQLite and PG."""
-    from tests.conftest import Hosts
+    from tests.support.app import Hosts
 
     hosts = Hosts(backend_app)
     host = hosts.create("alice", tz=SEARCH_ZONE)
@@ -524,7 +511,7 @@ def test_refreshed_tokens_are_sealed_back_from_jobs_and_live_checks(ctx, host, n
     # list_calendars and busy each rotate once, in the job's own thread
     assert sync.refresh_connection(conn.id, now=now) == "ok"
     assert sync.credentials(Connection.get_by_id(conn.id)) == {"access_token": "t++"}
-    sync.live_busy(host, utc(1, 9), utc(1, 10), timeout=2, now=now)  # in a pool thread
+    live_check.live_busy(host, utc(1, 9), utc(1, 10), timeout=2, now=now)  # in a pool thread
     assert sync.credentials(Connection.get_by_id(conn.id)) == {"access_token": "t+++"}
     with pytest.raises(sync.InvalidSetup):
         sync.connect(host, "fake-oauth", {})  # OAuth accounts connect in the browser
@@ -534,8 +521,8 @@ def test_ctag_fallback_for_servers_without_sync_tokens(ctx, host, dav, now):
     dav.server.put(dav.work, "a.ics", vcal(vevent("a", utc(2, 9), utc(2, 10))), user=dav.user)
     conn = sync.connect(host, "caldav", dav.fields)
     provider = sync.adapter(conn)
-    ref = sync.calendar_ref(Calendar.get(Calendar.external_id == dav.work), host)
-    window = sync.full_window(host, now)
+    ref = busy_cache.calendar_ref(Calendar.get(Calendar.external_id == dav.work), host)
+    window = busy_cache.full_window(host, now)
     first = provider.sync_busy(ref, *window, {})
     assert first.full and first.state["ctag"] and first.state["sync_token"]
     only_ctag = {"ctag": first.state["ctag"]}

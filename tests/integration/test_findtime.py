@@ -38,8 +38,8 @@ from portal.models import (
     db,
 )
 from portal.org import findtime
-from tests.clock import NOW
-from tests.conftest import AuthActions
+from tests.support.app import AuthActions
+from tests.support.clock import NOW
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SECRET_TITLE = "Confidential merger talk"
@@ -455,7 +455,7 @@ def test_racing_for_one_coworker_gives_exactly_one_winner(backend_app, now):
     """
     import threading
 
-    from tests.conftest import Hosts
+    from tests.support.app import Hosts
 
     h = Hosts(backend_app)
     hana = h.create("hana", tz="UTC")

@@ -25,8 +25,8 @@ from portal.models import (
 )
 from portal.org import domains, invites, member_defaults, settings
 from portal.org.errors import AdminError
-from tests.conftest import AuthActions
 from tests.integration.test_settings_security import dump
+from tests.support.app import AuthActions
 
 LINK = re.compile(r"(?:https?://[^/\s\"]+)?/invite/([A-Za-z0-9_-]+)")
 

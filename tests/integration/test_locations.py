@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 
 import pytest
 from icalendar import Calendar as ICal
-from oauth_support import ctx_fixture, grant, oauth_app_fixture  # noqa: F401
 
 from jobs.calendar import write_back
 from jobs.locations import join_link_failed
@@ -22,15 +21,16 @@ from portal.booking import locations
 from portal.booking import service as booking
 from portal.booking.links import manage_path
 from portal.calendars.providers import Transient
-from portal.calendars.providers.google import event_id_for
-from portal.cli import create_user
+from portal.calendars.providers.google.events import event_id_for
 from portal.models import Booking, MeetingType, Outbox, User, db, utcnow
 from portal.notify import booking_mail
 from portal.notify.ical import booking_ics, meeting_link
-from tests.clock import at as at_utc
-from tests.clock import iso_z
-from tests.conftest import AuthActions
-from tests.integration.test_api_support import Api, at, bookable_monday
+from portal.org.users import create_user
+from tests.support.api import Api, at, bookable_monday
+from tests.support.app import AuthActions
+from tests.support.clock import at as at_utc
+from tests.support.clock import iso_z
+from tests.support.oauth import ctx_fixture, grant, oauth_app_fixture  # noqa: F401
 
 EMAIL = "test.user@example.com"
 

@@ -17,7 +17,7 @@ import requests
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler
 
 from portal.models import db
-from tests.conftest import AuthActions, Hosts, make_app
+from tests.support.app import AuthActions, Hosts, make_app
 
 
 def _app(tmp_path, redis_url, **limits):

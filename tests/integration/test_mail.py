@@ -34,9 +34,9 @@ from portal.notify import booking_mail, mail
 from portal.runtime.appconfig import external_url
 from portal.runtime.outbox import relay
 from portal.runtime.worker import run_worker
-from tests.clock import at
-from tests.conftest import TEST_DATABASE_URL, Hosts, make_app
-from tests.servers import free_port
+from tests.support.app import TEST_DATABASE_URL, Hosts, make_app
+from tests.support.clock import at
+from tests.support.processes import free_port
 
 BOTH_BACKENDS = pytest.mark.parametrize("mail_app", ["sqlite", "postgresql"], indirect=True)
 SLOT = at(1, 10)  # Tuesday after the test clock's Monday; hosts here live in UTC

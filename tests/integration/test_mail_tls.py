@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from portal.notify import mail, smtp
-from tests.servers import free_port
+from tests.support.processes import free_port
 
 USER, PASSWORD = "mailer@example.com", "p@ss:w/rd"
 

@@ -12,7 +12,7 @@ import pytest
 
 from portal.booking import service
 from portal.models import Booking, MeetingType, User, db
-from tests.clock import NOW, at, day, iso_z
+from tests.support.clock import NOW, at, day, iso_z
 
 BERLIN, NEW_YORK = ZoneInfo("Europe/Berlin"), ZoneInfo("America/New_York")
 # Tuesday 09:00 Berlin, the day after the test clock's Monday; the first slot that day.

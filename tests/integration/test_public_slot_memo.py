@@ -10,8 +10,8 @@ import pytest
 from portal.booking import rules, service, slot_memo
 from portal.booking.rules import available_slots
 from portal.models import BusyBlock, Calendar, Connection, db, to_db
-from tests.clock import at, day
 from tests.integration.test_public_pages import freeze_clock
+from tests.support.clock import at, day
 
 # Tuesday after the test clock's Monday; Alice is free 09:00–17:00 Berlin.
 DAY = day(1).isoformat()
@@ -25,7 +25,7 @@ def app(backend_app):
 
 @pytest.fixture
 def site(app, now, monkeypatch):
-    from tests.conftest import Hosts
+    from tests.support.app import Hosts
 
     freeze_clock(monkeypatch, now)
     # These check the exact memos underneath, so the pages' seconds-long cache is off.

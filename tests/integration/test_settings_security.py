@@ -33,8 +33,8 @@ from portal.models import (
     db,
     to_db,
 )
-from tests.clock import NOW
-from tests.conftest import AuthActions
+from tests.support.app import AuthActions
+from tests.support.clock import NOW
 
 # Columns that record a read, not a change: a bearer token's last use.
 READ_MARKS = {("api_token", "last_used_at")}

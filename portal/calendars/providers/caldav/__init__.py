@@ -14,19 +14,19 @@
   is an ATTENDEE with ``SCHEDULE-AGENT=CLIENT`` (Kairos sends the invitation
   itself; the server must not send another) and the meeting link is the
   LOCATION and URL.
+
+This module holds the adapter; ``listing`` (WebDAV answers read) and ``events``
+(the bookings stored) live beside it.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
-from urllib.parse import unquote, urljoin, urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from urllib.parse import urlsplit
 
-import icalendar
 import niquests
 from caldav.collection import Calendar as DavCalendar
 from caldav.davclient import DAVClient
@@ -52,83 +52,10 @@ from portal.calendars.providers.base import (
     Transient,
     WrittenEvent,
 )
+from portal.calendars.providers.caldav import listing
+from portal.calendars.providers.caldav.events import event_ical, resource_name
 
-PRODID = "-//Kairos//Kairos booking portal//EN"
-NS = {"d": "DAV:", "c": "urn:ietf:params:xml:ns:caldav", "cs": "http://calendarserver.org/ns/"}
-_LIST_BODY = (
-    '<?xml version="1.0" encoding="utf-8"?>'
-    '<d:propfind xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">'
-    "<d:prop><d:resourcetype/><d:displayname/><d:current-user-privilege-set/>"
-    "<c:calendar-timezone/><c:supported-calendar-component-set/></d:prop></d:propfind>"
-)
-_CURSOR_BODY = (
-    '<?xml version="1.0" encoding="utf-8"?>'
-    '<d:propfind xmlns:d="DAV:" xmlns:cs="http://calendarserver.org/ns/">'
-    "<d:prop><d:sync-token/><cs:getctag/></d:prop></d:propfind>"
-)
-_WRITE_PRIVILEGES = {"write", "write-content", "bind", "all"}
-_ICS = {"Content-Type": "text/calendar; charset=utf-8"}
-
-
-def _path(url: object) -> str:
-    """The unquoted path of an href/URL: one spelling for the same resource."""
-    return unquote(urlsplit(str(url)).path)
-
-
-def resource_name(ical_uid: str) -> str:
-    """The deterministic file name of a booking's event inside a calendar."""
-    return re.sub(r"[^A-Za-z0-9._-]", "_", ical_uid)[:200] + ".ics"
-
-
-def event_ical(event: EventData, now: datetime | None = None) -> str:
-    """The VCALENDAR stored for a booking (text values escaped by ``icalendar``)."""
-    cal = icalendar.Calendar()
-    cal.add("prodid", PRODID)
-    cal.add("version", "2.0")
-    ev = icalendar.Event()
-    ev.add("uid", event.ical_uid)
-    ev.add("sequence", event.sequence)
-    ev.add("dtstamp", now or datetime.now(UTC))
-    ev.add("dtstart", event.start.astimezone(UTC))
-    ev.add("dtend", event.end.astimezone(UTC))
-    ev.add("summary", event.summary)
-    description = event.description
-    if event.location and event.location not in description:
-        description = f"{description}\n\n{event.location}".strip()
-    ev.add("description", description)
-    if event.location:
-        ev.add("location", event.location)
-        if re.match(r"^https?://", event.location):
-            ev.add("url", event.location)
-    ev.add("status", "CONFIRMED")
-    ev.add("transp", "OPAQUE")
-    if event.organizer_email:
-        organizer = icalendar.vCalAddress(f"mailto:{event.organizer_email}")
-        organizer.params["CN"] = icalendar.vText(event.organizer_name or event.organizer_email)
-        ev.add("organizer", organizer)
-    for name, email in event.attendees():
-        attendee = icalendar.vCalAddress(f"mailto:{email}")
-        attendee.params["CN"] = icalendar.vText(name or email)
-        attendee.params["ROLE"] = "REQ-PARTICIPANT"
-        attendee.params["PARTSTAT"] = "ACCEPTED"
-        attendee.params["RSVP"] = "FALSE"
-        attendee.params["SCHEDULE-AGENT"] = "CLIENT"
-        ev.add("attendee", attendee)
-    ev.add("x-kairos-booking", event.booking_uid)
-    cal.add_component(ev)
-    return cal.to_ical().decode()
-
-
-def _tzid(vcalendar_text: str) -> str:
-    match = re.search(r"^TZID:(.+)$", vcalendar_text or "", re.MULTILINE)
-    if not match:
-        return ""
-    name = match.group(1).strip()
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ""
-    return name
+ICS_HEADERS = {"Content-Type": "text/calendar; charset=utf-8"}
 
 
 class CalDavProvider(CalendarProvider):
@@ -255,7 +182,7 @@ class CalDavProvider(CalendarProvider):
     def list_calendars(self) -> list[RemoteCalendar]:
         with self.errors():
             home = str(self.settings.get("home_url") or "") or self.discover()
-            response = self._request(home, "PROPFIND", _LIST_BODY, {"Depth": "1"})
+            response = self._request(home, "PROPFIND", listing.LIST_BODY, {"Depth": "1"})
             if response.status == 404:
                 raise NotFound("the calendar home is gone")
             if response.status not in (200, 207):
@@ -263,53 +190,7 @@ class CalDavProvider(CalendarProvider):
             root = response.tree
             if root is None:
                 raise ProviderError("the server's answer is not CalDAV")
-        out: list[RemoteCalendar] = []
-        for item in root.findall("d:response", NS):
-            href = item.findtext("d:href", "", NS)
-            props: dict[str, etree._Element] = {}
-            for propstat in item.findall("d:propstat", NS):
-                if " 200 " not in (propstat.findtext("d:status", "", NS) + " "):
-                    continue
-                prop_list = propstat.find("d:prop", NS)
-                for prop in prop_list if prop_list is not None else ():
-                    props[etree.QName(prop).localname] = prop
-            rtype = props.get("resourcetype")
-            if rtype is None or rtype.find("c:calendar", NS) is None:
-                continue
-            comps = props.get("supported-calendar-component-set")
-            if comps is not None and len(comps):
-                names = {c.get("name", "").upper() for c in comps.findall("c:comp", NS)}
-                if "VEVENT" not in names:
-                    continue
-            privileges = props.get("current-user-privilege-set")
-            if privileges is None:
-                writable = True  # servers without the property let owners write
-            else:
-                granted = {etree.QName(p).localname for p in privileges.iter() if len(p) == 0}
-                writable = bool(granted & _WRITE_PRIVILEGES)
-            tz = props.get("calendar-timezone")
-            url = urljoin(home, href)
-            name = (props["displayname"].text or "").strip() if "displayname" in props else ""
-            out.append(
-                RemoteCalendar(
-                    external_id=url,
-                    name=name or _path(url).rstrip("/").rsplit("/", 1)[-1],
-                    writable=writable,
-                    timezone=_tzid(tz.text or "") if tz is not None else "",
-                )
-            )
-        out.sort(key=lambda c: c.name.lower())
-        if out:
-            first_writable = next((c for c in out if c.writable), None)
-            if first_writable is not None:
-                out[out.index(first_writable)] = RemoteCalendar(
-                    first_writable.external_id,
-                    first_writable.name,
-                    True,
-                    first_writable.timezone,
-                    primary=True,
-                )
-        return out
+        return listing.calendars(root, home)
 
     # -- busy -------------------------------------------------------------
 
@@ -333,7 +214,7 @@ class CalDavProvider(CalendarProvider):
             )
             grouped: dict[str, list[BusyInterval]] = {}
             for obj in objects:
-                href = _path(obj.url)
+                href = listing.path_of(obj.url)
                 grouped[href] = self._spans(obj.data, calendar, start, end, href)
         return grouped
 
@@ -348,22 +229,13 @@ class CalDavProvider(CalendarProvider):
 
     def _cursor(self, url: str) -> dict[str, str]:
         """The collection's current sync token and ctag (one PROPFIND)."""
-        response = self._request(url, "PROPFIND", _CURSOR_BODY, {"Depth": "0"})
+        response = self._request(url, "PROPFIND", listing.CURSOR_BODY, {"Depth": "0"})
         if response.status == 404:
             raise NotFound("the calendar is gone")
         if response.status not in (200, 207):
             return {}
         root = response.tree
-        if root is None:
-            return {}
-        cursor = {}
-        token = root.findtext(".//d:sync-token", "", NS).strip()
-        ctag = root.findtext(".//cs:getctag", "", NS).strip()
-        if token:
-            cursor["sync_token"] = token
-        if ctag:
-            cursor["ctag"] = ctag
-        return cursor
+        return {} if root is None else listing.cursor(root)
 
     def sync_busy(
         self, calendar: CalendarRef, start: datetime, end: datetime, state: Mapping[str, Any]
@@ -394,13 +266,13 @@ class CalDavProvider(CalendarProvider):
                     raise
                 raise SyncTokenExpired("the sync token was refused") from exc
             raise
-        removed = {_path(u) for u in result.deleted_urls}
-        changed = [o.url for o in result.objects if _path(o.url) not in removed]
+        removed = {listing.path_of(u) for u in result.deleted_urls}
+        changed = [o.url for o in result.objects if listing.path_of(o.url) not in removed]
         busy: dict[str, tuple[BusyInterval, ...]] = {}
         if changed:
             loaded: Any = cal.multiget(changed)
             for obj in loaded:
-                href = _path(obj.url)
+                href = listing.path_of(obj.url)
                 if obj.data:
                     busy[href] = tuple(self._spans(obj.data, calendar, start, end, href))
                 else:
@@ -425,7 +297,7 @@ class CalDavProvider(CalendarProvider):
         return str(response.headers.get("ETag") or "")
 
     def _put(self, href: str, body: str, condition: dict[str, str]) -> Any:
-        return self._request(href, "PUT", body, _ICS | condition)
+        return self._request(href, "PUT", body, ICS_HEADERS | condition)
 
     def create_event(self, calendar_id: str, event: EventData) -> WrittenEvent:
         href = self._href(calendar_id, event.ical_uid)

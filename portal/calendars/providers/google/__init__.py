@@ -27,19 +27,17 @@
   The answer's ``hangoutLink`` becomes ``WrittenEvent.join_url``; a creation
   still ``pending`` is read once more and otherwise retried (Transient); a
   ``failure`` (or no conference at all) is reported in ``conference_error``.
+
+This module holds the adapter; ``events`` beside it maps event resources.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import html
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from portal.calendars.providers.base import (
     BusyChanges,
@@ -55,10 +53,22 @@ from portal.calendars.providers.base import (
     Transient,
     WrittenEvent,
 )
-from portal.calendars.providers.oauth import (
+from portal.calendars.providers.google.events import (
+    chunks,
+    event_body,
+    event_id_for,
+    event_span,
+    meet_link,
+    merge,
+    parse_time,
+    rfc3339,
+    write_params,
+    zone,
+)
+from portal.calendars.providers.oauth import OAuthProvider
+from portal.calendars.providers.oauth_grant import (
     GOOGLE_SCOPE,
     Account,
-    OAuthProvider,
     id_token_claims,
     oauth_app,
     retry_after,
@@ -71,61 +81,6 @@ FREEBUSY_MAX_CALENDARS = 50
 #: scopes that let the account write to calendars it does not own (``writer`` role)
 BROAD_EVENT_SCOPES = {GOOGLE_SCOPE + "calendar.events", GOOGLE_SCOPE + "calendar"}
 RATE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"}
-MEET = "hangoutsMeet"
-
-
-def event_id_for(ical_uid: str) -> str:
-    """The Google event id of a booking: base32hex of a hash of its UID.
-
-    Google accepts client ids made of ``a–v`` and ``0–9``, 5–1024 long, and
-    refuses a second insert with the same id — which is what makes a
-    retried create detectable.
-    """
-    digest = hashlib.sha256(ical_uid.encode()).digest()
-    return "kairos" + base64.b32hexencode(digest).decode().rstrip("=").lower()
-
-
-def conference_request_id(ical_uid: str) -> str:
-    """The Meet create request of a booking: the same for every write of its event."""
-    return "kairos-" + hashlib.sha256(ical_uid.encode()).hexdigest()[:32]
-
-
-def meet_link(data: Mapping[str, Any]) -> tuple[str, str]:
-    """(join link, create status) of an event resource: ``hangoutLink`` or the video entry point."""
-    conference = data.get("conferenceData") or {}
-    status = str(
-        ((conference.get("createRequest") or {}).get("status") or {}).get("statusCode", "")
-    )
-    link = str(data.get("hangoutLink") or "")
-    if not link:
-        for entry in conference.get("entryPoints") or []:
-            if entry.get("entryPointType") == "video" and entry.get("uri"):
-                link = str(entry["uri"])
-                break
-    return link, status
-
-
-def rfc3339(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
-
-
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
-def _chunks(start: datetime, end: datetime, size: timedelta) -> Iterator[tuple[datetime, datetime]]:
-    cursor = start
-    while cursor < end:
-        stop = min(end, cursor + size)
-        yield cursor, stop
-        cursor = stop
 
 
 class GoogleProvider(OAuthProvider):
@@ -210,7 +165,7 @@ class GoogleProvider(OAuthProvider):
     ) -> dict[str, list[BusyInterval]]:
         out: dict[str, list[BusyInterval]] = {c.external_id: [] for c in calendars}
         ids = list(out)
-        for chunk_start, chunk_end in _chunks(start, end, FREEBUSY_CHUNK):
+        for chunk_start, chunk_end in chunks(start, end, FREEBUSY_CHUNK):
             for i in range(0, len(ids), FREEBUSY_MAX_CALENDARS):
                 group = ids[i : i + FREEBUSY_MAX_CALENDARS]
                 body = {
@@ -235,7 +190,7 @@ class GoogleProvider(OAuthProvider):
                         BusyInterval(parse_time(b["start"]), parse_time(b["end"]))
                         for b in entry.get("busy", [])
                     ]
-        return {cid: _merge(spans) for cid, spans in out.items()}
+        return {cid: merge(spans) for cid, spans in out.items()}
 
     def sync_busy(
         self, calendar: CalendarRef, start: datetime, end: datetime, state: Mapping[str, Any]
@@ -269,9 +224,9 @@ class GoogleProvider(OAuthProvider):
         busy: dict[str, tuple[BusyInterval, ...]] = {}
         token = ""
         for page in self._raw_pages(f"{self._cal(calendar.external_id)}/events", params):
-            zone = _zone(page.get("timeZone") or calendar.timezone)
+            listing_zone = zone(page.get("timeZone") or calendar.timezone)
             for item in page.get("items", []):
-                span = self._span(item, zone, start, end)
+                span = event_span(item, listing_zone, start, end)
                 if span is not None:
                     busy[item["id"]] = (span,)
             token = page.get("nextSyncToken") or token
@@ -286,14 +241,14 @@ class GoogleProvider(OAuthProvider):
         removed: set[str] = set()
         token = str(state["sync_token"])
         for page in self._raw_pages(f"{self._cal(calendar.external_id)}/events", params):
-            zone = _zone(page.get("timeZone") or calendar.timezone)
+            listing_zone = zone(page.get("timeZone") or calendar.timezone)
             for item in page.get("items", []):
                 if item.get("status") == "cancelled":
                     removed.add(item["id"])
                     busy.pop(item["id"], None)
                     continue
                 removed.discard(item["id"])
-                span = self._span(item, zone, start, end)
+                span = event_span(item, listing_zone, start, end)
                 busy[item["id"]] = (span,) if span is not None else ()
             token = page.get("nextSyncToken") or token
         new_state = {**state, "sync_token": token}
@@ -301,74 +256,7 @@ class GoogleProvider(OAuthProvider):
             return BusyChanges(full=False, state=new_state, unchanged=True)
         return BusyChanges(full=False, busy=busy, removed=frozenset(removed), state=new_state)
 
-    @staticmethod
-    def _span(
-        item: Mapping[str, Any], zone: ZoneInfo, start: datetime, end: datetime
-    ) -> BusyInterval | None:
-        """The busy span of one listed event inside ``[start, end)``, or None when it is free.
-
-        Free means what free/busy means at Google: cancelled, transparent
-        ("show me as available"), or declined by the calendar's owner.
-        """
-        if item.get("status") == "cancelled" or item.get("transparency") == "transparent":
-            return None
-        for attendee in item.get("attendees", []):
-            if attendee.get("self") and attendee.get("responseStatus") == "declined":
-                return None
-
-        def point(p: Mapping[str, Any]) -> datetime:
-            if "dateTime" in p:
-                return parse_time(p["dateTime"])
-            day = date.fromisoformat(p["date"])
-            return datetime.combine(day, datetime.min.time(), zone).astimezone(UTC)
-
-        try:
-            s, e = point(item["start"]), point(item["end"])
-        except (KeyError, ValueError):
-            return None
-        if e <= s or e <= start or s >= end:
-            return None
-        # Clipped to the window, as free/busy answers are.
-        return BusyInterval(max(s, start), min(e, end), item.get("id", ""))
-
     # -- writing ----------------------------------------------------------------
-
-    def _body(self, event: EventData) -> dict[str, Any]:
-        zone = event.timezone if event.timezone else "UTC"
-        attendees = []
-        for name, email in event.attendees():
-            attendee = {"email": email, "responseStatus": "accepted"}
-            if name:
-                attendee["displayName"] = name
-            attendees.append(attendee)
-        body: dict[str, Any] = {
-            "summary": event.summary,
-            "description": html.escape(event.description, quote=False),
-            "location": event.location,
-            "start": {"dateTime": rfc3339(event.start), "timeZone": zone},
-            "end": {"dateTime": rfc3339(event.end), "timeZone": zone},
-            "attendees": attendees,
-            "sequence": event.sequence,
-            "reminders": {"useDefault": True},
-            "extendedProperties": {
-                "private": {"kairosBooking": event.booking_uid, "kairosUid": event.ical_uid}
-            },
-        }
-        if event.conference == "google_meet":
-            body["conferenceData"] = {
-                "createRequest": {
-                    "requestId": conference_request_id(event.ical_uid),
-                    "conferenceSolutionKey": {"type": MEET},
-                }
-            }
-        return body
-
-    @staticmethod
-    def _params(event: EventData) -> dict[str, Any]:
-        params: dict[str, Any] = {"sendUpdates": "none"}
-        if event.conference == "google_meet":
-            params["conferenceDataVersion"] = 1  # without it Google ignores conferenceData
-        return params
 
     def _written(
         self, calendar_id: str, data: Mapping[str, Any], event: EventData, default_id: str
@@ -399,11 +287,11 @@ class GoogleProvider(OAuthProvider):
 
     def create_event(self, calendar_id: str, event: EventData) -> WrittenEvent:
         event_id = event_id_for(event.ical_uid)
-        body = {"id": event_id, **self._body(event)}
+        body = {"id": event_id, **event_body(event)}
         response = self.request(
             "POST",
             f"{self._cal(calendar_id)}/events",
-            params=self._params(event),
+            params=write_params(event),
             json=body,
             ok=(200, 201, 409),
         )
@@ -413,8 +301,8 @@ class GoogleProvider(OAuthProvider):
             response = self.request(
                 "PATCH",
                 f"{self._cal(calendar_id)}/events/{event_id}",
-                params=self._params(event),
-                json={**self._body(event), "status": "confirmed"},
+                params=write_params(event),
+                json={**event_body(event), "status": "confirmed"},
             )
         return self._written(calendar_id, response.json(), event, event_id)
 
@@ -426,8 +314,8 @@ class GoogleProvider(OAuthProvider):
         response = self.request(
             "PATCH",
             f"{self._cal(calendar_id)}/events/{quote(external_id, safe='')}",
-            params=self._params(event),
-            json=self._body(event),
+            params=write_params(event),
+            json=event_body(event),
         )
         data = response.json()
         if data.get("status") == "cancelled":
@@ -443,15 +331,3 @@ class GoogleProvider(OAuthProvider):
             )
         except NotFound:
             return  # 404 or 410 "deleted": already gone is what we wanted
-
-
-def _merge(spans: list[BusyInterval]) -> list[BusyInterval]:
-    """Join spans that touch (chunk borders cut one busy block into two)."""
-    out: list[BusyInterval] = []
-    for span in sorted(spans, key=lambda s: (s.start, s.end)):
-        if out and span.start <= out[-1].end:
-            if span.end > out[-1].end:
-                out[-1] = BusyInterval(out[-1].start, span.end)
-        else:
-            out.append(span)
-    return out

@@ -22,9 +22,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from servers import free_port, stop_process
-
-from tests.conftest import ENCRYPTION_KEY
+from tests.support.app import ENCRYPTION_KEY
+from tests.support.processes import free_port, stop_process
+from tests.support.servers import shut
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -165,10 +165,7 @@ class StallingProxy:
         except OSError:
             pass
         finally:
-            for s in (src, dst):
-                with contextlib.suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
-                s.close()
+            shut(src, dst, close=True)
 
 
 class StallingInbox:

@@ -1,7 +1,8 @@
-"""Real local servers for calendar tests: Radicale (CalDAV) and a small ICS feed server.
+"""Real local servers for calendar tests: Radicale (CalDAV), an ICS feed server, a TCP proxy.
 
-Both run on 127.0.0.1 with temporary state; the fixtures in tests/conftest.py
-start them. They speak real HTTP, so adapters are tested end to end.
+They run on 127.0.0.1 with temporary state; the fixtures in tests/conftest.py
+start them. They speak real HTTP, so adapters are tested end to end; the proxy
+takes a server "down" without stopping it.
 """
 
 from __future__ import annotations
@@ -22,27 +23,7 @@ from pathlib import Path
 
 import niquests
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def stop_process(process: subprocess.Popen | None, grace: float) -> None:
-    """SIGTERM, then SIGKILL after ``grace`` seconds: a test's server never outlives it."""
-    if process and process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(grace)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def closed_url() -> str:
-    """An http URL where nothing listens (connection refused at once)."""
-    return f"http://127.0.0.1:{free_port()}/"
+from tests.support.processes import free_port, stop_process
 
 
 class RadicaleServer:
@@ -179,6 +160,30 @@ class RadicaleServer:
             return r.text
 
 
+def shut(*sockets: socket.socket, close: bool = False) -> None:
+    """Shut both directions of each socket (waking a thread blocked on it), then close it."""
+    for sock in sockets:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        if close:
+            sock.close()
+
+
+def answer(
+    handler: http.server.BaseHTTPRequestHandler,
+    status: int,
+    body: bytes,
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Send one complete HTTP answer from a ``BaseHTTPRequestHandler``."""
+    handler.send_response(status)
+    for name, value in (headers or {}).items():
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
 class TcpProxy:
     """Forwards a local port to a server; ``down()`` makes the server unreachable.
 
@@ -209,13 +214,8 @@ class TcpProxy:
             conns, self._conns = self._conns, []
         if listener is not None:
             # shutdown() wakes the thread blocked in accept(); close() alone would not
-            with contextlib.suppress(OSError):
-                listener.shutdown(socket.SHUT_RDWR)
-            listener.close()
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-            conn.close()
+            shut(listener, close=True)
+        shut(*conns, close=True)
 
     def rewrite(self, url: str) -> str:
         """The same URL reached through the proxy."""
@@ -248,9 +248,7 @@ class TcpProxy:
         except OSError:
             pass
         finally:
-            for s in (src, dst):
-                with contextlib.suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
+            shut(src, dst)
 
 
 @dataclass
@@ -292,12 +290,7 @@ class FeedServer:
             def _send(self, status: int, body: bytes, headers: dict | None = None) -> int:
                 # Recorded before the answer leaves: once the client has it, the list is current.
                 feed.requests.append((self.path.split("?", 1)[0], status))
-                self.send_response(status)
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                answer(self, status, body, headers)
                 return status
 
             def log_message(self, *args):

@@ -1,7 +1,7 @@
-"""Helpers shared by the API tests (no tests here): hosts with tokens, dates, schema checks.
+"""Helpers shared by the API tests: hosts with tokens, dates, schema checks.
 
 Over HTTP the app's clock applies (the test app's ``CLOCK``, which starts at the
-tests' "now", a Monday: tests/clock.py), so dates are chosen relative to it: the
+tests' "now", a Monday: tests/support/clock.py), so dates are chosen relative to it: the
 Monday a week later is always a bookable weekday inside the default 60-day window.
 """
 
@@ -18,8 +18,8 @@ from jsonschema import Draft202012Validator, FormatChecker
 from portal import create_app
 from portal.api.schemas.document import document as app_document
 from portal.models import db
-from tests.clock import NOW
-from tests.conftest import Hosts
+from tests.support.app import Hosts
+from tests.support.clock import NOW
 
 BERLIN = "Europe/Berlin"
 

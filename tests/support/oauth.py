@@ -1,23 +1,21 @@
 """Shared pieces of the Google / Microsoft / OAuth integration tests.
 
-Test modules import the fixtures they need (``from oauth_support import
+Test modules import the fixtures they need (``from tests.support.oauth import
 oauth_app_fixture``); pytest finds fixtures among a module's globals, by the
 ``name`` they were declared with.
 """
 
 from __future__ import annotations
 
-import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 
 from portal.models import Connection, db
-from tests.conftest import make_app
+from tests.support.app import csrf_token, make_app
 
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"|"X-CSRFToken": "([^"]+)"')
-PASSWORD = "correct horse"
+EMAIL = "test.user@example.com"  # who the fakes sign in by default
 
 
 @pytest.fixture(name="oauth_app")
@@ -51,21 +49,6 @@ def ctx_fixture(oauth_app):
         yield oauth_app
         if not db.is_closed():
             db.close()
-
-
-def csrf_token(client, path: str = "/login") -> str:
-    page = client.get(path, follow_redirects=True).get_data(as_text=True)
-    match = CSRF.search(page)
-    assert match, f"no CSRF token on {path}"
-    return match.group(1) or match.group(2)
-
-
-def sign_in(client, email: str = "alice@example.com", password: str = PASSWORD) -> None:
-    answer = client.post(
-        "/login",
-        data={"email": email, "password": password, "csrf_token": csrf_token(client)},
-    )
-    assert answer.status_code == 302, answer.get_data(as_text=True)
 
 
 def through_provider(answer) -> str:
@@ -112,3 +95,22 @@ def grant(user, provider: str) -> Connection:
     token = obtain_token(provider, config)
     account = provider_class(provider).account(token, config)
     return oauth_accounts.connect_grant(user, provider, token, account)
+
+
+def google_account(fake_google) -> str:
+    """The test user's Google calendars: their own (returned), a team one, a colleague's.
+
+    The colleague's calendar is shared read-only: our scopes see its free/busy only.
+    """
+    fake_google.add_calendar(calendar_id=EMAIL, summary="Test", primary=True)
+    fake_google.add_calendar(calendar_id="team@example.com", summary="Team")
+    fake_google.add_calendar(
+        owner="bob@example.com", calendar_id="bob@example.com", roles={EMAIL: "reader"}
+    )
+    return EMAIL
+
+
+def microsoft_account(fake_microsoft) -> str:
+    """The test user's Microsoft 365 mailbox (in Berlin); returns its default calendar."""
+    fake_microsoft.mailbox_zone(EMAIL, "Europe/Berlin")
+    return fake_microsoft.add_calendar(name="Calendar", default=True)
