@@ -99,9 +99,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+STARTED = time.monotonic()
+
+
 def log(message: str) -> None:
-    """Progress on stderr, so stdout carries the figures alone."""
-    print(message, file=sys.stderr, flush=True)
+    """Progress on stderr (stdout carries the figures), stamped with the seconds so far."""
+    sys.stdout.flush()
+    print(f"[{time.monotonic() - STARTED:6.1f} s] {message}", file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------- verdicts
@@ -316,6 +320,7 @@ class Instance:
             )
             commands.append(["tokens", "create", "--email", email])
         outputs = self.cli(commands)
+        log(f"{len(slugs)} hosts created with the CLI")
         tokens = [out.strip().splitlines()[-1] for out in outputs[2::2]]
         return [Host(s, f"{s}@bench.example", t) for s, t in zip(slugs, tokens, strict=True)]
 
@@ -341,6 +346,7 @@ class Instance:
             raise SystemExit("gunicorn exited:\n" + self.log_tail("gunicorn"))
         while len(self.web_workers()) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
+        log(f"gunicorn and the worker started on {self.url}")
 
     def web_workers(self) -> list[psutil.Process]:
         """gunicorn's worker processes (the master only supervises them)."""
@@ -349,7 +355,7 @@ class Instance:
         except (KeyError, psutil.NoSuchProcess):
             return []
 
-    def quiet(self, limit: float = 15.0) -> None:
+    def quiet(self, limit: float = 30.0) -> None:
         """Wait (at most ``limit`` s) until the web workers are idle: a slow case's requests
         still running after wrk stopped must not be charged to the next case."""
         deadline = time.monotonic() + limit
@@ -364,6 +370,7 @@ class Instance:
                 return
             if busy < 10:
                 return
+        log(f"  the web workers were still busy after {limit:g} s; going on")
 
     def close(self) -> None:
         redis = self._embedded_redis()
@@ -431,7 +438,9 @@ class Instance:
     def connect_feeds(self, feeds: Sequence[tuple[Host, str]]) -> list[tuple[int, float]]:
         """Connect several hosts' feeds at once (the web has threads to spare)."""
         with ThreadPoolExecutor(max_workers=len(feeds) or 1) as pool:
-            return list(pool.map(lambda pair: self.connect_feed(*pair), feeds))
+            connected = list(pool.map(lambda pair: self.connect_feed(*pair), feeds))
+        log(f"{len(feeds)} feeds connected through the API")
+        return connected
 
     def connect_feed(self, host: Host, path: str) -> tuple[int, float]:
         """Connect ``feed_url + path`` as the host would; (connection id, seconds it took)."""
@@ -447,6 +456,7 @@ class Instance:
         while time.monotonic() - started < limit:
             answer = self.api("GET", f"/connections/{connection}", host)
             if answer["status"] == "ok":
+                log(f"{host.slug}'s feed synced by the worker")
                 return time.monotonic() - started
             if answer["status"] in ("error", "needs_reconnect"):
                 raise SystemExit(f"{host.slug}'s feed: {answer['status']} {answer['last_error']}")
@@ -521,12 +531,26 @@ end
 function init(args)
   step = tonumber(args[1])
   index = index + tonumber(args[2])
+  local limit = tonumber(args[3])
   local json = {["Content-Type"] = "application/json"}
   for k, s in ipairs(specs) do
     if s[3] == "" then
       reqs[k] = wrk.format(s[1], s[2])
     else
       reqs[k] = wrk.format(s[1], s[2], json, s[3])
+    end
+  end
+  if limit > 0 then
+    -- Enough answers: say so; the bench then stops wrk with SIGINT, which ends the
+    -- run there and reports its true duration.
+    local seen = 0
+    response = function(status, headers, body)
+      seen = seen + 1
+      if seen == limit then
+        io.write("wrk-enough\n")
+        io.flush()
+        wrk.thread:stop()
+      end
     end
   end
 end
@@ -574,6 +598,7 @@ def require_wrk() -> str:
 
 
 WRK_THREADS = 1  # one C thread drives 16 connections easily and leaves the cores to the app
+RESPONSES_CAP_SECONDS = 40  # the longest a round counted in answers may take
 
 
 def wrk(
@@ -582,9 +607,11 @@ def wrk(
     seconds: float,
     connections: int = 16,
     offset: int = 0,
+    responses: int = 0,
     scratch: Path | None = None,
 ) -> Load:
-    """Run wrk for ``seconds``, cycling through ``requests`` from ``offset``."""
+    """Run wrk cycling through ``requests`` from ``offset``, for ``seconds`` or, when
+    ``responses`` is set, until that many answers came back (``seconds`` is then the cap)."""
     binary = require_wrk()
     specs = ",\n".join(
         f"{{{_lua_string(r.method)}, {_lua_string(r.path)}, {_lua_string(r.body)}}}"
@@ -593,20 +620,28 @@ def wrk(
     with tempfile.NamedTemporaryFile("w", suffix=".lua", dir=scratch, delete=False) as fh:
         fh.write(LUA % specs)
         script = fh.name
+    per_thread = -(-responses // WRK_THREADS)
+    args = [binary, "-t", str(WRK_THREADS), "-c", str(connections), "-d", f"{seconds:g}s"]
+    args += ["--timeout", "60s", "--latency", "-s", script, base_url]
+    args += ["--", str(WRK_THREADS), str(offset), str(per_thread)]
+    output: list[str] = []
     try:
-        done = subprocess.run(
-            [binary, "-t", str(WRK_THREADS), "-c", str(connections), "-d", f"{seconds:g}s"]
-            + ["--timeout", "60s", "--latency", "-s", script, base_url]
-            + ["--", str(WRK_THREADS), str(offset)],
-            capture_output=True,
-            text=True,
-            timeout=seconds + 120,
-        )
+        with subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        ) as proc:
+            assert proc.stdout is not None
+            enough = 0
+            for line in proc.stdout:
+                output.append(line)
+                if line.startswith("wrk-enough"):
+                    enough += 1
+                    if enough == WRK_THREADS:
+                        proc.send_signal(signal.SIGINT)
     finally:
         os.unlink(script)
-    line = next((x for x in done.stdout.splitlines() if x.startswith("wrk-result ")), None)
+    line = next((x for x in output if x.startswith("wrk-result ")), None)
     if line is None:
-        raise SystemExit(f"wrk failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+        raise SystemExit(f"wrk failed ({proc.returncode}):\n{''.join(output)}")
     f = line.split()[1:]
     duration, count, connect, read, write, timeouts, status = (int(x) for x in f[:7])
     p50, p90, p95, p99 = (float(x) / 1000 for x in f[7:])
@@ -618,11 +653,13 @@ def wrk(
 @dataclass(frozen=True)
 class Case:
     """A named list of requests. ``once``: each may be sent once only (bookings), so every
-    round gets its own disjoint share; otherwise rounds start at different places."""
+    round gets its own disjoint share; otherwise rounds start at different places.
+    ``responses``: a round lasts until that many answers (slow cases), not a fixed time."""
 
     name: str
     requests: Sequence[Request]
     once: bool = False
+    responses: int = 0
 
 
 def interleave(
@@ -636,7 +673,10 @@ def interleave(
                 share, offset = list(case.requests[r::rounds]), 0
             else:
                 share, offset = list(case.requests), r * len(case.requests) // rounds
-            load = wrk(instance.url, share, seconds, connections, offset, instance.root)
+            cap = RESPONSES_CAP_SECONDS if case.responses else seconds
+            load = wrk(instance.url, share, cap, connections, offset, case.responses, instance.root)
+            if case.responses and load.requests < case.responses:
+                log(f"  {case.name}: {load.requests} answers in the {cap} s allowed")
             if case.once and load.requests > len(share):
                 log(f"  {case.name}: {load.requests} requests for {len(share)} distinct ones")
             results[case.name].append(load)
