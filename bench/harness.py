@@ -123,6 +123,10 @@ class Targets:
         self.met += ok
         print(f"{name}: {figure} (target {target}) {'PASS' if ok else 'FAIL'}", flush=True)
 
+    def missing(self, name: str, reason: str, target: str) -> None:
+        """A target that could not be measured counts as not met."""
+        self.check(name, f"not measured ({reason})", target, False)
+
     def context(self, name: str, figure: str) -> None:
         print(f"{name}: {figure} (context, no target)", flush=True)
 
@@ -205,6 +209,10 @@ def stop_group(proc: subprocess.Popen[Any] | None, grace: float = 10.0) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+class NotSynced(SystemExit):
+    """The worker did not bring a connection to "ok" (uncaught, it ends the bench)."""
 
 
 @dataclass(frozen=True)
@@ -450,22 +458,36 @@ class Instance:
         )
         return int(answer["id"]), time.perf_counter() - started
 
-    def wait_synced(self, host: Host, connection: int, limit: float = 600) -> float:
-        """Poll until the worker has read the feed (status ``ok``); seconds waited."""
+    def wait_synced(
+        self, host: Host, connection: int, limit: float = 900, poll: float = 0.1
+    ) -> float:
+        """Poll until the worker has read the account (status ``ok``); seconds waited.
+
+        Raises :class:`NotSynced` when the refresh failed, its job hit RQ's time limit
+        (the status then stays "syncing"), or ``limit`` passed.
+        """
         started = time.monotonic()
+        what = f"{host.slug}'s connection {connection}"
+        worker_log = self.root / "worker.log"
+        seen = worker_log.stat().st_size if worker_log.exists() else 0
         while time.monotonic() - started < limit:
             answer = self.api("GET", f"/connections/{connection}", host)
             if answer["status"] == "ok":
-                log(f"{host.slug}'s feed synced by the worker")
+                log(f"{what} synced by the worker")
                 return time.monotonic() - started
             if answer["status"] in ("error", "needs_reconnect"):
-                raise SystemExit(f"{host.slug}'s feed: {answer['status']} {answer['last_error']}")
+                raise NotSynced(f"{what}: {answer['status']}, {answer['last_error']}")
             if self._procs["worker"].poll() is not None:
                 raise SystemExit("the worker exited:\n" + self.log_tail("worker"))
-            time.sleep(0.1)
-        raise SystemExit(
-            f"{host.slug}'s feed not synced in {limit:.0f} s:\n{self.log_tail('worker')}"
-        )
+            with open(worker_log, "rb") as fh:
+                fh.seek(seen)
+                if b"JobTimeoutException" in fh.read():
+                    waited = time.monotonic() - started
+                    raise NotSynced(
+                        f"{what}: its refresh job hit RQ's time limit after {waited:.0f} s"
+                    )
+            time.sleep(poll)
+        raise NotSynced(f"{what}: not synced in {limit:.0f} s")
 
     def cached_intervals(self) -> int | None:
         """Busy intervals in the free/busy cache (read-only SQL; None if the schema moved)."""
