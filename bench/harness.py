@@ -598,6 +598,12 @@ def _lua_string(text: str) -> str:
     return f"[==[{text}]==]"
 
 
+def _apt_get(*args: str) -> bool:
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    quiet = subprocess.DEVNULL
+    return subprocess.run(["apt-get", *args], env=env, stdout=quiet, stderr=quiet).returncode == 0
+
+
 def require_wrk() -> str:
     """wrk's path; installed from Debian when missing and we may, else a clear exit."""
     found = shutil.which("wrk")
@@ -605,10 +611,9 @@ def require_wrk() -> str:
         return found
     if os.geteuid() == 0 and shutil.which("apt-get"):
         log("wrk is missing: apt-get install -y wrk")
-        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-        if subprocess.run(["apt-get", "install", "-y", "wrk"], **quiet).returncode != 0:  # type: ignore[call-overload]
-            subprocess.run(["apt-get", "update"], **quiet)  # type: ignore[call-overload]
-            subprocess.run(["apt-get", "install", "-y", "wrk"], **quiet)  # type: ignore[call-overload]
+        if not _apt_get("install", "-y", "wrk"):
+            _apt_get("update")
+            _apt_get("install", "-y", "wrk")
         found = shutil.which("wrk")
         if found:
             return found
@@ -661,10 +666,10 @@ def wrk(
                         proc.send_signal(signal.SIGINT)
     finally:
         os.unlink(script)
-    line = next((x for x in output if x.startswith("wrk-result ")), None)
-    if line is None:
+    result = next((x for x in output if x.startswith("wrk-result ")), None)
+    if result is None:
         raise SystemExit(f"wrk failed ({proc.returncode}):\n{''.join(output)}")
-    f = line.split()[1:]
+    f = result.split()[1:]
     duration, count, connect, read, write, timeouts, status = (int(x) for x in f[:7])
     p50, p90, p95, p99 = (float(x) / 1000 for x in f[7:])
     return Load(
