@@ -8,8 +8,9 @@ read from the slots API; then wrk (16 connections) takes turns over ``--rounds``
 between
 
   /healthz        ``--seconds`` s: the baseline of the same round;
-  booking POST    until ``--bookings`` answers came back (at most 40 s; a fixed time would
-                  see none finish while a booking takes seconds): ``POST
+  booking POST    ``--bookings`` requests (32: two per connection), all answered and timed
+                  (at most 90 s; a fixed time would see none finish while a booking takes
+                  seconds, and leave requests running into the next case): ``POST
                   /api/v1/hosts/<host>/book/bookings``, every request a different free start,
                   alternating between hosts (each round its own share of starts) so the
                   per-host lock is not all that is measured.
@@ -116,7 +117,7 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--bookings", type=int, default=16, help="answers per round")
+    parser.add_argument("--bookings", type=int, default=32, help="bookings per round")
     parser.add_argument("--racers", type=int, default=16)
     args = parser.parse_args()
     require_wrk()

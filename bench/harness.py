@@ -224,9 +224,13 @@ class Host:
 
 @dataclass
 class Instance:
-    """A temporary Kairos: folder, gunicorn, worker and feed process; all gone on exit."""
+    """A temporary Kairos: folder, gunicorn, worker and feed process; all gone on exit.
+
+    ``settings``: environment variables of the app's own (``KAIROS_…``) for this bench.
+    """
 
     name: str
+    settings: dict[str, str] = field(default_factory=dict)
     root: Path = field(init=False)
     port: int = field(init=False)
     url: str = field(init=False)
@@ -257,6 +261,7 @@ class Instance:
             KAIROS_BOOKING_RATE_LIMIT="1000000/minute",
             PYTHONUNBUFFERED="1",
         )
+        env.update(self.settings)
         self.env = env
 
     def __enter__(self) -> Instance:
@@ -397,7 +402,10 @@ class Instance:
                 redis.terminate()
             except psutil.NoSuchProcess:
                 pass
-        shutil.rmtree(self.root, ignore_errors=True)
+        if os.environ.get("BENCH_KEEP"):
+            log(f"kept {self.root} (BENCH_KEEP): the logs and the database")
+        else:
+            shutil.rmtree(self.root, ignore_errors=True)
 
     def _embedded_redis(self) -> psutil.Process | None:
         """The supervisor of the embedded Redis our processes started, if one runs."""
@@ -537,13 +545,16 @@ class Load:
 
 LUA = r"""
 local specs = {
-%s
+%(specs)s
 }
 local n = #specs
 local reqs = {}
 local index = 0
 local step = 1
 local threads = 0
+local limit = %(limit)d
+local sent = 0
+local seen = 0
 
 function setup(thread)
   thread:set("index", threads)
@@ -553,7 +564,6 @@ end
 function init(args)
   step = tonumber(args[1])
   index = index + tonumber(args[2])
-  local limit = tonumber(args[3])
   local json = {["Content-Type"] = "application/json"}
   for k, s in ipairs(specs) do
     if s[3] == "" then
@@ -562,33 +572,41 @@ function init(args)
       reqs[k] = wrk.format(s[1], s[2], json, s[3])
     end
   end
-  if limit > 0 then
-    -- Enough answers: say so; the bench then stops wrk with SIGINT, which ends the
-    -- run there and reports its true duration.
-    local seen = 0
-    response = function(status, headers, body)
-      seen = seen + 1
-      if seen == limit then
-        io.write("wrk-enough\n")
-        io.flush()
-        wrk.thread:stop()
-      end
-    end
-  end
 end
 
 function request()
   local r = reqs[index %% n + 1]
   index = index + step
+  sent = sent + 1
   return r
 end
-
+%(counted)s
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format("wrk-result %%d %%d %%d %%d %%d %%d %%d %%f %%f %%f %%f\n",
     summary.duration, summary.requests, e.connect, e.read, e.write, e.timeout, e.status,
     latency:percentile(50), latency:percentile(90), latency:percentile(95),
     latency:percentile(99)))
+end
+"""
+# A run counted in answers: once ``limit`` requests are out, no connection sends another
+# (a delay of an hour); when the last answer is in, the bench stops wrk with SIGINT, which
+# ends the run there with its true duration. Every request sent is answered and timed, and
+# none is left running in the app to weigh on the next case.
+COUNTED = r"""
+function delay()
+  if sent >= limit then
+    return 3600000
+  end
+  return 0
+end
+
+function response(status, headers, body)
+  seen = seen + 1
+  if seen == limit then
+    io.write("wrk-enough\n")
+    io.flush()
+  end
 end
 """
 
@@ -625,7 +643,7 @@ def require_wrk() -> str:
 
 
 WRK_THREADS = 1  # one C thread drives 16 connections easily and leaves the cores to the app
-RESPONSES_CAP_SECONDS = 40  # the longest a round counted in answers may take
+RESPONSES_CAP_SECONDS = 90  # the longest a round counted in answers may take
 
 
 def wrk(
@@ -638,19 +656,21 @@ def wrk(
     scratch: Path | None = None,
 ) -> Load:
     """Run wrk cycling through ``requests`` from ``offset``, for ``seconds`` or, when
-    ``responses`` is set, until that many answers came back (``seconds`` is then the cap)."""
+    ``responses`` is set, until that many requests were sent and answered (``seconds`` is
+    then the cap)."""
     binary = require_wrk()
     specs = ",\n".join(
         f"{{{_lua_string(r.method)}, {_lua_string(r.path)}, {_lua_string(r.body)}}}"
         for r in requests
     )
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", dir=scratch, delete=False) as fh:
-        fh.write(LUA % specs)
-        script = fh.name
     per_thread = -(-responses // WRK_THREADS)
+    lua = LUA % {"specs": specs, "limit": per_thread, "counted": COUNTED if responses else ""}
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", dir=scratch, delete=False) as fh:
+        fh.write(lua)
+        script = fh.name
     args = [binary, "-t", str(WRK_THREADS), "-c", str(connections), "-d", f"{seconds:g}s"]
     args += ["--timeout", "60s", "--latency", "-s", script, base_url]
-    args += ["--", str(WRK_THREADS), str(offset), str(per_thread)]
+    args += ["--", str(WRK_THREADS), str(offset)]
     output: list[str] = []
     try:
         with subprocess.Popen(
@@ -681,7 +701,8 @@ def wrk(
 class Case:
     """A named list of requests. ``once``: each may be sent once only (bookings), so every
     round gets its own disjoint share; otherwise rounds start at different places.
-    ``responses``: a round lasts until that many answers (slow cases), not a fixed time."""
+    ``responses``: a round sends that many requests and lasts until all are answered (slow
+    cases), not a fixed time."""
 
     name: str
     requests: Sequence[Request]
@@ -703,7 +724,7 @@ def interleave(
             cap = RESPONSES_CAP_SECONDS if case.responses else seconds
             load = wrk(instance.url, share, cap, connections, offset, case.responses, instance.root)
             if case.responses and load.requests < case.responses:
-                log(f"  {case.name}: {load.requests} answers in the {cap} s allowed")
+                log(f"  {case.name}: only {load.requests} answers in the {cap} s allowed")
             if case.once and load.requests > len(share):
                 log(f"  {case.name}: {load.requests} requests for {len(share)} distinct ones")
             results[case.name].append(load)

@@ -69,7 +69,15 @@ def main() -> None:
     args = parser.parse_args()
 
     first = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
-    with tempfile.TemporaryDirectory() as tmp, Instance("sync") as instance:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Instance(
+            # Radicale answers a time-range search over every event slowly on a busy machine:
+            # the app's default 10 s would turn the first refresh into an error.
+            "sync",
+            {"KAIROS_HTTP_TIMEOUT": "120"},
+        ) as instance,
+    ):
         server = RadicaleServer(Path(tmp)).start()
         try:
             user, password = server.add_user("bench", "bench-secret")
