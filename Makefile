@@ -9,7 +9,11 @@ test-future:
 	KAIROS_TEST_CLOCK_OFFSET_DAYS=545 python3 manage.py test tests/integration
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
+# Measurements, not tests: each prints `name: figure (target …) PASS/FAIL` lines and
+# `targets met: X of Y`, and exits 0 whatever the figures (bench/README.md).
 bench:
 	.venv/bin/python bench/slots.py
 	.venv/bin/python bench/pages.py
+	.venv/bin/python bench/booking.py
+	.venv/bin/python bench/busy.py
 	.venv/bin/python bench/sync.py
