@@ -48,11 +48,6 @@ class FlowError(Exception):
 # ---------------------------------------------------------------- sign-in
 
 
-def self_signup_allowed(email: str = "") -> bool:
-    """The admin's self-signup switch, limited to the allowed e-mail domains."""
-    return admin.signup_allowed(email)
-
-
 def user_for(provider: str, account: Account) -> User | None:
     """The host this account signs in, linking or creating one where the rules allow."""
     now = to_db(utcnow())
@@ -71,7 +66,7 @@ def user_for(provider: str, account: Account) -> User | None:
         return None  # an address the provider does not vouch for never opens an account
     user = User.by_email(account.verified_email)
     if user is None:
-        if not self_signup_allowed(account.verified_email):
+        if not admin.signup_allowed(account.verified_email):  # self-signup, allowed domains
             return None
         try:
             # No usable password: the host signs in with the provider (or resets one).

@@ -47,7 +47,6 @@ from portal.org import admin
 
 log = logging.getLogger(__name__)
 
-STATUSES = ("ok", "syncing", "needs_reconnect", "error")
 MAX_BACKOFF = timedelta(hours=1)
 ACTION_REQUIRED = "host_action_required"  # outbox kind; its handler e-mails the host
 
