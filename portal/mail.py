@@ -72,6 +72,7 @@ from markupsafe import Markup
 from peewee import IntegrityError
 
 from . import booking as booking_service
+from . import calendar_links
 from .ical import booking_ics, host_url, manage_url, meeting_link, meeting_title, one_line
 from .lease import lease_seconds, renewing
 from .models import Booking, SentEmail, User, db, from_db, to_db, utcnow
@@ -550,6 +551,10 @@ def booking_message(
         "book_again_url": booking_service.external_url(
             f"/{host.slug}/{booking.type_slug}" if booking.meeting_type_id else f"/{host.slug}"
         ),
+        # The invitee's one-click copies for Google Calendar and Outlook, beside the .ics.
+        "calendar_links": calendar_links.for_booking(booking)
+        if role == "invitee" and event != "cancelled"
+        else {},
         "notes": booking.notes,
         # Invitee questions (portal.questions): (label, answer) pairs, shown escaped.
         "answers": answered(booking.answer_list()),

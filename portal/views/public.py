@@ -32,7 +32,7 @@ from flask import (
 )
 
 from .. import booking as service
-from .. import clock, formtoken, locations, questions
+from .. import calendar_links, clock, formtoken, locations, questions, timezones
 from ..extensions import csrf, limiter
 from ..ical import meeting_link
 from ..models import Booking, MeetingType, User, db
@@ -41,6 +41,7 @@ from .picker import (
     build_picker,
     day_label,
     picker_block,
+    slot_label,
     slots_by_day,
     time_label,
     zone_options,
@@ -179,7 +180,7 @@ def _no_referrer(response: Response) -> Response:
 def _zone_name(value: str | None, fallback: str) -> str:
     value = (value or "").strip()
     if value and len(value) < 64 and service.is_valid_zone(value):
-        return value
+        return timezones.canonical(value)  # "Asia/Calcutta" from a browser → "Asia/Kolkata"
     return fallback
 
 
@@ -201,6 +202,7 @@ def _template_helpers() -> dict:
     return {
         "day_label": day_label,
         "time_label": time_label,
+        "slot_label": slot_label,
         "zone_options": zone_options,
         "is_link": is_link,
         # Meeting details: where a type meets, a booking's join link, the invitee's answers.
@@ -208,6 +210,7 @@ def _template_helpers() -> dict:
         "meeting_link": meeting_link,
         "link_status": locations.join_link_status,
         "answered": lambda booking: questions.answered(booking.answer_list()),
+        "calendar_links": calendar_links.for_booking,
     }
 
 
@@ -590,3 +593,6 @@ def _error_page(exc):
         status=code,
     )
     return Response(body, status)
+
+
+error_page = _error_page  # also the app's answer for a path no route matches (views/api.py)

@@ -177,6 +177,9 @@ def test_public_pages(live_server, alice, axe_page):
     page.goto(page.url)
     page.get_by_role("link", name="See the new booking").click()
     page.get_by_role("button", name="Cancel booking").click()
+    expect(page.get_by_role("button", name="Yes, cancel booking")).to_be_focused()
+    axe.check(page, "cancel: are you sure?")
+    page.get_by_role("button", name="Yes, cancel booking").click()
     expect(page.get_by_role("heading", name="This booking was cancelled")).to_be_visible()
     axe.check(page, "cancelled")
 
