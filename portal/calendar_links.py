@@ -1,4 +1,4 @@
-""""Add to Google Calendar" and "Add to Outlook" links for a booking, beside its ``.ics``.
+"""Links "Add to Google Calendar" and "Add to Outlook" for a booking, beside its ``.ics``.
 
 Both services open their own "new event" form pre-filled from the query string, so the
 invitee keeps the event in their calendar without a file. The details carry where the

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib.resources import files
 from zoneinfo import ZoneInfo
 
@@ -51,7 +51,7 @@ def _by_name() -> dict[str, Zone]:
     return {z.name: z for z in zones()}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _zoneinfo(name: str) -> ZoneInfo:
     """ZoneInfo keeps only a few zones alive in its own cache; a picker shows them all."""
     return ZoneInfo(name)
