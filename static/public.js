@@ -242,7 +242,8 @@
     input.placeholder = "Find a city, country or UTC+2";
     input.setAttribute("aria-label", "Find a city or country in the list");
     input.setAttribute("aria-controls", "tz");
-    select.parentNode.insertBefore(input, select);
+    var row = select.closest(".tz-row") || select;
+    row.parentNode.insertBefore(input, row);
     var keys = all("option", select).map(function (o) {
       return [o, searchKey(o.textContent + " " + o.value)];
     });

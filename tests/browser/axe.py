@@ -39,6 +39,10 @@ async (tags) => {
 """
 
 
+SETTLED = """() => !document.querySelector(
+  '[aria-busy="true"], .htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')"""
+
+
 class Axe:
     """Collects the violations of every page state a test visits, then reports them all.
 
@@ -56,6 +60,8 @@ class Axe:
 
     def check(self, page, where: str) -> list[dict]:
         page.wait_for_load_state("load")
+        # Let htmx finish: a half-settled swap (dimmed while busy) is no state a user reads.
+        page.wait_for_function(SETTLED)
         violations = page.evaluate(RUN, TAGS)
         self.checked.append(where)
         if violations:
