@@ -20,6 +20,9 @@
     all(".cal").forEach(function (grid) {
       var days = all(".cal-day", grid);
       if (!days.length) return;
+      grid.setAttribute("role", "grid");
+      grid.setAttribute("aria-describedby", "cal-keys");
+      all("span.cal-day", grid).forEach(function (d) { d.parentNode.setAttribute("aria-disabled", "true"); });
       var current = $(".cal-day[aria-current]", grid) || $("a.cal-day", grid) || days[0];
       days.forEach(function (d) { d.tabIndex = d === current ? 0 : -1; });
     });

@@ -163,7 +163,10 @@ def test_month_controls_keep_focus(live_server, alice, new_page):
     landed = date.fromisoformat(focused(page)["date"])
     assert (landed.year, landed.month) == (now.year, now.month)
     assert landed.day == day_number or landed.day < day_number  # a shorter month clamps
-    # Only one day of the month is in the Tab order.
+    # An ARIA grid: only one day of the month is in the Tab order.
+    expect(page.locator(".cal")).to_have_attribute("role", "grid")
+    no_times = page.locator(".cal td:has(span.cal-day)").first
+    expect(no_times).to_have_attribute("aria-disabled", "true")
     assert page.locator('.cal .cal-day[tabindex="0"]').count() == 1
     assert page.locator('.cal a.cal-day:not([tabindex="-1"])').count() <= 1
 
