@@ -83,9 +83,14 @@ def _http_error(exc: HTTPException):
 @bp.app_errorhandler(HTTPException)
 def _app_http_error(exc: HTTPException):
     """Unknown paths and wrong methods fail during routing, before a blueprint is chosen;
-    under /api/ they must still answer JSON. Other paths keep Flask's own answer."""
+    under /api/ they must still answer JSON. Elsewhere a missing page is the app's own
+    styled 404 (the invitee pages' error page); other errors keep Flask's answer."""
     if request.path.startswith("/api/"):
         return _http_error(exc)
+    if exc.code == 404:
+        from portal.web.public.errors import error_page
+
+        return error_page(exc)
     return exc
 
 

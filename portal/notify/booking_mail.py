@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from portal.booking.questions import answered
 from portal.models import Booking, User, utcnow
+from portal.notify import calendar_links
 from portal.notify.ical import booking_ics, host_url, manage_url, meeting_link, meeting_title
 from portal.notify.mail import Attachment, address, compose, render, send_once, sender
 from portal.runtime.appconfig import external_url
@@ -101,6 +102,10 @@ def booking_message(
         "book_again_url": external_url(
             f"/{host.slug}/{booking.type_slug}" if booking.meeting_type_id else f"/{host.slug}"
         ),
+        # The invitee's one-click copies for Google Calendar and Outlook, beside the .ics.
+        "calendar_links": calendar_links.for_booking(booking)
+        if role == "invitee" and event != "cancelled"
+        else {},
         "notes": booking.notes,
         # Invitee questions (portal.booking.questions): (label, answer) pairs, shown escaped.
         "answers": answered(booking.answer_list()),

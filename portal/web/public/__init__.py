@@ -23,8 +23,9 @@ from flask import Blueprint, current_app
 from portal.booking import locations, questions
 from portal.extensions import limiter
 from portal.models import utcnow
+from portal.notify import calendar_links
 from portal.notify.ical import meeting_link
-from portal.web.picker import day_label, time_label, zone_options
+from portal.web.picker import day_label, slot_label, time_label, zone_options
 
 bp = Blueprint("public", __name__)
 
@@ -47,6 +48,8 @@ def _template_helpers() -> dict:
     return {
         "day_label": day_label,
         "time_label": time_label,
+        "slot_label": slot_label,
+        "calendar_links": calendar_links.for_booking,
         "zone_options": zone_options,
         "is_link": is_link,
         # Meeting details: where a type meets, a booking's join link, the invitee's answers.

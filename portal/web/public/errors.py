@@ -23,7 +23,7 @@ MESSAGES = {
 @bp.errorhandler(403)
 @bp.errorhandler(404)
 @bp.errorhandler(429)
-def _error_page(exc):
+def error_page(exc):
     code = exc.code or 500
     message = MESSAGES.get(code) or exc.description or ""
     args = request.view_args or {}

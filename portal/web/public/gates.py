@@ -13,7 +13,7 @@ from werkzeug.wrappers import Response
 
 from portal.booking import checks, links, service
 from portal.models import Booking, MeetingType, User, db
-from portal.web import formtoken
+from portal.web import formtoken, timezones
 
 _SQL: dict[tuple[str, str], str] = {}
 ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(?::\d{1,5})?$")
@@ -140,7 +140,7 @@ def no_referrer(response: Response) -> Response:
 def zone_name(value: str | None, fallback: str) -> str:
     value = (value or "").strip()
     if value and len(value) < 64 and checks.is_valid_zone(value):
-        return value
+        return timezones.canonical(value)  # "Asia/Calcutta" from a browser → "Asia/Kolkata"
     return fallback
 
 

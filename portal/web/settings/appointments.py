@@ -35,9 +35,8 @@ def tab_query(tab: str):
         return query.where(Booking.status == "confirmed", Booking.end <= now).order_by(
             Booking.start.desc()
         )
-    return query.where(Booking.status.in_(("cancelled", "rescheduled"))).order_by(
-        Booking.start.desc()
-    )
+    # A moved booking lives on as its successor (upcoming or past): it was not cancelled.
+    return query.where(Booking.status == "cancelled").order_by(Booking.start.desc())
 
 
 @bp.route("/appointments")
