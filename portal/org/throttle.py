@@ -122,7 +122,10 @@ def check(email: str, addr: str | None) -> int | None:
     for item, key in _limits(email, addr):
         if not counters.run("hit", item, key):
             stats = counters.run("get_window_stats", item, key)
-            waits.append(max(1, math.ceil(stats.reset_time - time.time())))
+            # Redis keeps expiries in whole seconds (its TTL is truncated), so the window may
+            # end up to a second after reset_time: a client that waits Retry-After must not
+            # be refused again.
+            waits.append(max(1, math.ceil(stats.reset_time - time.time()) + 1))
     return max(waits) if waits else None
 
 
