@@ -615,6 +615,10 @@ end
 -- more, unsent, so requests are counted here).
 function delay()
   if sent >= n or os.time() >= deadline then
+    if not stopped then
+      io.write(string.format("wrk-sent %%d\n", sent))
+      io.flush()
+    end
     stopped = true
     check()
     return 3600000
@@ -678,7 +682,8 @@ def wrk(
 
     ``drain``: stop sending after ``seconds`` (or once every request went out once) and
     wait for every answer (at most :data:`DRAIN_SECONDS` more), for cases slower than a
-    round; wrk's idle-connection timeout count means nothing then and is left out.
+    round. wrk's error counts mean nothing then (the idle connections time out, and the
+    server closes them), so the errors are the requests sent but never answered.
     """
     binary = require_wrk()
     specs = ",\n".join(
@@ -696,7 +701,7 @@ def wrk(
     args += ["--timeout", f"{DRAIN_SECONDS if drain else 60}s", "--latency", "-s", script]
     args += [base_url, "--", str(WRK_THREADS), str(offset)]
     output: list[str] = []
-    drained = 0
+    drained = sent = 0
     try:
         with subprocess.Popen(
             args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -704,6 +709,8 @@ def wrk(
             assert proc.stdout is not None
             for line in proc.stdout:
                 output.append(line)
+                if line.startswith("wrk-sent "):
+                    sent += int(line.split()[1])
                 if line.startswith("wrk-drained"):
                     drained += 1
                     if drained == WRK_THREADS:
@@ -713,12 +720,14 @@ def wrk(
     result = next((x for x in output if x.startswith("wrk-result ")), None)
     if result is None:
         raise SystemExit(f"wrk failed ({proc.returncode}):\n{''.join(output)}")
-    if drain and drained < WRK_THREADS:
-        log(f"  answers still missing after {limit} s: the slowest are not counted")
     f = result.split()[1:]
     duration, count, connect, read, write, timeouts, status = (int(x) for x in f[:7])
     p50, p90, p95, p99 = (float(x) / 1000 for x in f[7:])
-    errors = connect + read + write + (0 if drain else timeouts)
+    errors = connect + read + write + timeouts
+    if drain:
+        errors = max(0, sent - count) if sent else 0
+        if drained < WRK_THREADS:
+            log(f"  answers still missing after {limit} s: the slowest are not counted")
     return Load(count, duration / 1e6, p50, p90, p95, p99, errors, status)
 
 
