@@ -10,11 +10,11 @@ import logging
 from datetime import datetime
 
 from jobs.outbox import handler
-from portal.booking.service import external_url
 from portal.models import Booking, BookingAttendee, Invite, User, from_db, hash_token, utcnow
-from portal.notify import mail
-from portal.notify.ical import booking_ics, meeting_link, meeting_title
-from portal.org import admin
+from portal.notify import booking_mail, mail
+from portal.notify.ical import meeting_link, meeting_title
+from portal.org import invites
+from portal.runtime.appconfig import external_url
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +37,11 @@ def invite_email(invite_id: int, now: str | datetime | None = None) -> int:
     """E-mail the invitation link, unless it was accepted, revoked or expired meanwhile."""
     when = _now(now)
     invite = Invite.get_or_none(Invite.id == invite_id)
-    if invite is None or not admin.is_open(invite, when):
+    if invite is None:
         return 0
-    token = admin.invite_token(invite)
-    if hash_token(token) != invite.token_hash:
-        return 0  # the secret key changed: this link would not work
+    token = invites.open_token(invite, when)
+    if not token or hash_token(token) != invite.token_hash:
+        return 0  # accepted, revoked, expired, or the secret key changed
     inviter = User.get_or_none(User.id == invite.invited_by_id) if invite.invited_by_id else None
     brand = mail.sender().display_name or "Kairos"
     expires = from_db(invite.expires_at)
@@ -53,7 +53,7 @@ def invite_email(invite_id: int, now: str | datetime | None = None) -> int:
         subject=subject,
         brand=brand,
         inviter_name=inviter.display_name if inviter else "Your administrator",
-        accept_url=external_url(admin.invite_path(invite)),
+        accept_url=external_url(invites.invite_path(invite)),
         expires=f"{expires:%H:%M} UTC on {expires.day} {expires:%B %Y}",
     )
     msg = mail.compose(
@@ -90,11 +90,7 @@ def meeting_attendees(booking_id: int, event: str, now: str | datetime | None = 
     )
     everyone = [(a.name, a.email) for a in rows]
     method = "CANCEL" if event == "cancelled" else "REQUEST"
-    ics = mail.Attachment(
-        "cancel.ics" if method == "CANCEL" else "invite.ics",
-        booking_ics(booking, method, when, url=external_url("/settings/")),
-        params={"method": method, "charset": "utf-8"},
-    )
+    ics = booking_mail.ics_attachment(booking, method, when, external_url("/settings/"))
     brand = mail.sender().display_name or "Kairos"
     sent = 0
     for row in rows:
@@ -103,11 +99,11 @@ def meeting_attendees(booking_id: int, event: str, now: str | datetime | None = 
         user = User.get_or_none(User.id == row.user_id)
         if user is None or not user.is_active:
             continue
-        tz = mail.zone_of(user.timezone)
+        tz = booking_mail.zone_of(user.timezone)
         subject = SUBJECTS[event].format(
             title=meeting_title(booking),
             host=host.display_name,
-            when=mail.when_short(booking.start_utc, tz),
+            when=booking_mail.when_short(booking.start_utc, tz),
         )
         text, html = mail.render(
             "meeting_attendee",
@@ -119,7 +115,7 @@ def meeting_attendees(booking_id: int, event: str, now: str | datetime | None = 
             host_email=host.email,
             attendees=everyone,
             title=meeting_title(booking),
-            when=mail.when_long(booking.start_utc, booking.end_utc, tz),
+            when=booking_mail.when_long(booking.start_utc, booking.end_utc, tz),
             meeting_link=meeting_link(booking),
         )
         key = f"booking:{booking.id}:{event}:attendee{user.id}:seq{booking.sequence}"

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import logging
 
-from jobs.calendar import event_data, one_at_a_time
+from jobs.calendar import event_data, one_at_a_time, put_event
 from jobs.outbox import handler
 from portal.calendars import sync
-from portal.calendars.providers import CredentialsInvalid, NotFound, ProviderError
+from portal.calendars.providers import CredentialsInvalid, ProviderError
 from portal.models import Booking, BookingCopy, Calendar, Connection, to_db, utcnow
 from portal.runtime.outbox import RETRY
 
@@ -93,16 +93,7 @@ def _sync_one(booking: Booking, row: BookingCopy, wanted: bool) -> str:
     try:
         if wanted:
             data = event_data(booking)
-            written = None
-            if row.external_id:
-                try:
-                    written = provider.update_event(
-                        calendar.external_id, row.external_id, data, row.etag
-                    )
-                except NotFound:
-                    written = None  # removed by hand meanwhile: write it again
-            if written is None:
-                written = provider.create_event(calendar.external_id, data)
+            written = put_event(provider, calendar.external_id, row.external_id, row.etag, data)
             _mark(
                 row,
                 status="written",

@@ -3,7 +3,7 @@
 Both take ids, re-read the database and are safe to run twice:
 
 * ``refresh(connection_id)`` — enqueued with one job id per connection
-  (``portal.calendars.sync.enqueue_refresh``), and guarded by a Redis lock, so two
+  (``portal.calendars.refresh_queue.enqueue_refresh``), and guarded by a Redis lock, so two
   refreshes of one account never interleave their cursors.
 * ``write_back`` — an outbox handler run for every booking event. It does
   not replay the event; it makes the host's calendar match the booking *as
@@ -28,12 +28,15 @@ from portal.booking import locations
 from portal.booking.questions import answers_text
 from portal.calendars import sync
 from portal.calendars.providers import (
+    CalendarProvider,
     CredentialsInvalid,
     EventData,
     NotFound,
     ProviderError,
     Transient,
+    WrittenEvent,
 )
+from portal.calendars.write_back import attach_calendar_event
 from portal.models import (
     Booking,
     BookingAttendee,
@@ -124,6 +127,18 @@ def event_data(booking: Booking) -> EventData:
     )
 
 
+def put_event(
+    provider: CalendarProvider, calendar_id: str, external_id: str, etag: str, data: EventData
+) -> WrittenEvent:
+    """Move the event written before to ``data``, or write it (again, if it was deleted)."""
+    if external_id:
+        try:
+            return provider.update_event(calendar_id, external_id, data, etag)
+        except NotFound:
+            pass  # deleted in the calendar meanwhile: write it again
+    return provider.create_event(calendar_id, data)
+
+
 def _fail(row: CalendarEvent, message: str) -> None:
     CalendarEvent.update(
         status="failed", last_error=message[:2000], updated_at=to_db(utcnow())
@@ -178,7 +193,7 @@ def _write_back(booking_id: int) -> str:
     if row is None:
         if not wanted:
             return "nothing to do"
-        row = sync.attach_calendar_event(booking)
+        row = attach_calendar_event(booking)
         if row is None:
             locations.record_failed(booking.id, "no calendar receives new bookings")
             return "no write calendar"
@@ -208,16 +223,7 @@ def _write_back(booking_id: int) -> str:
         if wanted:
             # Only the main event asks for a Meet/Teams conference; copies just show the link.
             data = replace(event_data(booking), conference=locations.conference_for(booking))
-            written = None
-            if row.external_id:
-                try:
-                    written = provider.update_event(
-                        calendar.external_id, row.external_id, data, row.etag
-                    )
-                except NotFound:
-                    written = None  # deleted in the calendar meanwhile: write it again
-            if written is None:
-                written = provider.create_event(calendar.external_id, data)
+            written = put_event(provider, calendar.external_id, row.external_id, row.etag, data)
             CalendarEvent.update(
                 status="written",
                 external_id=written.external_id,

@@ -14,7 +14,7 @@ from datetime import datetime
 from jobs.outbox import handler
 from portal import clock
 from portal.models import Booking, User
-from portal.notify import mail
+from portal.notify import booking_mail, mail
 from portal.notify.ical import host_url, meeting_title
 
 
@@ -28,7 +28,7 @@ def join_link_failed(booking_id: int, now: str | datetime | None = None) -> int:
     if booking.start_utc <= when:
         return 0  # the meeting has begun; an e-mail now helps no one
     host: User = booking.host
-    tz = mail.zone_of(host.timezone)
+    tz = booking_mail.zone_of(host.timezone)
     key = f"join_link_failed:{booking.id}:seq{booking.sequence}"
     msg = mail.host_message(
         host,
@@ -39,7 +39,7 @@ def join_link_failed(booking_id: int, now: str | datetime | None = None) -> int:
         title=meeting_title(booking),
         invitee_name=booking.invitee_name,
         invitee_email=booking.invitee_email,
-        when=mail.when_long(booking.start_utc, booking.end_utc, tz),
+        when=booking_mail.when_long(booking.start_utc, booking.end_utc, tz),
         reason=booking.join_error or "the calendar did not create one",
         booking_url=host_url(booking),
     )

@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 from jobs.outbox import handler
 from portal import clock
 from portal.booking import locations
-from portal.booking.service import external_url
 from portal.models import (
     Booking,
     Connection,
@@ -26,8 +25,9 @@ from portal.models import (
     to_db,
     utcnow,
 )
-from portal.notify import mail
-from portal.org.passwords import is_live, reset_token
+from portal.notify import booking_mail, mail
+from portal.org.passwords import live_token
+from portal.runtime.appconfig import external_url
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +68,12 @@ def notify(booking_id: int, event: str, now: str | datetime | None = None) -> in
         log.info("notify: booking %s is %s; no %s message", booking_id, booking.status, event)
         return 0
     when = _now(now)
-    if locations.wait_for_link(booking, "notify", event, when):
+    if locations.wait_for_link(booking, "notify", event, now=when):
         log.info("notify: booking %s waits for its video link", booking_id)
         return 0  # recorded again; the write-back wakes it as soon as the link is made
-    return sum(mail.send_booking_message(booking, event, role, when) for role in mail.ROLES)
+    return sum(
+        booking_mail.send_booking_message(booking, event, role, when) for role in booking_mail.ROLES
+    )
 
 
 @handler("reminder")
@@ -95,8 +97,8 @@ def reminder(booking_id: int, start: str, offset: int, now: str | datetime | Non
         log.info("reminder: booking %s already started; too late to remind", booking_id)
         return 0
     return sum(
-        mail.send_booking_message(booking, "reminder", role, when, offset=int(offset))
-        for role in mail.ROLES
+        booking_mail.send_booking_message(booking, "reminder", role, when, offset=int(offset))
+        for role in booking_mail.ROLES
     )
 
 
@@ -152,15 +154,13 @@ def password_reset(reset_id: int, now: str | datetime | None = None) -> int:
     """Send the reset link, unless it was used, expired, or the password changed meanwhile."""
     when = _now(now)
     reset = PasswordReset.get_or_none(PasswordReset.id == reset_id)
-    if reset is None or not is_live(reset, when):
+    if reset is None:
         return 0
-    user = User.get_or_none(User.id == reset.user_id)
-    if user is None or not user.is_active:
-        return 0
-    token = reset_token(reset, user)
-    if hash_token(token) != reset.token_hash:
-        return 0  # the password changed since the request; this link would not work
-    tz = mail.zone_of(user.timezone)
+    token = live_token(reset, when)
+    if not token or hash_token(token) != reset.token_hash:
+        return 0  # used, expired, or the password changed: this link would not work
+    user = User.get_by_id(reset.user_id)
+    tz = booking_mail.zone_of(user.timezone)
     expires = from_db(reset.expires_at).astimezone(tz)  # type: ignore[union-attr]
     key = f"password_reset:{reset.id}"
     msg = mail.host_message(

@@ -45,7 +45,7 @@ def fan_out(booking_id: int, event: str, now: str | datetime | None = None) -> i
     booking = Booking.get_or_none(Booking.id == booking_id)
     if booking is None:
         return 0
-    if locations.wait_for_link(booking, "webhooks", event, when):
+    if locations.wait_for_link(booking, "webhooks", event, now=when):
         return 0
     created = webhooks.fan_out(booking, event, when)
     if created:

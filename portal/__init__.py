@@ -41,9 +41,9 @@ def create_app(config: dict | None = None) -> Flask:
 
     mail.init_app(app)  # checks SMTP_URL at start-up
 
-    from portal.calendars import sync
+    from portal.calendars import refresh_queue
 
-    sync.init_app(app)  # periodic free/busy refresh on the worker ticker
+    refresh_queue.init_app(app)  # periodic free/busy refresh on the worker ticker
 
     from portal import api, web
 

@@ -3,67 +3,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from portal.models import (
-    DEFAULT_WEEKLY,
-    ApiToken,
-    MeetingType,
-    User,
-    WeeklyHours,
-    db,
-    validate_slug,
-)
-
-if TYPE_CHECKING:
-    from portal.org.admin import MemberDefaults
-
-
-def create_user(
-    email: str,
-    password: str,
-    slug: str,
-    admin: bool = False,
-    name: str = "",
-    timezone: str | None = None,
-    defaults: MemberDefaults | None = None,
-) -> User:
-    """Create a host with the default weekly hours (Mon–Fri 09:00–17:00).
-
-    ``defaults`` are the organisation's defaults for new members
-    (``portal.org.admin.member_defaults()``: time zone, weekly hours, lead time, and
-    a first 30-minute meeting type carrying the buffers); the invite, sign-up
-    and CLI paths pass them. An explicit ``timezone`` wins over the default one.
-    """
-    email = email.strip().lower()
-    problem = validate_slug(slug)
-    if problem:
-        raise ValueError(f"slug: {problem}")
-    weekly = defaults.weekly if defaults is not None else DEFAULT_WEEKLY
-    zone = timezone or (defaults.timezone if defaults is not None else "UTC")
-    with db.atomic():
-        user = User(email=email, slug=slug, name=name or slug, is_admin=admin, timezone=zone)
-        if defaults is not None:
-            user.lead_time_minutes = defaults.lead_time_minutes
-        user.set_password(password)
-        user.save()
-        for weekday, windows in weekly.items():
-            for start, end in windows:
-                WeeklyHours.create(user=user, weekday=weekday, start=start, end=end)
-        if defaults is not None:
-            MeetingType.create(
-                user=user,
-                slug="meeting",
-                name="30-minute meeting",
-                duration_minutes=30,
-                buffer_before_minutes=defaults.buffer_before_minutes,
-                buffer_after_minutes=defaults.buffer_after_minutes,
-            )
-    return user
+from portal.models import ApiToken, User, db
+from portal.org.users import create_user
 
 
 def register_cli(app: Flask) -> None:
@@ -80,7 +25,7 @@ def register_cli(app: Flask) -> None:
     @click.option("--admin", is_flag=True, default=False)
     def users_create(email, password, slug, name, timezone, admin):
         """Create a host (add --admin for an administrator) with the organisation's defaults."""
-        from portal.org.admin import member_defaults
+        from portal.org.member_defaults import member_defaults
 
         with db.connection_context():
             if User.by_email(email) or User.get_or_none(User.slug == slug):
@@ -99,8 +44,9 @@ def register_cli(app: Flask) -> None:
     @click.option("--admin", is_flag=True, default=False, help="The new member becomes an admin.")
     def users_invite(email, admin):
         """Invite a co-worker: e-mail a single-use link (also printed on the last line)."""
-        from portal.booking.service import external_url
-        from portal.org.admin import INVITE_VALID_FOR, AdminError, create_invite, invite_path
+        from portal.org.errors import AdminError
+        from portal.org.invites import INVITE_VALID_FOR, create_invite, invite_path
+        from portal.runtime.appconfig import external_url
         from portal.runtime.outbox import relay_quietly
 
         with db.connection_context():
@@ -143,7 +89,7 @@ def register_cli(app: Flask) -> None:
         """Run an RQ worker with its scheduler and the periodic ticker."""
         from portal.runtime.worker import run_worker
 
-        run_worker(current_app._get_current_object(), burst=burst)
+        run_worker(current_app._get_current_object(), burst=burst)  # type: ignore[attr-defined]
 
     from flask.cli import AppGroup
 
@@ -183,7 +129,8 @@ def register_cli(app: Flask) -> None:
     @click.option("--force", is_flag=True, help="Replace a database that already holds data.")
     def restore(path, force):
         """Restore an archive made by `backup` into this instance (stop the portal first)."""
-        from portal.runtime.backup import BackupError, restore_backup
+        from portal.runtime.backup import BackupError
+        from portal.runtime.restore import restore_backup
 
         try:
             report = restore_backup(path, force=force)

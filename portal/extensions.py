@@ -142,6 +142,6 @@ def init_app(app: Flask) -> None:
             response.headers["Strict-Transport-Security"] = f"max-age={hsts}"
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
-        if request.htmx:
+        if request.headers.get("HX-Request"):
             response.vary.add("HX-Request")
         return response

@@ -32,10 +32,41 @@
       "display:block;width:100%;max-width:100%;min-height:480px;border:0;overflow:hidden;";
     script.parentNode.insertBefore(iframe, script);
 
+    /* A site missing from the host's allowed sites gets an empty frame from the browser
+     * (frame-ancestors). The booking page reports its height as soon as it runs, so a
+     * frame that loaded and stayed silent was refused: offer the page itself instead,
+     * and tell whoever pasted the snippet why. */
+    var heard = false;
+    var fallback = null;
+    iframe.addEventListener("load", function () {
+      setTimeout(function () {
+        if (heard || fallback) return;
+        fallback = document.createElement("p");
+        var link = document.createElement("a");
+        link.href = url.href.replace("/embed/", "/");
+        link.target = "_blank";
+        link.rel = "noopener";
+        link.textContent = "Open the booking page";
+        fallback.appendChild(link);
+        iframe.style.display = "none";
+        iframe.parentNode.insertBefore(fallback, iframe.nextSibling);
+        if (window.console) {
+          console.warn("Kairos: the booking page refused to show inside " + location.origin +
+            ". Add this address to Settings → Embed → Allowed sites.");
+        }
+      }, 4000);
+    });
+
     window.addEventListener("message", function (event) {
       if (event.origin !== url.origin || event.source !== iframe.contentWindow) return;
       var data = event.data;
       if (!data || data.kairos !== "height") return;
+      heard = true;
+      if (fallback) {
+        fallback.remove();
+        fallback = null;
+        iframe.style.display = "block";
+      }
       var height = Number(data.height);
       if (!isFinite(height) || height <= 0) return;
       iframe.style.minHeight = "0";

@@ -186,6 +186,47 @@
     }
   });
 
+  /* ------------------------------------------------------------ focus after swaps */
+
+  /* A swapped-in form with errors sends focus to its first refused field; a boosted
+   * navigation (a settings link, a form that redirected) to the new page's heading,
+   * so keyboard and screen-reader users start where the page starts. */
+  document.addEventListener("htmx:afterSettle", function (e) {
+    var target = (e.detail && e.detail.target) || e.target;
+    if (!target || !target.querySelector) return;
+    var bad = target.querySelector('[aria-invalid="true"]');
+    if (bad) { bad.focus(); return; }
+    if (e.detail && e.detail.boosted) {
+      var heading = document.querySelector("main h1");
+      if (heading) {
+        heading.tabIndex = -1;
+        heading.focus();
+      }
+    }
+  });
+
+  /* ------------------------------------------------------------ link name from the name */
+
+  /* A new meeting type's link name follows its name ("Intro call" → intro-call) until
+   * the host types a link name of their own; an existing type's link never changes. */
+  function slugify(text) {
+    return text.toLowerCase().normalize("NFD").replace(/[\u0300-\u036f]/g, "")
+      .replace(/ß/g, "ss").replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "")
+      .slice(0, 40).replace(/-+$/, "");
+  }
+
+  document.addEventListener("input", function (e) {
+    var form = e.target.form;
+    if (!form || form.id !== "type_form") return;
+    var slug = form.querySelector("input[name=slug]");
+    if (!slug) return;
+    if (e.target === slug) { slug.dataset.typed = slug.value ? "1" : ""; return; }
+    if (e.target.name !== "name" || slug.dataset.typed) return;
+    if (slug.value && slug.value !== slug.dataset.auto) return;
+    slug.value = slugify(e.target.value);
+    slug.dataset.auto = slug.value;
+  });
+
   /* ------------------------------------------------------------ time zone on first run */
 
   function detectZone() {

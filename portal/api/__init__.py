@@ -12,11 +12,25 @@ from flask import Flask
 
 def register_blueprints(app: Flask) -> None:
     """Every API route, in one list; bearer tokens only, so CSRF does not apply."""
-    from portal.api import availability, base, bookings, connections, details, exchange, types
+    from portal.api import (
+        availability,
+        base,
+        bookings,
+        connections,
+        exchange,
+        feed,
+        meeting_details,
+        questions,
+        schedule,
+        types,
+        webhooks,
+    )
     from portal.extensions import csrf
 
+    # meeting_details, questions, webhooks, feed and schedule share ``api_details``.
+    details = (meeting_details, questions, webhooks, feed, schedule)
     seen = []
-    for module in (base, availability, bookings, types, connections, details, exchange):
+    for module in (base, availability, bookings, types, connections, *details, exchange):
         if module.bp not in seen:
             seen.append(module.bp)
             app.register_blueprint(module.bp)

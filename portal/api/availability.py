@@ -2,32 +2,25 @@
 
 from __future__ import annotations
 
-import json
-
 from flask import g, jsonify
 
 from portal.api.base import bp, operation, require_token
 from portal.api.schemas.availability import DAYS, Availability
-from portal.models import DateOverride, User, WeeklyHours, db
+from portal.booking.hours import date_overrides, save_availability, weekly_windows
+from portal.models import User
 
 # ---------------------------------------------------------------- availability
 
 
 def availability_dict(user: User) -> dict:
-    weekly: dict[str, list[list[str]]] = {day: [] for day in DAYS}
-    rows = WeeklyHours.select().where(WeeklyHours.user == user)
-    for row in rows.order_by(WeeklyHours.weekday, WeeklyHours.start):
-        weekly[DAYS[row.weekday]].append([row.start, row.end])
-    overrides = [
-        {"date": row.date.isoformat(), "intervals": row.interval_list()}
-        for row in DateOverride.select()
-        .where(DateOverride.user == user)
-        .order_by(DateOverride.date)
-    ]
+    weekly = weekly_windows(user.id)
     return {
         "timezone": user.timezone,
-        "weekly": weekly,
-        "overrides": overrides,
+        "weekly": {name: [list(w) for w in weekly[day]] for day, name in enumerate(DAYS)},
+        "overrides": [
+            {"date": day.isoformat(), "intervals": [list(w) for w in windows]}
+            for day, windows in date_overrides(user.id).items()
+        ],
         "lead_time_minutes": user.lead_time_minutes,
     }
 
@@ -54,23 +47,11 @@ def get_availability():
 def put_availability(body: Availability):
     """Replace hours, overrides, zone and lead time in one transaction."""
     user = g.api_user
-    with db.atomic():
-        User.update(timezone=body.timezone, lead_time_minutes=body.lead_time_minutes).where(
-            User.id == user.id
-        ).execute()
-        WeeklyHours.delete().where(WeeklyHours.user == user).execute()
-        rows = [
-            {"user": user.id, "weekday": day, "start": start, "end": end}
-            for day, name in enumerate(DAYS)
-            for start, end in getattr(body.weekly, name).pairs()
-        ]
-        if rows:
-            WeeklyHours.insert_many(rows).execute()
-        DateOverride.delete().where(DateOverride.user == user).execute()
-        rows = [
-            {"user": user.id, "date": o.date, "intervals": json.dumps(o.intervals.pairs())}
-            for o in sorted(body.overrides, key=lambda o: o.date)
-        ]
-        if rows:
-            DateOverride.insert_many(rows).execute()
+    save_availability(
+        user.id,
+        {day: getattr(body.weekly, name).pairs() for day, name in enumerate(DAYS)},
+        timezone=body.timezone,
+        lead_time_minutes=body.lead_time_minutes,
+        overrides={o.date: o.intervals.pairs() for o in body.overrides},
+    )
     return jsonify(availability_dict(User.get_by_id(user.id)))

@@ -25,9 +25,10 @@ from portal import clock
 from portal.api.schemas.base import InvalidInput, validate
 from portal.api.schemas.document import Op, document
 from portal.api.schemas.me import Me, OpenApiDocument
-from portal.booking import service as svc
-from portal.booking.service import BookingError
+from portal.booking.checks import BookingError
+from portal.booking.rules import local_day_range
 from portal.models import ApiToken, to_db, utcnow
+from portal.runtime.appconfig import external_url
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -82,9 +83,14 @@ def _http_error(exc: HTTPException):
 @bp.app_errorhandler(HTTPException)
 def _app_http_error(exc: HTTPException):
     """Unknown paths and wrong methods fail during routing, before a blueprint is chosen;
-    under /api/ they must still answer JSON. Other paths keep Flask's own answer."""
+    under /api/ they must still answer JSON. Elsewhere a missing page is the app's own
+    styled 404 (the invitee pages' error page); other errors keep Flask's answer."""
     if request.path.startswith("/api/"):
         return _http_error(exc)
+    if exc.code == 404:
+        from portal.web.public.errors import error_page
+
+        return error_page(exc)
     return exc
 
 
@@ -238,7 +244,7 @@ def day_range(
         raise invalid("end", "end is before start")
     if (last - first).days + 1 > max_days:
         raise invalid("end", f"at most {max_days} days at once")
-    return svc.local_day_range(first, last, tz)
+    return local_day_range(first, last, tz)
 
 
 # ---------------------------------------------------------------- the document and the host
@@ -267,5 +273,5 @@ def me():
         lead_time_minutes=user.lead_time_minutes,
         is_admin=user.is_admin,
         allow_booking=user.allow_booking,
-        profile_url=svc.external_url(f"/{user.slug}"),
+        profile_url=external_url(f"/{user.slug}"),
     )

@@ -21,8 +21,10 @@ from portal.api.schemas.bookings import (
     SlotsQuery,
 )
 from portal.api.schemas.bookings import Booking as BookingAnswer
+from portal.booking import checks, links, rules, shape
 from portal.booking import service as svc
 from portal.models import SLUG_RE, Booking, MeetingType, User, from_db, to_db
+from portal.runtime.appconfig import external_url, live_check_timeout
 from portal.web.public import public_post_limit
 
 # ---------------------------------------------------------------- public: slots and booking
@@ -42,7 +44,7 @@ def public_type(host: str, type_slug: str) -> tuple[User, MeetingType]:
         MeetingType.slug == type_slug,
         MeetingType.is_active == True,  # noqa: E712
     )
-    if not mt:
+    if user is None or not mt:
         raise not_found("no such host or meeting type")
     return user, mt
 
@@ -53,9 +55,9 @@ def slots(host: str, type: str, query: SlotsQuery):
     """Offered starts for whole days ``start``..``end`` in ``tz``, from the free/busy cache."""
     user, mt = public_type(host, type)
     tz_name = query.tz or user.timezone
-    tz = svc.zone(tz_name)
+    tz = checks.zone(tz_name)
     start, end = day_range(query.start, query.end, tz, 7, MAX_SLOT_RANGE_DAYS)
-    found = svc.available_slots(user, mt, start, end, now=clock.now())
+    found = rules.available_slots(user, mt, start, end, now=clock.now())
     return jsonify(
         timezone=tz_name,
         meeting_type=mt.slug,
@@ -87,27 +89,35 @@ def create_booking(host: str, type: str, body: BookingRequest):
 
     It shares the public pages' POST budget per address, so the API is no way
     around the booking form's rate limit.
-
-    The replay is only honoured for the same type, start and e-mail: otherwise
-    a guessed key would hand out someone else's manage link.
     """
     user, mt = public_type(host, type)
-    start, key = body.start, body.idempotency_key
-    name, email, timezone, notes = svc.clean_invitee(
+    name, email, timezone, notes = checks.clean_invitee(
         body.name, body.email, body.timezone, body.notes
     )
     result = svc.book(
         user,
         mt,
-        start,
+        body.start,
         name,
         email,
         timezone,
         notes,
-        idempotency_key=key,
+        idempotency_key=body.idempotency_key,
         now=clock.now(),
         answers=body.answers,
+        live_timeout=live_check_timeout(),
     )
+    _check_replay(result, mt, body.start, email)
+    answer = shape.booking_dict(
+        result.booking, manage_url=external_url(links.manage_path(result.booking))
+    )
+    answer.pop("calendar_event", None)  # the host's business, not the invitee's
+    return jsonify(answer), 201 if result.created else 200
+
+
+def _check_replay(result: svc.Result, mt: MeetingType, start: datetime, email: str) -> None:
+    """A replayed ``idempotency_key`` is honoured only for the same type, start and e-mail:
+    otherwise a guessed key would hand out someone else's manage link (409)."""
     booking = result.booking
     if not result.created and (
         booking.meeting_type_id != mt.id
@@ -120,16 +130,13 @@ def create_booking(host: str, type: str, body: BookingRequest):
             "this idempotency_key was used for a different booking",
             "idempotency_key",
         )
-    answer = svc.booking_dict(booking, with_manage=True)
-    answer.pop("calendar_event", None)  # the host's business, not the invitee's
-    return jsonify(answer), 201 if result.created else 200
 
 
 # ---------------------------------------------------------------- the host's bookings
 
 
 def host_booking_dict(booking: Booking) -> dict:
-    out = svc.booking_dict(booking)
+    out = shape.booking_dict(booking)
     out.setdefault("rescheduled_to", None)
     out["rescheduled_from"] = (
         Booking.select(Booking.uid).where(Booking.id == booking.rescheduled_from_id).scalar()
@@ -231,7 +238,9 @@ def reschedule_booking(uid: str, body: RescheduleRequest):
     """Answers the new booking (201): the old one stays as ``rescheduled``."""
     booking = _own_booking(uid)
     start = body.start
-    new = svc.reschedule(booking, start, by="host", now=clock.now())
+    new = svc.reschedule(
+        booking, start, by="host", now=clock.now(), live_timeout=live_check_timeout()
+    )
     response = jsonify(host_booking_dict(new))
     response.headers["Location"] = url_for("api.get_booking", uid=new.uid)
     return response, 201

@@ -20,7 +20,7 @@ from portal.api.schemas.connections import (
 )
 from portal.api.schemas.connections import Calendar as CalendarAnswer
 from portal.api.schemas.connections import Connection as ConnectionAnswer
-from portal.calendars import sync
+from portal.calendars import refresh_queue, sync
 from portal.calendars.providers import REGISTRY, InvalidSetup, provider_class
 from portal.models import Calendar, Connection, from_db
 
@@ -98,7 +98,7 @@ def create_connection(body: ConnectionRequest):
     except InvalidSetup as exc:
         field = exc.field if exc.field in limits or exc.field == "provider" else next(iter(limits))
         raise invalid(field, exc.message) from exc
-    sync.request_refresh(conn)
+    refresh_queue.request_refresh(conn)
     return jsonify(connection_dict(Connection.get_by_id(conn.id))), 201
 
 
@@ -151,7 +151,7 @@ def patch_calendar(connection_id: int, calendar_id: int, body: CalendarPatch):
     except InvalidSetup as exc:
         raise invalid(exc.field, exc.message) from exc
     if conflict is True:
-        sync.request_refresh(conn)
+        refresh_queue.request_refresh(conn)
     return jsonify(calendar_dict(Calendar.get_by_id(calendar.id)))
 
 
@@ -172,5 +172,5 @@ def refresh_connection(connection_id: int):
         raise ApiError(
             409, "needs_reconnect", "the account refused our credentials; reconnect it first"
         )
-    sync.request_refresh(conn)
+    refresh_queue.request_refresh(conn)
     return jsonify(connection_dict(Connection.get_by_id(conn.id))), 202

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from flask import g, jsonify, url_for
-from peewee import IntegrityError
 
-from portal.api.base import ApiError, bp, invalid, not_found, operation, require_token
+from portal.api.base import bp, not_found, operation, require_token
 from portal.api.schemas.meeting_types import MeetingType as MeetingTypeAnswer
 from portal.api.schemas.meeting_types import MeetingTypeCreate, MeetingTypeList, MeetingTypePatch
-from portal.booking import locations
-from portal.booking import service as svc
-from portal.models import SLUG_RE, MeetingType, User, db
+from portal.booking.meeting_types import save_meeting_type
+from portal.models import SLUG_RE, MeetingType, User
+from portal.runtime.appconfig import external_url
 
 # ---------------------------------------------------------------- meeting types
 
@@ -21,7 +20,7 @@ _ANSWER_FIELDS = [f for f in MeetingTypeAnswer.model_fields if f != "booking_url
 
 def meeting_type_dict(mt: MeetingType, host: User) -> dict:
     out = {key: getattr(mt, _ATTR.get(key, key)) for key in _ANSWER_FIELDS}
-    out["booking_url"] = svc.external_url(f"/{host.slug}/{mt.slug}")
+    out["booking_url"] = external_url(f"/{host.slug}/{mt.slug}")
     return out
 
 
@@ -31,18 +30,6 @@ def model_values(body: MeetingTypeCreate | MeetingTypePatch) -> dict:
     return {_ATTR.get(key, key): getattr(body, key) for key in given if key != "booking_url"}
 
 
-def check_location(values: dict, user: User, mt: MeetingType | None = None) -> None:
-    """Kind and location are checked together (portal.booking.locations), also when only one changes."""
-    if "location_kind" not in values and "location" not in values:
-        return
-    kind = values.get("location_kind", mt.location_kind if mt else "custom")
-    where = values.get("location", mt.location if mt else "")
-    try:
-        values["location_kind"], values["location"] = locations.clean_location(kind, where, user)
-    except locations.LocationError as exc:
-        raise invalid(exc.field, exc.message) from exc
-
-
 def own_type(slug: str) -> MeetingType:
     if not SLUG_RE.fullmatch(slug):
         raise not_found("no such meeting type")
@@ -50,10 +37,6 @@ def own_type(slug: str) -> MeetingType:
     if mt is None:
         raise not_found("no such meeting type")
     return mt
-
-
-def _slug_taken(slug: str) -> ApiError:
-    return ApiError(409, "slug_taken", f"you already have a meeting type {slug!r}", "slug")
 
 
 @bp.get("/meeting-types")
@@ -75,17 +58,8 @@ def list_meeting_types():
     description="409 `slug_taken` when the host already has a type with this slug.",
 )
 def create_meeting_type(body: MeetingTypeCreate):
-    values = model_values(body)
-    user = g.api_user
-    check_location(values, user)
-    if MeetingType.get_or_none(MeetingType.user == user, MeetingType.slug == values["slug"]):
-        raise _slug_taken(values["slug"])
-    try:
-        with db.atomic():
-            mt = MeetingType.create(user=user, **values)
-    except IntegrityError as exc:  # a concurrent request took the slug
-        raise _slug_taken(values["slug"]) from exc
-    response = jsonify(meeting_type_dict(mt, user))
+    mt = save_meeting_type(g.api_user, model_values(body))
+    response = jsonify(meeting_type_dict(mt, g.api_user))
     response.headers["Location"] = url_for("api.get_meeting_type", slug=mt.slug)
     return response, 201
 
@@ -107,21 +81,7 @@ def get_meeting_type(slug: str):
     errors=(409,),
 )
 def patch_meeting_type(slug: str, body: MeetingTypePatch):
-    mt = own_type(slug)
-    values = model_values(body)
-    check_location(values, g.api_user, mt)
-    new_slug = values.get("slug", mt.slug)
-    if new_slug != mt.slug and MeetingType.get_or_none(
-        MeetingType.user == g.api_user, MeetingType.slug == new_slug
-    ):
-        raise _slug_taken(new_slug)
-    for attr, value in values.items():
-        setattr(mt, attr, value)
-    try:
-        with db.atomic():
-            mt.save()
-    except IntegrityError as exc:
-        raise _slug_taken(new_slug) from exc
+    mt = save_meeting_type(g.api_user, model_values(body), own_type(slug))
     return jsonify(meeting_type_dict(mt, g.api_user))
 
 

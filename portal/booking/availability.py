@@ -1,4 +1,7 @@
-"""The slot engine: which meeting starts a host can offer, and why the others are not offered.
+"""The slot engine: which meeting starts a host can offer.
+
+Beside it: ``portal.booking.wallclock`` turns the host's ``HH:MM`` hours into instants, and
+``portal.booking.explain`` says why the other starts are not offered.
 
 The engine is a pure function of its arguments (rules, busy intervals, bookings and `now`);
 it imports nothing from the app and reads no clock, so every rule below can be tested with
@@ -33,14 +36,14 @@ When the booking service re-checks a reschedule it should leave the booking bein
 of ``booked``, otherwise it conflicts with itself.
 """
 
-import re
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from operator import attrgetter
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from portal.booking.wallclock import Schedule
 
 __all__ = [
     "REASONS",
@@ -50,9 +53,6 @@ __all__ = [
     "HostRules",
     "MeetingRules",
     "check",
-    "explain",
-    "explain_blocked",
-    "explain_candidates",
     "is_offered",
     "slots",
     "windows",
@@ -74,18 +74,7 @@ come before the calendar conflicts, because they are what the host can change in
 among the conflicts the slot's own time is judged before its buffers.
 """
 
-_DAY = timedelta(days=1)
-_TICK = timedelta(microseconds=1)
-# The one reader of wall-clock times ("HH:MM", "24:00" = the end of a day), used by the
-# engine, the API schemas and the settings forms. Stored and API values are zero-padded;
-# ``loose`` also reads the "9:00" people type into a form.
-CLOCK_PATTERN = r"^(?:([01]\d|2[0-3]):([0-5]\d)|(24):(00))$"
-_CLOCK = re.compile(CLOCK_PATTERN)
-_LOOSE_CLOCK = re.compile(r"^(?:([01]?\d|2[0-3]):([0-5]\d)|(24):(00))$")
-# A chain of windows reaching this far back without a break is treated as never starting, so
-# a pathological override in year 1 cannot make every query walk back two thousand years.
-_MAX_WALK_DAYS = 3660
-_GRID_ORIGIN = date(2000, 1, 3)
+TICK = timedelta(microseconds=1)
 _START = attrgetter("start")
 
 
@@ -145,25 +134,16 @@ class Blocked:
 
 _Verdict = tuple[str | None, str]
 
-
 # --------------------------------------------------------------------------- validation
 
 
-def _utc(value: datetime, name: str) -> datetime:
+def aware_utc(value: datetime, name: str) -> datetime:
     """Reject naive datetimes up front: comparing them later would fail far from the cause."""
     if not isinstance(value, datetime):
         raise ValueError(f"{name} must be a datetime, got {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{name} must be timezone-aware, got naive {value.isoformat()}")
     return value.astimezone(UTC)
-
-
-def _zone(name: str) -> ZoneInfo:
-    """Turn every flavour of bad zone name into the ValueError callers are told to expect."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
-        raise ValueError(f"unknown time zone {name!r}") from exc
 
 
 def _check_meeting(mt: MeetingRules) -> None:
@@ -179,148 +159,6 @@ def _check_meeting(mt: MeetingRules) -> None:
         raise ValueError("window_days must not be negative")
     if mt.daily_limit is not None and mt.daily_limit < 0:
         raise ValueError("daily_limit must not be negative")
-
-
-def parse_clock(text: object, loose: bool = False) -> int | None:
-    """Minutes after local midnight of ``HH:MM`` (``24:00`` is 1440); None if it is no time."""
-    match = (_LOOSE_CLOCK if loose else _CLOCK).fullmatch(text) if isinstance(text, str) else None
-    if match is None:
-        return None
-    hours, minutes = match.group(1, 2) if match.group(1) is not None else match.group(3, 4)
-    return int(hours) * 60 + int(minutes)
-
-
-def format_clock(minutes: int) -> str:
-    """``HH:MM`` of minutes after midnight (1440 → ``24:00``)."""
-    return f"{minutes // 60:02d}:{minutes % 60:02d}"
-
-
-def _minutes(text: str) -> int:
-    minutes = parse_clock(text)
-    if minutes is None:
-        raise ValueError(f"bad time of day {text!r}, expected HH:MM (00:00-24:00)")
-    return minutes
-
-
-def _day_spec(spec: Iterable[tuple[str, str]]) -> tuple[tuple[int, int], ...]:
-    """Parse one day's windows; an inverted window is a data error, not an empty one."""
-    parsed = []
-    for pair in spec:
-        start, end = (_minutes(part) for part in pair)
-        if start >= end:
-            raise ValueError(f"window {pair!r} must start before it ends")
-        parsed.append((start, end))
-    return tuple(sorted(parsed))
-
-
-# --------------------------------------------------------------------------- wall clock
-
-
-class _Schedule:
-    """A host's rules compiled once per call, with each local day's windows memoised."""
-
-    def __init__(self, host: HostRules) -> None:
-        self.tz = _zone(host.timezone)
-        self.weekly: dict[int, tuple[tuple[int, int], ...]] = {}
-        for weekday, spec in host.weekly.items():
-            if weekday not in range(7):
-                raise ValueError(f"weekly keys are 0 (Monday) to 6 (Sunday), got {weekday!r}")
-            self.weekly[weekday] = _day_spec(spec)
-        self.overrides: dict[date, tuple[tuple[int, int], ...]] = {}
-        for day, spec in host.overrides.items():
-            if not isinstance(day, date) or isinstance(day, datetime):
-                raise ValueError(f"override keys must be dates, got {day!r}")
-            self.overrides[day] = _day_spec(spec)
-        self.first_override = min(self.overrides, default=None)
-        self._days: dict[date, list[tuple[datetime, datetime]]] = {}
-
-    def local_date(self, instant: datetime) -> date:
-        return instant.astimezone(self.tz).date()
-
-    def instant(self, day: date, minute: int) -> datetime:
-        """``L(day, minute)``: the earliest instant whose wall time is at or after it."""
-        if minute >= 1440:
-            day, minute = day + _DAY, minute - 1440
-        wall = datetime.combine(day, time(minute // 60, minute % 60))
-        first = wall.replace(tzinfo=self.tz).astimezone(UTC)  # fold=0: first occurrence
-        if first.astimezone(self.tz).replace(tzinfo=None) == wall:
-            return first
-        # The wall time falls in a gap. The two folds bracket the transition; the first
-        # instant after the gap is the earliest whose wall time is already past `wall`.
-        second = wall.replace(tzinfo=self.tz, fold=1).astimezone(UTC)
-        lo, hi = min(first, second), max(first, second)
-        step = timedelta(seconds=1)
-        while hi - lo > step:
-            mid = lo + (hi - lo) // 2
-            if mid.astimezone(self.tz).replace(tzinfo=None) > wall:
-                hi = mid
-            else:
-                lo = mid
-        return hi
-
-    def day_windows(self, day: date) -> list[tuple[datetime, datetime]]:
-        """That local date's windows in UTC, merged, without the empty ones (a DST gap)."""
-        cached = self._days.get(day)
-        if cached is not None:
-            return cached
-        spec = self.overrides.get(day)
-        if spec is None:
-            spec = self.weekly.get(day.weekday(), ())
-        merged: list[tuple[datetime, datetime]] = []
-        for start_min, end_min in spec:
-            start, end = self.instant(day, start_min), self.instant(day, end_min)
-            if start >= end:
-                continue
-            if merged and start <= merged[-1][1]:
-                if end > merged[-1][1]:
-                    merged[-1] = (merged[-1][0], end)
-            else:
-                merged.append((start, end))
-        self._days[day] = merged
-        return merged
-
-    def merged(self, lo: datetime, hi: datetime) -> tuple[date, list[tuple[datetime, datetime]]]:
-        """Merged windows of every local date that can touch ``[lo, hi)``, and the first date.
-
-        One spare date on each side covers zones whose clocks once jumped back across
-        midnight, where an instant's wall date and its window's date differ.
-        """
-        first = self.local_date(lo) - _DAY
-        last = self.local_date(hi) + _DAY
-        merged: list[tuple[datetime, datetime]] = []
-        day = first
-        while day <= last:
-            for start, end in self.day_windows(day):
-                if merged and start <= merged[-1][1]:
-                    merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
-                else:
-                    merged.append((start, end))
-            day += _DAY
-        return first, merged
-
-    def chain_anchor(self, first_day: date, start: datetime) -> datetime:
-        """Where the grid of a window seen starting at `start` on `first_day` steps from.
-
-        The window may really begin days earlier (touching windows merge across midnight),
-        so walk back while the previous day is available up to its very end. Seven whole
-        available days before the earliest override mean every weekday is 24 h and the
-        window has no start at all: then anchor at a fixed local midnight, the same for
-        every query, so a shifted query range never shifts the grid.
-        """
-        day, whole_days = first_day, 0
-        for _ in range(_MAX_WALK_DAYS):
-            day -= _DAY
-            windows = self.day_windows(day)
-            if not windows or windows[-1][1] != start:
-                return start
-            start = windows[-1][0]
-            if start != self.instant(day, 0):
-                return start
-            if self.first_override is None or day < self.first_override:
-                whole_days += 1
-                if whole_days >= 7:
-                    break
-        return self.instant(_GRID_ORIGIN, 0)
 
 
 # --------------------------------------------------------------------------- conflicts
@@ -386,7 +224,7 @@ def _booked_items(booked: Sequence[Booked], lo: datetime, hi: datetime, widen: b
 # --------------------------------------------------------------------------- the engine
 
 
-class _Engine:
+class Engine:
     """One call's compiled rules: the slot grid and the verdict for any start on it.
 
     Built in two steps because `slots` needs the lead-time and booking-window bounds to
@@ -397,8 +235,8 @@ class _Engine:
         _check_meeting(mt)
         if host.lead_time < timedelta(0):
             raise ValueError("lead_time must not be negative")
-        now = _utc(now, "now")
-        self.schedule = _Schedule(host)
+        now = aware_utc(now, "now")
+        self.schedule = Schedule(host.timezone, host.weekly, host.overrides)
         self.slug = mt.slug
         self.duration = mt.duration
         self.step = mt.slot_interval or mt.duration
@@ -414,8 +252,8 @@ class _Engine:
     ) -> None:
         """Index the conflicts that can reach a slot starting in ``[lo, hi)``; drop the rest."""
         for b in booked:
-            _utc(b.start, "booking start")
-            _utc(b.end, "booking end")
+            aware_utc(b.start, "booking start")
+            aware_utc(b.end, "booking end")
         if self.limit:
             local_date = self.schedule.local_date
             self.per_day.update(local_date(b.start) for b in booked if b.meeting_type == self.slug)
@@ -482,10 +320,10 @@ def slots(
     The range is first narrowed to what lead time and booking window allow, so a careless
     caller asking for a year costs no more than the booking window.
     """
-    start, end = _utc(start, "start"), _utc(end, "end")
-    engine = _Engine(host, mt, now)
+    start, end = aware_utc(start, "start"), aware_utc(end, "end")
+    engine = Engine(host, mt, now)
     lo = max(start, engine.earliest)
-    hi = min(end, engine.latest + _TICK)
+    hi = min(end, engine.latest + TICK)
     engine.load(busy, booked, lo, hi)
     return [s for s in engine.grid(lo, hi) if engine.verdict(s)[0] is None]
 
@@ -504,11 +342,11 @@ def check(
     grid" when the meeting would fit the hours, so the caller can tell a stale link from
     a start the host never offered.
     """
-    s = _utc(slot_start, "slot_start")
-    engine = _Engine(host, mt, now)
-    engine.load(busy, booked, s, s + _TICK)
+    s = aware_utc(slot_start, "slot_start")
+    engine = Engine(host, mt, now)
+    engine.load(busy, booked, s, s + TICK)
     end = s + engine.duration
-    if s not in engine.grid(s, s + _TICK):
+    if s not in engine.grid(s, s + TICK):
         _, merged = engine.schedule.merged(s, end)
         fits = any(w_start <= s and end <= w_end for w_start, w_end in merged)
         return Blocked(s, end, "outside_hours", "off the slot grid" if fits else "")
@@ -528,106 +366,10 @@ def is_offered(
     return check(host, mt, busy, booked, now, slot_start) is None
 
 
-def explain_candidates(
-    host: HostRules,
-    mt: MeetingRules,
-    busy: Sequence[Busy],
-    booked: Sequence[Booked],
-    now: datetime,
-    start: datetime,
-    end: datetime,
-) -> list[tuple[datetime, str | None, str]]:
-    """Every grid start in ``[start, end)`` with the first reason (in `REASONS` order) that
-    blocks it, or None when it is offered, and a detail.
-
-    Grid starts are those whose slot fits the hours, so "outside_hours" never appears here.
-    Details: the calendar name for "busy"; the booking's meeting-type slug for "booked";
-    for "buffer" the calendar name or booking slug the buffers run into; "N of M booked that
-    day" for "daily_limit"; empty otherwise.
-    """
-    start, end = _utc(start, "start"), _utc(end, "end")
-    engine = _Engine(host, mt, now)
-    engine.load(busy, booked, start, end)
-    return [(s, *engine.verdict(s)) for s in engine.grid(start, end)]
-
-
-def explain(
-    host: HostRules,
-    mt: MeetingRules,
-    busy: Sequence[Busy],
-    booked: Sequence[Booked],
-    now: datetime,
-    start: datetime,
-    end: datetime,
-    cell: timedelta = timedelta(minutes=30),
-) -> list[tuple[datetime, datetime, str | None, str]]:
-    """The host's preview: for each cell ``[start + k*cell, start + (k+1)*cell)`` of real time
-    before `end` (the last one cut at `end`), ``(cell_start, cell_end, reason, detail)``.
-
-    A cell is judged by the grid starts whose slot ``[s, s + duration)`` overlaps it:
-
-    * reason None - at least one of them is offered, so an invitee can book into the cell;
-    * "outside_hours" - none exists: no slot within the hours covers this time (also the
-      tail of a window too short for another meeting);
-    * otherwise the reason of the covering start that got furthest through the checks,
-      i.e. latest in `REASONS` order (ties: the earliest start), with its detail. A free
-      half hour next to a meeting is thus "buffer", not the "busy" of a neighbouring start
-      whose slot runs into that meeting, while a half hour inside the meeting is "busy".
-    """
-    start, end = _utc(start, "start"), _utc(end, "end")
-    if cell <= timedelta(0):
-        raise ValueError("cell must be positive")
-    engine = _Engine(host, mt, now)
-    first = start - engine.duration + _TICK  # earliest start whose slot reaches the first cell
-    engine.load(busy, booked, first, end)
-    starts = engine.grid(first, end)
-    verdicts = [engine.verdict(s) for s in starts]
-    ends = [s + engine.duration for s in starts]
-    cells: list[tuple[datetime, datetime, str | None, str]] = []
-    cell_start = start
-    while cell_start < end:
-        cell_end = min(cell_start + cell, end)
-        covering = verdicts[bisect_right(ends, cell_start) : bisect_left(starts, cell_end)]
-        if not covering:
-            cells.append((cell_start, cell_end, "outside_hours", ""))
-        elif any(reason is None for reason, _ in covering):
-            cells.append((cell_start, cell_end, None, ""))
-        else:
-            reason, detail = max(covering, key=lambda v: REASONS.index(v[0]))
-            cells.append((cell_start, cell_end, reason, detail))
-        cell_start = cell_end
-    return cells
-
-
-def explain_blocked(
-    host: HostRules,
-    mt: MeetingRules,
-    busy: Sequence[Busy],
-    booked: Sequence[Booked],
-    now: datetime,
-    start: datetime,
-    end: datetime,
-    cell: timedelta = timedelta(minutes=30),
-) -> list[Blocked]:
-    """`explain` with runs of equally blocked cells joined, for a compact legend or tooltip."""
-    runs: list[Blocked] = []
-    for cell_start, cell_end, reason, detail in explain(
-        host, mt, busy, booked, now, start, end, cell
-    ):
-        if reason is None:
-            continue
-        last = runs[-1] if runs else None
-        if last and last.end == cell_start and (last.reason, last.detail) == (reason, detail):
-            runs[-1] = Blocked(last.start, cell_end, reason, detail)
-        else:
-            runs.append(Blocked(cell_start, cell_end, reason, detail))
-    return runs
-
-
 def windows(host: HostRules, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
     """The host's availability windows in UTC, merged and clipped to ``[start, end)``."""
-    start, end = _utc(start, "start"), _utc(end, "end")
+    start, end = aware_utc(start, "start"), aware_utc(end, "end")
     if start >= end:
         return []
-    _, merged = _Schedule(host).merged(start, end)
+    _, merged = Schedule(host.timezone, host.weekly, host.overrides).merged(start, end)
     return [(max(a, start), min(b, end)) for a, b in merged if a < end and b > start]

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from portal.models import Booking, Calendar, Connection, MeetingType, Outbox, User, from_db, utcnow
+from portal.models import Booking, Calendar, Connection, MeetingType, Outbox, User, from_db
 
 KINDS: dict[str, str] = {
     "custom": "Other (as written)",
@@ -93,6 +93,35 @@ def clean_signature(value: str) -> str:
     if "\x00" in value:
         raise LocationError("email_signature", "this text contains a NUL character")
     return value
+
+
+def save_meeting_details(
+    user: User, meeting_link: str | None = None, email_signature: str | None = None
+) -> None:
+    """Store the host's personal meeting link and/or e-mail signature (None: unchanged).
+
+    The link cannot be cleared while meeting types of the "personal" kind send
+    invitees to it: the settings page and the API both save through here.
+    """
+    if meeting_link is not None:
+        link = clean_meeting_link(meeting_link)
+        in_use = (
+            MeetingType.select()
+            .where(MeetingType.user == user.id, MeetingType.location_kind == "personal")
+            .count()
+        )
+        if not link and in_use:
+            raise LocationError(
+                "meeting_link",
+                f"{in_use} meeting type(s) use your personal link; choose another location "
+                "for them first",
+            )
+        user.meeting_link = link
+    if email_signature is not None:
+        user.email_signature = clean_signature(email_signature)
+    User.update(meeting_link=user.meeting_link, email_signature=user.email_signature).where(
+        User.id == user.id
+    ).execute()
 
 
 def clean_location(kind: str, value: str, host: User) -> tuple[str, str]:
@@ -249,7 +278,7 @@ def _wake(booking: Booking) -> None:
     relay_quietly()
 
 
-def wait_for_link(booking: Booking, kind: str, event: str, now: datetime | None = None) -> bool:
+def wait_for_link(booking: Booking, kind: str, event: str, *, now: datetime) -> bool:
     """True when the outbox job ``kind`` should not run yet: the join link is still being made.
 
     The job is recorded again for a little later; after ``LINK_WAIT`` it
@@ -258,7 +287,6 @@ def wait_for_link(booking: Booking, kind: str, event: str, now: datetime | None 
     """
     if booking.join_status != "pending" or event not in ("created", "rescheduled"):
         return False
-    now = now or utcnow()
     created = from_db(booking.created_at) or now
     if now - created >= LINK_WAIT:
         return False
@@ -279,13 +307,16 @@ def describe(kind: str, location: str) -> str:
     return location
 
 
-def join_link_status(booking: Booking, now: datetime | None = None) -> str:
+def join_link_status(booking: Booking, *, now: datetime) -> str:
     """For pages: "making" (just booked: the page asks again by itself), "pending" (taking
-    long: no more asking, the e-mail will bring it), "failed" (none will come), or ""."""
+    long: no more asking, the e-mail will bring it), "failed" (none will come), or "".
+
+    ``now`` is on the clock that stamped ``created_at`` (``models.utcnow``).
+    """
     if booking.join_status == "failed":
         return "failed"
     if booking.join_status != "pending":
         return ""
     created = from_db(booking.created_at)
-    young = created is not None and (now or utcnow()) - created < LINK_POLL
+    young = created is not None and now - created < LINK_POLL
     return "making" if young else "pending"

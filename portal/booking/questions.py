@@ -164,7 +164,8 @@ def clean_specs(items: object, field: str = "questions") -> list[QuestionSpec]:
         raise QuestionError(field, f"at most {MAX_QUESTIONS} questions")
     specs: list[QuestionSpec] = []
     # Keys given explicitly are reserved first, so a generated key never takes one.
-    given = [i.get("key") for i in items if isinstance(i, dict) and i.get("key")]
+    keys = (i.get("key") for i in items if isinstance(i, dict))
+    given = [key for key in keys if isinstance(key, str) and key]
     for i, item in enumerate(items):
         where = f"{field}[{i}]."
         if not isinstance(item, dict):

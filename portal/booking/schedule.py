@@ -16,8 +16,10 @@ from zoneinfo import ZoneInfo
 
 from peewee import JOIN
 
-from portal.booking.service import cached_busy
+from portal.booking.rules import cached_busy
+from portal.booking.shape import booking_dict
 from portal.models import Booking, MeetingType, User, to_db
+from portal.notify.ical import meeting_title
 
 MAX_DAYS = 62
 
@@ -81,8 +83,7 @@ def items(user: User, start: datetime, end: datetime) -> list[Item]:
 
 
 def booking_label(b: Booking) -> str:
-    title = b.title or (b.meeting_type.name if b.meeting_type_id else b.type_slug) or "Meeting"
-    return f"{title}: {b.invitee_name}"
+    return f"{meeting_title(b)}: {b.invitee_name}"
 
 
 def by_day(found: list[Item], first: date, last: date, tz: ZoneInfo) -> dict[date, list[Item]]:
@@ -161,8 +162,6 @@ def week_grid(
 
 def item_dict(item: Item) -> dict:
     """The API's shape: busy blocks carry their calendar's name only."""
-    from portal.booking.service import booking_dict
-
     out: dict = {
         "kind": item.kind,
         "start": item.start.isoformat(),

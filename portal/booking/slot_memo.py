@@ -80,7 +80,7 @@ def _fingerprint_sql() -> str:
 
 
 def fingerprint(user: User, start: datetime, end: datetime) -> tuple:
-    """What identifies the rows ``booking.cached_busy(user, start, end)`` returns."""
+    """What identifies the rows ``rules.cached_busy(user, start, end)`` returns."""
     cursor = db.execute_sql(_fingerprint_sql(), (user.id, True, to_db(start), to_db(end)))
     return tuple(tuple(row) for row in cursor.fetchall())
 

@@ -26,14 +26,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 
 from flask import current_app
 
 from portal import crypto
-from portal.calendars import sync
+from portal.calendars import refresh_queue, sync
 from portal.calendars.providers import InvalidSetup, ProviderError, provider_config
-from portal.calendars.providers.exchange import ExchangeProvider, member_settings
+from portal.calendars.providers.exchange import ExchangeProvider
+from portal.calendars.providers.exchange.setup import EMAIL_RE, member_settings
 from portal.models import Calendar, Connection, ExchangeOrganisation, User, db, to_db, utcnow
 
 ROLES = {
@@ -92,7 +94,7 @@ def configure(fields: dict[str, Any]) -> ExchangeOrganisation:
     # the guard against hosts probing internal addresses does not apply to them.
     config = provider_config(current_app.config) | {"ALLOW_PRIVATE_URLS": True}
     setup = ExchangeProvider.prepare(fields, config)
-    now = to_db(utcnow())
+    now = cast(datetime, to_db(utcnow()))  # an instant in is an instant out
     with db.atomic():
         if org is None:
             org = ExchangeOrganisation.create(email=setup.label, created_at=now, updated_at=now)
@@ -106,7 +108,7 @@ def configure(fields: dict[str, Any]) -> ExchangeOrganisation:
         org.save()
         members = _propagate(org)
     for conn in members:
-        sync.request_refresh(conn)
+        refresh_queue.request_refresh(conn)
     return org
 
 
@@ -159,8 +161,6 @@ def member_mailbox(user: User, org: ExchangeOrganisation | None = None) -> str:
 
 def set_member_mailbox(user: User, mailbox: str) -> None:
     """The admin maps a member to another Exchange address ("" = their Kairos e-mail)."""
-    from portal.calendars.providers.exchange import EMAIL_RE
-
     mailbox = mailbox.strip().lower()
     if mailbox and not EMAIL_RE.match(mailbox):
         raise InvalidSetup("mailbox", "enter the member's Exchange e-mail address")
@@ -183,7 +183,7 @@ def set_member_mailbox(user: User, mailbox: str) -> None:
             conn.status, conn.next_sync_at = "syncing", None
             conn.save()
     for conn in corporate_connections(user):
-        sync.request_refresh(conn)
+        refresh_queue.request_refresh(conn)
 
 
 def role_of(calendar: Calendar | None) -> str:
@@ -238,7 +238,7 @@ def set_role(user: User, role: str) -> Membership:
         Calendar.update(copy_bookings=role == "additional").where(
             Calendar.id == calendar.id
         ).execute()
-    sync.request_refresh(conn)
+    refresh_queue.request_refresh(conn)
     return membership(user)
 
 

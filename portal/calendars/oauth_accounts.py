@@ -1,14 +1,8 @@
-"""OAuth accounts: browser flows, signing hosts in, and turning grants into connections.
+"""OAuth accounts: which host a grant signs in, and how a grant becomes a connection.
 
-The views (``portal/web/oauth.py``) parse and redirect; everything with a
-rule in it lives here:
+The browser flow that obtains the grant lives in ``portal.calendars.oauth_flows``;
+everything that decides what the grant *means* lives here:
 
-* **Flows.** A flow row (:class:`~portal.models.OAuthFlow`) is the server half
-  of ``state``: the browser carries only a signed, 10-minute token naming a
-  random nonce. The row is deleted on first use, must belong to the browser
-  session that started it, and holds the PKCE verifier and the allow-listed
-  page to land on — so a forged, replayed, stale or foreign ``state`` gets
-  nowhere, and ``state`` cannot redirect anyone off-site.
 * **Sign-in.** An identity already linked to a host signs that host in; else
   an address the provider *verified* matches an existing host (and is linked
   for next time); else, when the admin allows self-signup, a host is created.
@@ -23,51 +17,28 @@ rule in it lives here:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import re
 import secrets
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager
-from datetime import timedelta
 from typing import Any
 
-from flask import current_app, has_app_context, session, url_for
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from flask import current_app, has_app_context
 from peewee import IntegrityError
 from redis.exceptions import RedisError
 
 from portal import crypto
-from portal.booking.service import external_url
-from portal.calendars import sync
-from portal.calendars.providers import ProviderError, Transient, provider_class, provider_config
-from portal.calendars.providers.oauth import (
-    Account,
-    authorization_url,
-    exchange_code,
-    new_code_verifier,
-    oauth_app,
-)
-from portal.models import (
-    AppSetting,
-    Connection,
-    OAuthFlow,
-    OAuthIdentity,
-    User,
-    db,
-    from_db,
-    to_db,
-    utcnow,
-)
-from portal.org import admin
+from portal.calendars import refresh_queue, sync
+from portal.calendars.providers import ProviderError, Transient
+from portal.calendars.providers.oauth_grant import Account
+from portal.models import Connection, OAuthIdentity, User, db, to_db, utcnow
+from portal.org import settings as org_settings
+from portal.org.member_defaults import member_defaults
+from portal.org.users import create_user, suggest_slug
 
 log = logging.getLogger(__name__)
 
-PROVIDERS = ("google", "microsoft")
-FLOW_TTL = timedelta(minutes=10)
-SESSION_KEY = "oauth_binding"
-STATE_SALT = "kairos.oauth.state"
 REFRESH_LOCK_SECONDS = 60
 
 
@@ -75,140 +46,7 @@ class FlowError(Exception):
     """The flow cannot go on; ``str(exc)`` is a message for the host."""
 
 
-# ---------------------------------------------------------------- which providers
-
-
-def is_enabled(provider: str) -> bool:
-    """Offered at all: client id and secret configured, and the admin has not switched it off."""
-    if provider not in PROVIDERS:
-        return False
-    if oauth_app(provider, provider_config(current_app.config)) is None:
-        return False
-    return bool(AppSetting.read(f"provider_enabled:{provider}", True))
-
-
-def enabled_providers() -> list[str]:
-    return [p for p in PROVIDERS if is_enabled(p)]
-
-
-def title(provider: str) -> str:
-    return provider_class(provider).title
-
-
-def self_signup_allowed(email: str = "") -> bool:
-    """The admin's self-signup switch, limited to the allowed e-mail domains."""
-    return admin.signup_allowed(email)
-
-
-# ---------------------------------------------------------------- flows
-
-
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(str(current_app.secret_key), salt=STATE_SALT)
-
-
-def _session_hash(create: bool = True) -> str:
-    """Hash of a random value kept in this browser's session (created on first use)."""
-    value = session.get(SESSION_KEY)
-    if not value and create:
-        value = session[SESSION_KEY] = secrets.token_urlsafe(24)
-    return hashlib.sha256(str(value or "").encode()).hexdigest()
-
-
-def redirect_uri(provider: str) -> str:
-    """Our callback, absolute; ``BASE_URL`` when configured so a forged Host header is moot."""
-    return external_url(url_for("oauth.callback", provider=provider))
-
-
-def purge_expired() -> None:
-    OAuthFlow.delete().where(OAuthFlow.expires_at < to_db(utcnow())).execute()
-
-
-def start(
-    provider: str,
-    purpose: str,
-    user: User | None = None,
-    next_path: str = "",
-    connection: Connection | None = None,
-) -> str:
-    """Record a new flow and return the provider URL to send the browser to."""
-    app = oauth_app(provider, provider_config(current_app.config))
-    if app is None or not is_enabled(provider):
-        raise FlowError(f"{provider} sign-in is not available")
-    if purpose == "connect" and (user is None or not admin.provider_allowed(user, provider)):
-        raise FlowError(admin.not_allowed_sentence(provider))
-    purge_expired()
-    nonce = secrets.token_urlsafe(32)
-    verifier = new_code_verifier()
-    callback = redirect_uri(provider)
-    OAuthFlow.create(
-        nonce=nonce,
-        provider=provider,
-        purpose=purpose,
-        user=user,
-        session_hash=_session_hash(),
-        code_verifier=verifier,
-        redirect_uri=callback,
-        next_path=next_path,
-        connection_id=connection.id if connection is not None else None,
-        expires_at=to_db(utcnow() + FLOW_TTL),
-    )
-    hint = connection.label if connection is not None and "@" in connection.label else ""
-    return authorization_url(app, callback, _serializer().dumps(nonce), verifier, hint)
-
-
-def take(provider: str, state: str) -> OAuthFlow:
-    """The flow ``state`` names, removed so it cannot be used again; FlowError otherwise."""
-    stale = FlowError("This sign-in has expired or was already used. Please start again.")
-    try:
-        nonce = _serializer().loads(state, max_age=int(FLOW_TTL.total_seconds()))
-    except BadSignature:  # includes SignatureExpired
-        raise stale from None
-    flow = OAuthFlow.get_or_none(OAuthFlow.nonce == str(nonce))
-    if flow is None:
-        raise stale
-    # Single use even under a race: only the request that deletes the row goes on.
-    if not OAuthFlow.delete().where(OAuthFlow.id == flow.id).execute():
-        raise stale
-    if flow.provider != provider or flow.purpose not in ("connect", "login"):
-        raise stale
-    if not secrets.compare_digest(flow.session_hash, _session_hash(create=False)):
-        # Started in another browser (or a planted link): never bind someone else's grant.
-        raise FlowError("This sign-in was started in another browser. Please start again.")
-    if from_db(flow.expires_at) < utcnow():  # type: ignore[operator]
-        raise stale
-    return flow
-
-
-def finish(flow: OAuthFlow, code: str) -> tuple[dict[str, Any], Account]:
-    """Exchange the code (with the flow's PKCE verifier) and learn whose account it is."""
-    config = provider_config(current_app.config)
-    app = oauth_app(flow.provider, config)
-    if app is None:
-        raise FlowError(f"{title(flow.provider)} is not configured any more")
-    try:
-        token = exchange_code(app, flow.redirect_uri, code, flow.code_verifier)
-        account = provider_class(flow.provider).account(token, config)  # type: ignore[attr-defined]
-    except ProviderError as exc:
-        log.info("%s code exchange failed: %s", flow.provider, exc)
-        raise FlowError(f"{title(flow.provider)} did not complete the sign-in: {exc}") from exc
-    if not token.get("refresh_token"):
-        log.info("%s granted no refresh token for %s", flow.provider, account.email)
-    return token, account
-
-
 # ---------------------------------------------------------------- sign-in
-
-
-def _slug_for(email: str) -> str:
-    from portal.models import validate_slug
-
-    base = re.sub(r"[^a-z0-9-]+", "-", email.split("@")[0].lower()).strip("-")[:30] or "host"
-    for n in range(100):
-        slug = base if n == 0 else f"{base}-{n + 1}"
-        if validate_slug(slug) is None and User.get_or_none(User.slug == slug) is None:
-            return slug
-    return f"host-{secrets.token_hex(4)}"
 
 
 def user_for(provider: str, account: Account) -> User | None:
@@ -229,18 +67,16 @@ def user_for(provider: str, account: Account) -> User | None:
         return None  # an address the provider does not vouch for never opens an account
     user = User.by_email(account.verified_email)
     if user is None:
-        if not self_signup_allowed(account.verified_email):
+        if not org_settings.signup_allowed(account.verified_email):  # self-signup, allowed domains
             return None
-        from portal.cli import create_user
-
         try:
             # No usable password: the host signs in with the provider (or resets one).
             user = create_user(
                 account.verified_email,
                 secrets.token_urlsafe(32),
-                _slug_for(account.verified_email),
+                suggest_slug(account.verified_email),
                 name=account.name,
-                defaults=admin.member_defaults(),
+                defaults=member_defaults(),
             )
         except (IntegrityError, ValueError):
             return None
@@ -268,50 +104,6 @@ def connection_for(user: User, provider: str, subject: str) -> Connection | None
     return None
 
 
-def offer(user: User, provider: str, token: Mapping[str, Any], account: Account) -> str:
-    """Keep a sign-in's grant (sealed, 10 minutes) while the host decides; returns its nonce."""
-    nonce = secrets.token_urlsafe(32)
-    with db.atomic():
-        flow = OAuthFlow.create(
-            nonce=nonce,
-            provider=provider,
-            purpose="offer",
-            user=user,
-            session_hash=_session_hash(),
-            label=account.email[:255],
-            expires_at=to_db(utcnow() + FLOW_TTL),
-        )
-        crypto.seal(flow, "secret", {"token": dict(token), "account": account.__dict__})
-        flow.save()
-    return nonce
-
-
-def pending_offer(user: User, provider: str, nonce: str) -> OAuthFlow | None:
-    """The unexpired offer ``nonce`` of this host, in this browser."""
-    flow = OAuthFlow.get_or_none(
-        OAuthFlow.nonce == nonce,
-        OAuthFlow.purpose == "offer",
-        OAuthFlow.provider == provider,
-        OAuthFlow.user == user,
-    )
-    if flow is None or from_db(flow.expires_at) < utcnow():  # type: ignore[operator]
-        return None
-    if not secrets.compare_digest(flow.session_hash, _session_hash(create=False)):
-        return None
-    return flow
-
-
-def accept_offer(flow: OAuthFlow) -> Connection:
-    data = crypto.unseal(flow, "secret") or {}
-    OAuthFlow.delete().where(OAuthFlow.id == flow.id).execute()
-    user = User.get_by_id(flow.user_id)
-    return connect_grant(user, flow.provider, data["token"], Account(**data["account"]))
-
-
-def decline_offer(flow: OAuthFlow) -> None:
-    OAuthFlow.delete().where(OAuthFlow.id == flow.id).execute()
-
-
 # ---------------------------------------------------------------- connections
 
 
@@ -329,8 +121,8 @@ def connect_grant(
     and puts it back into service. A provider that sends no new refresh
     token (Google on a repeated consent may not) keeps the stored one.
     """
-    if not admin.provider_allowed(user, provider):  # the organisation's switches
-        raise FlowError(admin.not_allowed_sentence(provider))
+    if not org_settings.provider_allowed(user, provider):  # the organisation's switches
+        raise FlowError(org_settings.not_allowed_sentence(provider))
     conn = None
     if connection_id is not None:
         conn = Connection.get_or_none(
@@ -370,9 +162,9 @@ def connect_grant(
         sync.with_adapter(conn, lambda p: sync.save_calendars(conn, p.list_calendars()))
     except ProviderError as exc:
         log.info("listing calendars of new connection %s failed: %s", conn.id, exc)
-        sync._record_failure(conn, exc)
+        sync.record_failure(conn, exc)
         return conn
-    sync.request_refresh(conn)
+    refresh_queue.request_refresh(conn)
     return conn
 
 

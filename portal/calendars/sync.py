@@ -1,79 +1,54 @@
 """Calendar connections: the one place that joins connection rows with provider adapters.
 
 Adapters (``portal.calendars.providers``) know nothing of the database; views know
-nothing of adapters. Everything in between lives here:
+nothing of adapters. This module holds an account's life cycle and its refresh:
 
-* :func:`connect` / :func:`disconnect` / :func:`set_calendar_flags` — the
-  account life cycle, with the credentials sealed to their row
+* :func:`connect` / :func:`reconnect` / :func:`disconnect` /
+  :func:`set_calendar_flags` — with the credentials sealed to their row
   (``portal.crypto``);
-* :func:`refresh_connection` — the free/busy cache, incremental where the
-  adapter allows, and the status machine ``ok | syncing | needs_reconnect |
-  error`` (an authentication failure stops retrying and records a
-  ``host_action_required`` outbox row so the host is e-mailed once);
-* :func:`live_busy` — the confirm-time re-check, with a short timeout and
-  the "trust a fresh-enough cache" fallback;
-* :func:`request_refresh` / :func:`enqueue_due_refreshes` — deduplicated
-  refresh jobs (one RQ job id per connection), on demand and periodic.
+* :func:`refresh_connection` — the calendar list and the free/busy cache, and
+  the status machine ``ok | syncing | needs_reconnect | error`` (an
+  authentication failure stops retrying and records a ``host_action_required``
+  outbox row so the host is e-mailed once).
+
+Beside it: ``busy_cache`` (one calendar's cached window, cursor and blocks),
+``live_check`` (the confirm-time re-check), ``refresh_queue`` (deduplicated
+refresh jobs) and ``write_back`` (which calendar owes a booking's event).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import wait as wait_futures
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import Flask, current_app
-from redis.exceptions import RedisError
+from flask import current_app
 
 from portal import clock, crypto
-from portal.booking.availability import Busy
+from portal.calendars.busy_cache import sync_calendar
 from portal.calendars.providers import (
-    BusyChanges,
     CalendarProvider,
-    CalendarRef,
     CredentialsInvalid,
     InvalidSetup,
     ProviderError,
     RateLimited,
     RemoteCalendar,
-    SyncTokenExpired,
     get_provider,
     provider_class,
     provider_config,
 )
+from portal.calendars.write_back import write_calendar
 from portal.database import host_lock, write_transaction
-from portal.models import (
-    BusyBlock,
-    Calendar,
-    CalendarEvent,
-    Connection,
-    MeetingType,
-    Outbox,
-    User,
-    db,
-    from_db,
-    to_db,
-)
-from portal.org import admin
+from portal.models import BusyBlock, Calendar, Connection, Outbox, User, db, to_db
+from portal.org import settings as org_settings
 
 log = logging.getLogger(__name__)
 
-STATUSES = ("ok", "syncing", "needs_reconnect", "error")
-PAST_DAYS = 1  # the cache keeps a day of the past (events running now)
-SLACK_DAYS = 7  # the cached window reaches this far beyond what bookings need
 MAX_BACKOFF = timedelta(hours=1)
 ACTION_REQUIRED = "host_action_required"  # outbox kind; its handler e-mails the host
-
-
-class LiveCheckFailed(Exception):
-    """A conflict calendar could not be re-checked and its cache is too old to trust."""
 
 
 # ---------------------------------------------------------------- adapters for rows
@@ -120,15 +95,6 @@ def adapter(conn: Connection, timeout: float | None = None) -> CalendarProvider:
     )
 
 
-def zone_for(calendar: Calendar, user: User) -> str:
-    """All-day events and floating times: the calendar's zone, else the host's."""
-    return calendar.timezone or user.timezone or "UTC"
-
-
-def calendar_ref(calendar: Calendar, user: User) -> CalendarRef:
-    return CalendarRef(calendar.external_id, zone_for(calendar, user), calendar.all_busy)
-
-
 # ---------------------------------------------------------------- life cycle
 
 
@@ -145,8 +111,8 @@ def connect(user: User, provider: str, fields: dict[str, Any]) -> Connection:
         cls = provider_class(provider)
     except KeyError:
         raise InvalidSetup("provider", "unknown calendar provider") from None
-    if not admin.provider_allowed(user, provider):  # the organisation's switches
-        raise InvalidSetup("provider", admin.not_allowed_message(provider))
+    if not org_settings.provider_allowed(user, provider):  # the organisation's switches
+        raise InvalidSetup("provider", org_settings.not_allowed_message(provider))
     if cls.oauth:
         raise InvalidSetup("provider", f"{cls.title} is connected in the browser")
     # Refused before the server is asked when the form already names the account.
@@ -177,7 +143,7 @@ def connect(user: User, provider: str, fields: dict[str, Any]) -> Connection:
         if failure is None:
             save_calendars(conn, remote)
         else:
-            _record_failure(conn, failure)
+            record_failure(conn, failure)
     return Connection.get_by_id(conn.id)
 
 
@@ -274,16 +240,6 @@ def disconnect(conn: Connection) -> None:
         conn.delete_instance(recursive=False)
 
 
-def write_calendar(user: User) -> Calendar | None:
-    """The host's one calendar that receives new bookings."""
-    return (
-        Calendar.select()
-        .join(Connection)
-        .where(Connection.user == user, Calendar.write == True)  # noqa: E712
-        .first()
-    )
-
-
 def set_calendar_flags(
     calendar: Calendar, conflict: bool | None = None, write: bool | None = None
 ) -> Calendar:
@@ -315,104 +271,27 @@ def set_calendar_flags(
     return calendar
 
 
+def reconnect(conn: Connection, fields: dict[str, Any]) -> Connection:
+    """New credentials for an existing account (same provider); calendars and choices stay."""
+    cls = provider_class(conn.provider)
+    if not org_settings.provider_allowed(User.get_by_id(conn.user_id), conn.provider):
+        raise InvalidSetup("provider", org_settings.not_allowed_message(conn.provider))
+    setup = cls.prepare(fields, provider_config(current_app.config))
+    with host_lock(conn.user_id):
+        owner = User.get_by_id(conn.user_id)
+        refuse_duplicate(owner, conn.provider, setup.settings, setup.credentials, conn.id)
+        conn.settings = json.dumps(dict(setup.settings))
+        conn.label = setup.label[:255]
+        crypto.seal(conn, "secret", dict(setup.credentials))
+        conn.status = "syncing"
+        conn.last_error = ""
+        conn.failures = 0
+        conn.next_sync_at = None
+        conn.save()
+    return conn
+
+
 # ---------------------------------------------------------------- refresh
-
-
-def horizon_days(user: User) -> int:
-    """How far ahead bookings can reach: the longest booking window of the host's types."""
-    longest = (
-        MeetingType.select(MeetingType.window_days)
-        .where(MeetingType.user == user, MeetingType.is_active == True)  # noqa: E712
-        .order_by(MeetingType.window_days.desc())
-        .scalar()
-    )
-    return int(longest or 60) + 1
-
-
-def _source_key(source: str) -> str:
-    """BusyBlock.external_id is a 255-character column; long hrefs are hashed."""
-    if len(source) <= 200:
-        return source
-    return "sha256:" + hashlib.sha256(source.encode()).hexdigest()
-
-
-def apply_changes(
-    calendar: Calendar, changes: BusyChanges, window: tuple[datetime, datetime], now: datetime
-) -> None:
-    """Write one calendar's :class:`BusyChanges` into the cache, in one transaction."""
-    state = {
-        "window": [window[0].isoformat(), window[1].isoformat()],
-        "cursor": dict(changes.state),
-    }
-    with write_transaction():
-        if changes.full:
-            BusyBlock.delete().where(BusyBlock.calendar == calendar).execute()
-        elif not changes.unchanged:
-            touched = [_source_key(s) for s in set(changes.busy) | set(changes.removed)]
-            for i in range(0, len(touched), 500):
-                BusyBlock.delete().where(
-                    BusyBlock.calendar == calendar, BusyBlock.external_id.in_(touched[i : i + 500])
-                ).execute()
-        if not changes.unchanged:
-            rows = [
-                {
-                    "calendar": calendar.id,
-                    "start": to_db(span.start),
-                    "end": to_db(span.end),
-                    "external_id": _source_key(source),
-                }
-                for source, spans in changes.busy.items()
-                for span in spans
-            ]
-            for i in range(0, len(rows), 500):
-                BusyBlock.insert_many(rows[i : i + 500]).execute()
-        # Blocks that ended before the window are no use to anyone.
-        BusyBlock.delete().where(
-            BusyBlock.calendar == calendar, BusyBlock.end < to_db(window[0])
-        ).execute()
-        Calendar.update(sync_state=json.dumps(state), last_synced_at=to_db(now)).where(
-            Calendar.id == calendar.id
-        ).execute()
-
-
-def full_window(user: User, now: datetime) -> tuple[datetime, datetime]:
-    """What a full read caches: a day back, and a week beyond the longest booking window."""
-    return (
-        now - timedelta(days=PAST_DAYS),
-        now + timedelta(days=horizon_days(user) + SLACK_DAYS),
-    )
-
-
-def _window_and_cursor(
-    calendar: Calendar, user: User, now: datetime
-) -> tuple[tuple[datetime, datetime], dict]:
-    """Reuse the cached window and cursor while it still covers what bookings need.
-
-    Recurring events were expanded inside the cached window, so once bookings
-    can reach past its end a full read (with a new window) is due.
-    """
-    needed_end = now + timedelta(days=horizon_days(user))
-    try:
-        state = json.loads(calendar.sync_state or "{}")
-        start, end = (datetime.fromisoformat(v) for v in state["window"])
-        if end >= needed_end and state.get("cursor"):
-            return (start, end), dict(state["cursor"])
-    except (KeyError, ValueError, TypeError):
-        pass
-    return full_window(user, now), {}
-
-
-def sync_calendar(provider: CalendarProvider, calendar: Calendar, user: User, now: datetime) -> str:
-    """Refresh one calendar's cache; returns "full", "incremental" or "unchanged"."""
-    window, cursor = _window_and_cursor(calendar, user, now)
-    ref = calendar_ref(calendar, user)
-    try:
-        changes = provider.sync_busy(ref, window[0], window[1], cursor)
-    except SyncTokenExpired:
-        window = full_window(user, now)
-        changes = provider.sync_busy(ref, window[0], window[1], {})
-    apply_changes(calendar, changes, window, now)
-    return "unchanged" if changes.unchanged else "full" if changes.full else "incremental"
 
 
 def backoff(failures: int, retry_after: float | None = None) -> timedelta:
@@ -436,7 +315,8 @@ def mark_needs_reconnect(conn: Connection, message: str) -> None:
     conn.status = "needs_reconnect"
 
 
-def _record_failure(conn: Connection, exc: BaseException, now: datetime | None = None) -> str:
+def record_failure(conn: Connection, exc: BaseException, now: datetime | None = None) -> str:
+    """Record a failed read: reconnect for refused credentials, else an error with backoff."""
     now = now or clock.now()
     if isinstance(exc, CredentialsInvalid | crypto.SecretError):
         mark_needs_reconnect(conn, str(exc) or "the account refused our credentials")
@@ -470,7 +350,7 @@ def refresh_connection(connection_id: int, now: datetime | None = None) -> str:
     try:
         provider = adapter(conn)
     except crypto.SecretError as exc:
-        return _record_failure(conn, exc, now)
+        return record_failure(conn, exc, now)
     try:
         save_calendars(conn, provider.list_calendars())
         # Read to the end before writing: a SQLite statement still being stepped
@@ -485,7 +365,7 @@ def refresh_connection(connection_id: int, now: datetime | None = None) -> str:
             sync_calendar(provider, calendar, user, now)
     except ProviderError as exc:
         log.info("refresh of connection %s failed: %s", conn.id, exc)
-        return _record_failure(conn, exc, now)
+        return record_failure(conn, exc, now)
     finally:
         provider.close()
     interval = int(current_app.config.get("REFRESH_INTERVAL_SECONDS", 300))
@@ -497,220 +377,3 @@ def refresh_connection(connection_id: int, now: datetime | None = None) -> str:
         next_sync_at=to_db(now + timedelta(seconds=interval)),
     ).where(Connection.id == conn.id).execute()
     return "ok"
-
-
-def reconnect(conn: Connection, fields: dict[str, Any]) -> Connection:
-    """New credentials for an existing account (same provider); calendars and choices stay."""
-    cls = provider_class(conn.provider)
-    if not admin.provider_allowed(User.get_by_id(conn.user_id), conn.provider):
-        raise InvalidSetup("provider", admin.not_allowed_message(conn.provider))
-    setup = cls.prepare(fields, provider_config(current_app.config))
-    with host_lock(conn.user_id):
-        owner = User.get_by_id(conn.user_id)
-        refuse_duplicate(owner, conn.provider, setup.settings, setup.credentials, conn.id)
-        conn.settings = json.dumps(dict(setup.settings))
-        conn.label = setup.label[:255]
-        crypto.seal(conn, "secret", dict(setup.credentials))
-        conn.status = "syncing"
-        conn.last_error = ""
-        conn.failures = 0
-        conn.next_sync_at = None
-        conn.save()
-    return conn
-
-
-# ---------------------------------------------------------------- jobs
-
-
-def refresh_job_id(connection_id: int) -> str:
-    return f"refresh-connection-{connection_id}"
-
-
-def request_refresh(conn: Connection) -> bool:
-    """Refresh soon: mark the row due and "syncing" and enqueue one job for it.
-
-    A job already waiting for this connection is not duplicated. Without
-    Redis the row stays due and the worker's ticker enqueues it later.
-    """
-    Connection.update(status="syncing", next_sync_at=None).where(
-        Connection.id == conn.id, Connection.status != "needs_reconnect"
-    ).execute()
-    return enqueue_refresh(conn.id)
-
-
-def enqueue_refresh(connection_id: int) -> bool:
-    from rq.job import Job, JobStatus
-
-    from portal.runtime.queue import get_queue
-
-    try:
-        queue = get_queue()
-        job_id = refresh_job_id(connection_id)
-        existing = Job.fetch(job_id, connection=queue.connection, serializer=queue.serializer)
-    except RedisError as exc:
-        log.warning("refresh of connection %s not enqueued: %s", connection_id, exc)
-        return False
-    except Exception:  # rq.exceptions.NoSuchJobError: nothing waiting
-        existing = None
-    try:
-        if existing is not None and existing.get_status(refresh=True) in (
-            JobStatus.QUEUED,
-            JobStatus.STARTED,
-            JobStatus.SCHEDULED,
-            JobStatus.DEFERRED,
-        ):
-            return False
-        queue.enqueue(
-            "jobs.calendar.refresh",
-            connection_id,
-            job_id=job_id,
-            result_ttl=60,
-            failure_ttl=7 * 24 * 3600,
-        )
-    except RedisError as exc:
-        log.warning("refresh of connection %s not enqueued: %s", connection_id, exc)
-        return False
-    return True
-
-
-def enqueue_due_refreshes(now: datetime | None = None) -> int:
-    """Periodic (worker ticker): enqueue every connection whose refresh is due."""
-    now = now or clock.now()
-    with db.connection_context():
-        due = [
-            c.id
-            for c in Connection.select(Connection.id).where(
-                Connection.status != "needs_reconnect",
-                Connection.next_sync_at.is_null() | (Connection.next_sync_at <= to_db(now)),
-            )
-        ]
-    return sum(1 for cid in due if enqueue_refresh(cid))
-
-
-# ---------------------------------------------------------------- live check
-
-
-@dataclass
-class _Source:
-    conn: Connection
-    calendars: list[Calendar]
-    provider: CalendarProvider | None = None
-
-
-def live_busy(
-    user: User, start: datetime, end: datetime, timeout: float, now: datetime | None = None
-) -> list[Busy]:
-    """Busy time in ``[start, end)`` read from the providers now, for a confirmation.
-
-    All connections are asked in parallel and the whole check takes at most
-    about ``timeout`` seconds. A connection that fails or is too slow falls
-    back to its cache if every one of its conflict calendars was synced within
-    ``CACHE_TRUST_SECONDS``; otherwise :class:`LiveCheckFailed` is raised,
-    because booking on stale data could double-book the host.
-    """
-    now = now or clock.now()
-    trust = timedelta(seconds=int(current_app.config.get("CACHE_TRUST_SECONDS", 900)))
-    sources: list[_Source] = []
-    for conn in Connection.select().where(Connection.user == user):
-        calendars = list(
-            Calendar.select().where(
-                Calendar.connection == conn,
-                Calendar.conflict == True,  # noqa: E712
-            )
-        )
-        if calendars:
-            sources.append(_Source(conn, calendars))
-    if not sources:
-        return []
-
-    def ask(source: _Source) -> dict[str, list]:
-        assert source.provider is not None
-        refs = [calendar_ref(c, user) for c in source.calendars]
-        return source.provider.busy(refs, start, end)
-
-    results: dict[int, dict[str, list]] = {}
-    pool = ThreadPoolExecutor(max_workers=min(8, len(sources)), thread_name_prefix="live-busy")
-    futures = {}
-    try:
-        for source in sources:
-            if source.conn.status == "needs_reconnect":
-                continue
-            try:
-                source.provider = adapter(source.conn, timeout=timeout)
-            except crypto.SecretError:
-                continue
-            futures[pool.submit(ask, source)] = source
-        done, _ = wait_futures(futures, timeout=timeout + 0.5)
-        for future in done:
-            source = futures[future]
-            try:
-                results[source.conn.id] = future.result()
-            except CredentialsInvalid as exc:
-                mark_needs_reconnect(source.conn, str(exc))
-            except ProviderError as exc:
-                log.info("live check of connection %s failed: %s", source.conn.id, exc)
-            except Exception:  # an adapter bug must not turn a booking into a 500
-                log.exception("live check of connection %s crashed", source.conn.id)
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
-        for source in sources:
-            if source.provider is not None and source.conn.id in results:
-                source.provider.close()
-
-    out: list[Busy] = []
-    for source in sources:
-        names = {c.external_id: c.name for c in source.calendars}
-        live = results.get(source.conn.id)
-        if live is not None:
-            for ext, spans in live.items():
-                out += [Busy(s.start, s.end, names.get(ext, "")) for s in spans]
-            continue
-        stale = [
-            c
-            for c in source.calendars
-            if c.last_synced_at is None or now - from_db(c.last_synced_at) > trust  # type: ignore[operator]
-        ]
-        if stale:
-            raise LiveCheckFailed(f"{source.conn.label}: calendar unreachable and cache too old")
-        # cached_busy (in the booking check) already covers these calendars
-    return out
-
-
-# ---------------------------------------------------------------- write-back rows
-
-
-def attach_calendar_event(booking: Any) -> CalendarEvent | None:
-    """Record, with the booking, that its event is owed to the host's write calendar."""
-    calendar = write_calendar(booking.host)
-    if calendar is None:
-        return None
-    return CalendarEvent.create(booking=booking, calendar=calendar, status="pending")
-
-
-def retry_write_back(booking: Any) -> bool:
-    """The host's "retry" on a failed calendar event: reset it and record a new write-back."""
-    from portal.runtime.outbox import relay_quietly
-
-    with write_transaction():
-        changed = (
-            CalendarEvent.update(status="pending", attempts=0, last_error="")
-            .where(CalendarEvent.booking == booking, CalendarEvent.status == "failed")
-            .execute()
-        )
-        if changed:
-            Outbox.add("write_back", booking_id=booking.id, event="retry")
-    if changed:
-        relay_quietly()
-    return bool(changed)
-
-
-def init_app(app: Flask) -> None:
-    """Put the due-refresh scan on the worker's ticker (called by ``create_app``).
-
-    Write-back's subscription to booking events is declared in
-    ``portal.booking.service.BOOKING_EVENT_HANDLERS`` itself.
-    """
-    from portal.runtime import worker
-
-    if not any(task is enqueue_due_refreshes for _, task in worker.PERIODIC):
-        worker.PERIODIC.append((60, enqueue_due_refreshes))

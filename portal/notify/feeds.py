@@ -19,7 +19,6 @@ clients.
 
 from __future__ import annotations
 
-import hmac
 import secrets
 import string
 from datetime import datetime, timedelta
@@ -28,10 +27,10 @@ from icalendar import Calendar
 from peewee import JOIN
 
 from portal import clock
-from portal.booking.service import external_url
 from portal.models import Booking, MeetingType, User, hash_token, to_db
 from portal.notify import ical
-from portal.tokens import derived_token
+from portal.runtime.appconfig import external_url
+from portal.tokens import derived_token, find_by_token
 
 PAST_DAYS = 30
 FUTURE_DAYS = 366
@@ -73,10 +72,8 @@ def find_host(token: str) -> User | None:
     """The active host whose feed ``token`` opens, or None (looked up by its hash)."""
     if not token or len(token) != 43 or not TOKEN_CHARS.issuperset(token):
         return None
-    user = User.get_or_none(User.feed_token_hash == hash_token(token), User.is_active == True)  # noqa: E712
-    if user is None or not hmac.compare_digest(feed_token(user), token):
-        return None
-    return user
+    active = User.is_active == True  # noqa: E712
+    return find_by_token(User, User.feed_token_hash, token, feed_token, active)
 
 
 def feed_bookings(user: User, now: datetime) -> list[Booking]:

@@ -18,9 +18,10 @@ from datetime import datetime
 
 from icalendar import Calendar, Event, vCalAddress, vText
 
+from portal.booking.links import manage_path
 from portal.booking.questions import answers_text
-from portal.booking.service import external_url, manage_path
 from portal.models import Booking, MeetingType, User, utcnow
+from portal.runtime.appconfig import external_url
 
 PRODID = "-//Kairos//Kairos booking portal//EN"
 METHODS = ("REQUEST", "CANCEL", "PUBLISH")
@@ -153,6 +154,6 @@ def booking_ics(
     ``PUBLISH`` for a plain "add to calendar" download; ``url`` overrides the
     URL (default: the invitee's manage link). Needs an app context
     (the manage link is signed with the secret key); links are absolute, from
-    ``BASE_URL`` (see :func:`portal.booking.service.external_url`).
+    ``BASE_URL`` (see :func:`portal.runtime.appconfig.external_url`).
     """
     return booking_calendar(booking, method, now, url).to_ical()

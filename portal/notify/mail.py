@@ -1,19 +1,5 @@
-"""E-mail: messages composed from templates, delivered once, over SMTP or into a folder.
-
-Delivery — ``SMTP_URL``
------------------------
-``smtp://host[:port]``
-    Plain SMTP (port 25 by default), e.g. a local relay.
-``smtp://user:password@host:587?starttls=1``
-    SMTP upgraded with STARTTLS before authenticating (port 587, "submission").
-``smtps://user:password@host[:465]``
-    Implicit TLS from the first byte (port 465).
-
-User and password are percent-encoded (``@`` → ``%40``). Query options:
-``starttls=1``, ``timeout=SECONDS`` (default 30) and ``cafile=/path/ca.pem`` to
-trust a private CA; certificates are always verified. With ``SMTP_URL`` unset,
-every message is written as an ``.eml`` file into ``OUTBOX_MAIL_DIR`` (the
-``outbox`` folder of the instance folder), readable by any mail client.
+"""E-mail: messages composed from templates and delivered once (``portal.notify.smtp``
+carries them; ``portal.notify.booking_mail`` writes the ones about bookings).
 
 Exactly once
 ------------
@@ -51,9 +37,6 @@ import hmac
 import logging
 import os
 import re
-import smtplib
-import ssl
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -63,25 +46,15 @@ from email.message import EmailMessage
 from email.parser import BytesHeaderParser, HeaderParser
 from email.utils import format_datetime, parseaddr
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Flask, current_app
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 from peewee import IntegrityError
 
-from portal.booking import service as booking_service
-from portal.booking.questions import answered
-from portal.models import Booking, SentEmail, User, db, from_db, to_db, utcnow
-from portal.notify.ical import (
-    booking_ics,
-    host_url,
-    manage_url,
-    meeting_link,
-    meeting_title,
-    one_line,
-)
+from portal.models import SentEmail, User, db, from_db, to_db, utcnow
+from portal.notify.ical import one_line
+from portal.notify.smtp import deliver, parse_smtp_url
 from portal.runtime.lease import lease_seconds, renewing
 
 log = logging.getLogger(__name__)
@@ -105,54 +78,6 @@ SMTPUTF8_POLICY = policy.SMTPUTF8.clone(max_line_length=998)
 
 class ClaimBusy(Exception):
     """Another run is sending this message right now; retry later (RQ backoff)."""
-
-
-# ---------------------------------------------------------------- SMTP_URL
-
-
-@dataclass(frozen=True)
-class SmtpSettings:
-    host: str
-    port: int
-    tls: str = "none"  # none | starttls | implicit
-    username: str = ""
-    password: str = field(default="", repr=False)
-    timeout: float = 30.0
-    cafile: str | None = None
-
-
-def parse_smtp_url(url: str) -> SmtpSettings:
-    """Read ``SMTP_URL`` (see the module docstring); ValueError names what is wrong."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("smtp", "smtps"):
-        raise ValueError("SMTP_URL must start with smtp:// or smtps://")
-    if not parts.hostname:
-        raise ValueError("SMTP_URL has no host")
-    query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-    unknown = set(query) - {"starttls", "timeout", "cafile"}
-    if unknown:
-        raise ValueError(f"SMTP_URL: unknown option(s) {', '.join(sorted(unknown))}")
-    starttls = query.get("starttls", "").lower() in ("1", "true", "yes", "on")
-    if parts.scheme == "smtps" and starttls:
-        raise ValueError("SMTP_URL: smtps:// is already TLS; drop starttls=1 or use smtp://")
-    try:
-        port = parts.port
-        timeout = float(query.get("timeout") or 30)
-    except ValueError as exc:
-        raise ValueError(f"SMTP_URL: {exc}") from exc
-    if timeout <= 0:
-        raise ValueError("SMTP_URL: timeout must be positive")
-    tls = "implicit" if parts.scheme == "smtps" else ("starttls" if starttls else "none")
-    default_port = {"implicit": 465, "starttls": 587, "none": 25}[tls]
-    return SmtpSettings(
-        host=parts.hostname,
-        port=port or default_port,
-        tls=tls,
-        username=unquote(parts.username or ""),
-        password=unquote(parts.password or ""),
-        timeout=timeout,
-        cafile=query.get("cafile") or None,
-    )
 
 
 def init_app(app: Flask) -> None:
@@ -349,57 +274,6 @@ def check_headers(msg: EmailMessage) -> None:
             raise ValueError(f"refusing a {name} header with a line break")
 
 
-# ---------------------------------------------------------------- deliver
-
-
-def deliver(msg: EmailMessage) -> str:
-    """Hand one message to SMTP, or write it to the outbox folder; returns where it went."""
-    url = current_app.config.get("SMTP_URL") or ""
-    if url:
-        settings = parse_smtp_url(url)
-        _smtp_send(msg, settings)
-        return f"smtp://{settings.host}:{settings.port}"
-    return _write_eml(msg, current_app.config["OUTBOX_MAIL_DIR"])
-
-
-def _smtp_send(msg: EmailMessage, s: SmtpSettings) -> None:
-    context = ssl.create_default_context(cafile=s.cafile) if s.tls != "none" else None
-    client: smtplib.SMTP
-    if s.tls == "implicit":
-        client = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=context)
-    else:
-        client = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
-    with client:
-        if s.tls == "starttls":
-            client.starttls(context=context)
-        if s.username:
-            client.login(s.username, s.password)
-        # Explicit envelope: recipients never come from parsing our own headers.
-        client.send_message(
-            msg,
-            from_addr=msg["From"].addresses[0].addr_spec,
-            to_addrs=[a.addr_spec for a in msg["To"].addresses],
-        )
-
-
-def _write_eml(msg: EmailMessage, folder: str) -> str:
-    """Write atomically (temp file + rename), private to the owner: links carry secrets."""
-    os.makedirs(folder, mode=0o700, exist_ok=True)
-    stamp = utcnow().strftime("%Y%m%dT%H%M%S%fZ")
-    digest = hashlib.sha256(str(msg["Message-ID"]).encode()).hexdigest()[:12]
-    path = os.path.join(folder, f"{stamp}-{digest}.eml")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".eml")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(msg.as_bytes())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
 def _claim(key: str, to: str, subject: str, booking_id: int | None, now: datetime) -> bool:
     """True when this run owns ``key`` now; False when it was already sent."""
     try:
@@ -470,153 +344,6 @@ def send_once(
     SentEmail.update(status="sent", sent_at=to_db(sent_at)).where(SentEmail.key == key).execute()
     log.info("mail: sent %s to %s via %s", key, to, where)
     return True
-
-
-# ---------------------------------------------------------------- booking messages
-
-ROLES = ("invitee", "host")
-
-
-def zone_of(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
-def when_long(start: datetime, end: datetime, tz: ZoneInfo) -> str:
-    """'Tuesday 1 December 2026, 11:00–11:30 (Europe/Berlin)' in the reader's zone."""
-    s, e = start.astimezone(tz), end.astimezone(tz)
-    day = f"{s:%A} {s.day} {s:%B %Y}"
-    return f"{day}, {s:%H:%M}–{e:%H:%M} ({tz.key})"
-
-
-def when_short(start: datetime, tz: ZoneInfo) -> str:
-    """'Tue 1 Dec 2026, 11:00 CET' for subject lines."""
-    s = start.astimezone(tz)
-    return f"{s:%a} {s.day} {s:%b %Y}, {s:%H:%M} {s.tzname()}"
-
-
-def humanize(delta: timedelta) -> str:
-    """'45 minutes', '1 hour', '90 minutes', '24 hours', '3 days' — how far ahead."""
-    minutes = max(0, round(delta.total_seconds() / 60))
-    if minutes < 60 or (minutes < 180 and minutes % 60):
-        return f"{minutes} minute{'s' * (minutes != 1)}"
-    hours = round(minutes / 60)
-    if hours < 48:
-        return f"{hours} hour{'s' * (hours != 1)}"
-    days = round(hours / 24)
-    return f"{days} days"
-
-
-SUBJECTS = {
-    ("created", "invitee"): "Confirmed: {title} with {other} on {when}",
-    ("created", "host"): "New booking: {title} with {other} on {when}",
-    ("rescheduled", "invitee"): "Rescheduled: {title} with {other}, now {when}",
-    ("rescheduled", "host"): "Rescheduled: {title} with {other}, now {when}",
-    ("cancelled", "invitee"): "Cancelled: {title} with {other} on {when}",
-    ("cancelled", "host"): "Cancelled: {title} with {other} on {when}",
-    ("reminder", "invitee"): "Reminder: {title} with {other} in {ahead} ({when})",
-    ("reminder", "host"): "Reminder: {title} with {other} in {ahead} ({when})",
-}
-
-
-def booking_message(
-    booking: Booking, event: str, role: str, now: datetime | None = None, **extra: Any
-) -> EmailMessage:
-    """The e-mail about ``event`` (created | rescheduled | cancelled | reminder) for ``role``.
-
-    The invitee reads times in their zone and replies to the host; the host
-    reads times in theirs and replies to the invitee. Both get the meeting
-    link, a link to act on the booking (the invitee their secret manage link,
-    the host the booking in their settings) and the booking as an ``.ics``
-    (CANCEL once cancelled).
-    """
-    if (event, role) not in SUBJECTS:
-        raise ValueError(f"no message for {event!r} to {role!r}")
-    now = now or utcnow()
-    host: User = booking.host
-    invitee_zone = zone_of(booking.invitee_timezone)
-    host_zone = zone_of(host.timezone)
-    tz = invitee_zone if role == "invitee" else host_zone
-    previous = booking.rescheduled_from if event == "rescheduled" else None
-    context = {
-        "event": event,
-        "role": role,
-        "title": meeting_title(booking),
-        "host_name": host.display_name,
-        "host_email": host.email,
-        "invitee_name": booking.invitee_name,
-        "invitee_email": booking.invitee_email,
-        "other_name": booking.invitee_name if role == "host" else host.display_name,
-        "recipient_name": host.display_name if role == "host" else booking.invitee_name,
-        "when": when_long(booking.start_utc, booking.end_utc, tz),
-        "previous_when": when_long(previous.start_utc, previous.end_utc, tz) if previous else "",
-        "meeting_link": meeting_link(booking),
-        "manage_url": host_url(booking) if role == "host" else manage_url(booking),
-        "book_again_url": booking_service.external_url(
-            f"/{host.slug}/{booking.type_slug}" if booking.meeting_type_id else f"/{host.slug}"
-        ),
-        "notes": booking.notes,
-        # Invitee questions (portal.booking.questions): (label, answer) pairs, shown escaped.
-        "answers": answered(booking.answer_list()),
-        # The host's signature closes messages to the invitee (plain text, escaped in HTML).
-        "signature": host.email_signature if role == "invitee" else "",
-        # Only the host hears that no Meet/Teams link could be made (portal.booking.locations).
-        "link_problem": booking.join_error
-        if role == "host" and booking.join_status == "failed"
-        else "",
-        "cancel_reason": booking.cancel_reason,
-        "cancelled_by": booking.cancelled_by,
-        "ahead": humanize(booking.start_utc - now),
-        "brand": sender().display_name or "Kairos",
-    } | extra
-    subject = SUBJECTS[(event, role)].format(
-        title=context["title"],
-        other=context["other_name"],
-        when=when_short(booking.start_utc, tz),
-        ahead=context["ahead"],
-    )
-    text, html = render(f"booking_{event}", subject=subject, **context)
-    method = "CANCEL" if event == "cancelled" else "REQUEST"
-    ics = Attachment(
-        "cancel.ics" if method == "CANCEL" else "invite.ics",
-        booking_ics(booking, method, now, url=context["manage_url"]),
-        params={"method": method, "charset": "utf-8"},
-    )
-    if role == "invitee":
-        to = address(booking.invitee_name, booking.invitee_email)
-        reply_to = address(host.display_name, host.email)
-        from_name = f"{host.display_name} via {context['brand']}"
-    else:
-        to = address(host.display_name, host.email)
-        reply_to = address(booking.invitee_name, booking.invitee_email)
-        from_name = None
-    return compose(
-        booking_key(booking, event, role, extra.get("offset")),
-        to,
-        subject,
-        text,
-        html,
-        (ics,),
-        reply_to=reply_to,
-        from_name=from_name,
-        now=now,
-    )
-
-
-def booking_key(booking: Booking, event: str, role: str, offset: int | None = None) -> str:
-    """The once-only key: booking, event (reminders: with their offset), recipient, sequence."""
-    name = f"reminder{offset}" if event == "reminder" else event
-    return f"booking:{booking.id}:{name}:{role}:seq{booking.sequence}"
-
-
-def send_booking_message(
-    booking: Booking, event: str, role: str, now: datetime | None = None, **extra: Any
-) -> bool:
-    msg = booking_message(booking, event, role, now, **extra)
-    key = booking_key(booking, event, role, extra.get("offset"))
-    return send_once(key, msg, booking_id=booking.id, now=now)
 
 
 # ---------------------------------------------------------------- host messages

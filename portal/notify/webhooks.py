@@ -152,16 +152,37 @@ def new_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
 
 
-def create(user: User, url: str, events: list[str], description: str = "") -> tuple[Webhook, str]:
+def create(
+    user: User, url: str, events: list[str], description: str = "", active: bool = True
+) -> tuple[Webhook, str]:
     """A new webhook and its secret — the only time the secret is returned in the clear."""
     if Webhook.select().where(Webhook.user == user).count() >= MAX_WEBHOOKS:
         raise WebhookError("url", f"you have {MAX_WEBHOOKS} webhooks; delete one first")
     secret = new_secret()
     with db.atomic():
-        hook = Webhook.create(user=user, url=url, events=",".join(events), description=description)
+        hook = Webhook.create(
+            user=user,
+            url=url,
+            events=",".join(events),
+            description=description,
+            is_active=active,
+        )
         crypto.seal(hook, "secret", {"secret": secret})
         hook.save()
     return hook, secret
+
+
+def update(hook: Webhook, values: Mapping[str, Any]) -> None:
+    """Change the fields ``values`` gives (url, events, description, active), checked already."""
+    columns = {
+        "url": "url",
+        "events": "events",
+        "description": "description",
+        "active": "is_active",
+    }
+    for name, value in values.items():
+        setattr(hook, columns[name], ",".join(value) if name == "events" else value)
+    hook.save()
 
 
 def rotate_secret(hook: Webhook) -> str:
@@ -265,7 +286,7 @@ def _event_time(booking: Booking, event: str) -> datetime:
 
 def payload(booking: Booking, event: str) -> dict[str, Any]:
     """The JSON body: the event and the booking as it is now (as the API shows it to hosts)."""
-    from portal.booking.service import booking_dict
+    from portal.booking.shape import booking_dict
     from portal.notify.ical import host_url
 
     host: User = booking.host

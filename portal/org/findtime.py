@@ -25,15 +25,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from flask import current_app
-
 from portal import clock
 from portal.booking import availability as engine
 from portal.booking import service
-from portal.calendars import sync
+from portal.booking.checks import BookingError, CalendarUnavailable, SlotTaken, zone
+from portal.booking.links import manage_token
+from portal.booking.rules import cached_busy, existing_bookings, host_rules, local_day_range
+from portal.calendars import live_check, write_back
 from portal.database import host_lock, is_sqlite
 from portal.models import Booking, BookingAttendee, User, hash_token, to_db
 from portal.notify.ical import one_line
+from portal.runtime.appconfig import live_check_timeout
 from portal.runtime.outbox import relay_quietly
 
 STEP = timedelta(minutes=30)
@@ -106,11 +108,11 @@ def availability(user: User, start: datetime, end: datetime) -> Availability:
     widens them, so a meeting put here never lands in a buffer that the
     person's booking page protects.
     """
-    hours = merge(engine.windows(service.host_rules(user), start, end))
-    busy = [(b.start, b.end) for b in service.cached_busy(user, start, end)]
+    hours = merge(engine.windows(host_rules(user), start, end))
+    busy = [(b.start, b.end) for b in cached_busy(user, start, end)]
     busy += [
         (b.start - b.buffer_before, b.end + b.buffer_after)
-        for b in service.existing_bookings(user, start, end)
+        for b in existing_bookings(user, start, end)
     ]
     merged = merge(busy)
     return Availability(hours, merged, subtract(hours, merged))
@@ -154,9 +156,9 @@ def week_grid(
     host: User, coworkers: Sequence[User], monday: date, duration: int, now: datetime
 ) -> Week:
     """Everyone's free/busy for the week of ``monday`` in half-hour cells of the host's zone."""
-    tz = service.zone(host.timezone)
+    tz = zone(host.timezone)
     people = [host, *coworkers]
-    start, end = service.local_day_range(monday, monday + timedelta(days=6), tz)
+    start, end = local_day_range(monday, monday + timedelta(days=6), tz)
     weeks = [availability(p, start, end) for p in people]
     length = timedelta(minutes=duration)
 
@@ -215,21 +217,21 @@ def clean_meeting(
 ) -> tuple[str, str]:
     """Check what the host asked for; BookingError names the field at fault."""
     if not coworkers:
-        raise service.BookingError("pick at least one co-worker", "with")
+        raise BookingError("pick at least one co-worker", "with")
     if len(coworkers) > MAX_COWORKERS:
-        raise service.BookingError(f"pick at most {MAX_COWORKERS} co-workers", "with")
+        raise BookingError(f"pick at most {MAX_COWORKERS} co-workers", "with")
     if any(c.id == host.id or not c.is_active for c in coworkers):
-        raise service.BookingError("pick active co-workers other than yourself", "with")
+        raise BookingError("pick active co-workers other than yourself", "with")
     if duration not in DURATIONS:
-        raise service.BookingError("pick one of the offered lengths", "duration")
+        raise BookingError("pick one of the offered lengths", "duration")
     if start.tzinfo is None:
-        raise service.BookingError("the time needs a UTC offset", "start")
+        raise BookingError("the time needs a UTC offset", "start")
     title = one_line(title or "") or "Meeting"
     if len(title) > MAX_TITLE:
-        raise service.BookingError(f"use at most {MAX_TITLE} characters", "title")
+        raise BookingError(f"use at most {MAX_TITLE} characters", "title")
     location = one_line(location or "")
     if len(location) > MAX_LOCATION:
-        raise service.BookingError(f"use at most {MAX_LOCATION} characters", "location")
+        raise BookingError(f"use at most {MAX_LOCATION} characters", "location")
     return title, location
 
 
@@ -237,15 +239,15 @@ def _live(
     people: Sequence[User], start: datetime, end: datetime, now: datetime
 ) -> dict[int, list[Interval]]:
     """Everyone's calendars read now (short timeout), before any lock is taken."""
-    timeout = float(current_app.config["LIVE_CHECK_TIMEOUT"])
+    timeout = live_check_timeout()
     out: dict[int, list[Interval]] = {}
     for person in people:
         try:
             out[person.id] = [
-                (b.start, b.end) for b in sync.live_busy(person, start, end, timeout, now=now)
+                (b.start, b.end) for b in live_check.live_busy(person, start, end, timeout, now=now)
             ]
-        except sync.LiveCheckFailed as exc:
-            raise service.CalendarUnavailable(
+        except live_check.LiveCheckFailed as exc:
+            raise CalendarUnavailable(
                 f"we could not check {person.display_name}'s calendar just now; "
                 "please try again shortly"
             ) from exc
@@ -271,9 +273,9 @@ def book_meeting(
     start = start.astimezone(UTC)
     end = start + timedelta(minutes=duration)
     if start <= now:
-        raise service.BookingError("this time is in the past", "start")
+        raise BookingError("this time is in the past", "start")
     if start > now + timedelta(weeks=WEEKS_AHEAD):
-        raise service.BookingError("pick a time within the next year", "start")
+        raise BookingError("pick a time within the next year", "start")
     people = [host, *coworkers]
     live = _live(people, start, end, now)
     pad = timedelta(days=1)
@@ -281,15 +283,15 @@ def book_meeting(
         for person in people:
             fresh = User.get_by_id(person.id)
             if not fresh.is_active:
-                raise service.BookingError(f"{fresh.display_name} is no longer a member", "with")
+                raise BookingError(f"{fresh.display_name} is no longer a member", "with")
             week = availability(fresh, start - pad, end + pad)
             if not covers(week.free, start, end) or overlaps(live[person.id], start, end):
-                raise service.SlotTaken(
+                raise SlotTaken(
                     f"{fresh.display_name} is no longer free at this time; please pick another",
                     "start",
                 )
         booking = _insert(host, coworkers, start, end, title, location)
-        sync.attach_calendar_event(booking)
+        write_back.attach_calendar_event(booking)
         service.record_event(booking, "created")
     relay_quietly()
     return booking
@@ -317,7 +319,7 @@ def _insert(
         ical_uid=f"{uid}@kairos",
         location=location,
     )
-    booking.manage_token_hash = hash_token(service.manage_token(booking))
+    booking.manage_token_hash = hash_token(manage_token(booking))
     booking.save(force_insert=True)
     BookingAttendee.insert_many(
         [

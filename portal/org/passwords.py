@@ -11,19 +11,17 @@ two requests racing with the same token.
 
 from __future__ import annotations
 
-import hmac
 import secrets
 from datetime import datetime, timedelta
 
 from portal.models import Outbox, PasswordReset, User, db, from_db, hash_token, to_db, utcnow
-from portal.tokens import derived_token
+from portal.tokens import derived_token, find_by_token
 
 RESET_VALID_FOR = timedelta(hours=1)
 # More requests than this per account and hour send nothing (no mail bombing).
 MAX_RESETS_PER_HOUR = 3
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
-MAX_TOKEN = 200
 
 
 def reset_token(reset: PasswordReset, user: User) -> str:
@@ -70,20 +68,26 @@ def is_live(reset: PasswordReset, now: datetime) -> bool:
     return reset.used_at is None and expires is not None and now < expires
 
 
-def find_reset(token: str, now: datetime | None = None) -> PasswordReset | None:
-    """The unused, unexpired reset behind ``token`` whose user's password is unchanged."""
-    if not token or len(token) > MAX_TOKEN:
-        return None
-    now = now or utcnow()
-    reset = PasswordReset.get_or_none(PasswordReset.token_hash == hash_token(token))
-    if reset is None or not is_live(reset, now):
-        return None
+def live_token(reset: PasswordReset, now: datetime) -> str:
+    """The link token while ``reset`` is live and its user active; "" otherwise.
+
+    Rebuilt from the user's password as it is now, so it no longer matches the
+    stored hash once the password changed.
+    """
+    if not is_live(reset, now):
+        return ""
     user = User.get_or_none(User.id == reset.user_id)
     if user is None or not user.is_active:
-        return None
-    if not hmac.compare_digest(reset_token(reset, user), token):
-        return None  # the password changed since the link was sent
-    return reset
+        return ""
+    return reset_token(reset, user)
+
+
+def find_reset(token: str, now: datetime | None = None) -> PasswordReset | None:
+    """The unused, unexpired reset behind ``token`` whose user's password is unchanged."""
+    when = now or utcnow()
+    return find_by_token(
+        PasswordReset, PasswordReset.token_hash, token, lambda r: live_token(r, when)
+    )
 
 
 def password_problem(password: str, confirm: str) -> tuple[str, str] | None:

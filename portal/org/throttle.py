@@ -1,4 +1,5 @@
-"""Sign-in throttling: attempts counted per account and per client address.
+"""Signing in: the password check behind a throttle counting attempts per account and
+per client address (:func:`authenticate`, the one service the sign-in page calls).
 
 Refuses early instead of slowing down: once an account or an address has used up
 its attempts for the window, every attempt is answered 429 with ``Retry-After``
@@ -8,7 +9,8 @@ live in the app's Redis, so every web process shares them; while Redis is down
 each process counts in its own memory rather than failing the sign-in (or not
 counting at all).
 
-An unknown e-mail is counted exactly like a known one: the answers stay the same.
+An unknown e-mail is counted exactly like a known one, and costs one password hash
+like a known one: neither the answers nor their timing tell which accounts exist.
 """
 
 from __future__ import annotations
@@ -23,10 +25,23 @@ from flask import current_app
 from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from portal.models import User
 
 # After Redis fails, count in memory this long before asking Redis again, so a dead
 # Redis costs one connect timeout per half minute, not one per sign-in.
 _REDIS_RETRY_SECONDS = 30.0
+# Checked when the e-mail is unknown, so both answers cost one password hash.
+_DUMMY_HASH = generate_password_hash("kairos-timing-equaliser")
+
+
+class TooManyAttempts(Exception):
+    """Refused before any password was checked; try again in ``wait`` seconds."""
+
+    def __init__(self, wait: int):
+        super().__init__(f"too many sign-in attempts; retry in {wait} seconds")
+        self.wait = wait
 
 
 class _Counters:
@@ -63,6 +78,8 @@ def _counters() -> _Counters:
         storage = storage_from_string(
             uri, key_prefix="kairos-login", socket_connect_timeout=1, socket_timeout=1
         )
+        # A sync URI (redis://, memory://) gives a sync storage; async:// ones are never set.
+        assert isinstance(storage, Storage)
         counters = app.extensions["kairos_login_throttle"] = _Counters(storage)
     return counters
 
@@ -113,3 +130,20 @@ def reset(email: str) -> None:
     """A successful sign-in clears the account's count (the address keeps its own)."""
     item, key = _limits(email, None)[0]
     _counters().run("clear", item, key)
+
+
+def authenticate(email: str, password: str, addr: str | None) -> User | None:
+    """The active host these credentials open, or None; :class:`TooManyAttempts` when the
+    account or the address ``addr`` has used up its attempts for now."""
+    email = email.strip().lower()
+    wait = check(email, addr)
+    if wait is not None:
+        raise TooManyAttempts(wait)
+    user = User.by_email(email)
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    if not (user.check_password(password) and user.is_active):
+        return None
+    reset(email)
+    return user

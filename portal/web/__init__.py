@@ -32,7 +32,6 @@ class IdConverter(IntegerConverter):
 def register_blueprints(app: Flask) -> None:
     """Every page, in one list: fixed paths first, the public catch-all ``/<host>`` last."""
     from portal.web import (
-        admin,
         admin_exchange,
         auth,
         feeds,
@@ -41,8 +40,9 @@ def register_blueprints(app: Flask) -> None:
         invite,
         oauth,
         password,
-        public,
     )
+    from portal.web.admin import jobs, organisation, people
+    from portal.web.public import booking, errors, manage
     from portal.web.settings import (
         appointments,
         connections,
@@ -77,13 +77,13 @@ def register_blueprints(app: Flask) -> None:
         password,
         *settings_pages,  # one blueprint, ``settings``, over these modules
         connections,
-        admin,
+        *(people, organisation, jobs),  # one blueprint, ``admin``, over these modules
         admin_exchange,
         findtime,
         invite,
         oauth,
         feeds,  # /feeds/<token>.ics before the public /<host>/<type_slug>
-        public,
+        *(booking, manage, errors),  # one blueprint, ``public``, over these modules
     ):
         if module.bp.name not in app.blueprints:
             app.register_blueprint(module.bp)

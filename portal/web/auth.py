@@ -21,18 +21,14 @@ from flask import (
 )
 from flask_login import current_user, login_user
 from peewee import IntegrityError
-from werkzeug.security import check_password_hash, generate_password_hash
 
-from portal.cli import create_user
 from portal.extensions import end_session, login_manager
 from portal.models import AppSetting, User, db
 from portal.org import throttle
+from portal.org.users import create_user
 from portal.web.forms import LoginForm, SetupForm, timezone_names
 
 bp = Blueprint("auth", __name__)
-
-# Checked when the e-mail is unknown, so both answers cost one password hash.
-_DUMMY_HASH = generate_password_hash("kairos-timing-equaliser")
 
 
 def safe_next(target: str | None) -> str | None:
@@ -99,18 +95,11 @@ def login():
     form = LoginForm()
     error = None
     if form.validate_on_submit():
-        email = form.email.data.strip().lower()
-        wait = throttle.check(email, request.remote_addr)
-        if wait is not None:
-            return _too_many_attempts(form, target, wait)
-        user = User.by_email(email)
-        if user is None:
-            check_password_hash(_DUMMY_HASH, form.password.data)
-            ok = False
-        else:
-            ok = user.check_password(form.password.data) and user.is_active
-        if ok:
-            throttle.reset(email)
+        try:
+            user = throttle.authenticate(form.email.data, form.password.data, request.remote_addr)
+        except throttle.TooManyAttempts as exc:
+            return _too_many_attempts(form, target, exc.wait)
+        if user is not None:
             _sign_in(user)
             return redirect(target or url_for("settings.index"))
         error = "That e-mail and password do not match an account."

@@ -28,8 +28,7 @@ def feed(token: str):
     if user is None:
         abort(404)
     body = feeds.feed_ics(user)
-    response = Response(body, mimetype="text/calendar")
-    response.charset = "utf-8"
+    response = Response(body, mimetype="text/calendar")  # text/*: "; charset=utf-8" added
     # DTSTAMP is "now" in every answer; the version tag ignores it so unchanged feeds match.
     response.set_etag(hashlib.sha256(_DTSTAMP.sub(b"", body)).hexdigest()[:32])
     response.headers["Cache-Control"] = "private, max-age=300"

@@ -14,7 +14,7 @@ from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user
 
 from portal import clock
-from portal.booking import service
+from portal.booking.checks import BookingError, parse_start, zone
 from portal.models import User, parse_id
 from portal.org import findtime
 from portal.web.guards import hosts_only
@@ -75,7 +75,7 @@ def _page(
     host: User = current_user._get_current_object()
     now = clock.now()
     week = findtime.week_grid(host, coworkers, monday, duration, now) if coworkers else None
-    today = now.astimezone(service.zone(host.timezone)).date()
+    today = now.astimezone(zone(host.timezone)).date()
     return render(
         "findtime/index.html",
         "findtime",
@@ -100,7 +100,7 @@ def _page(
 def index():
     """The picker, and the week grid once co-workers are chosen (changes nothing)."""
     host: User = current_user._get_current_object()
-    today = clock.now().astimezone(service.zone(host.timezone)).date()
+    today = clock.now().astimezone(zone(host.timezone)).date()
     ids = _ids(request.args.getlist("with"))
     errors = {}
     if len(ids) > findtime.MAX_COWORKERS:
@@ -118,7 +118,7 @@ def index():
 def book():
     """Book the clicked slot for the host and the co-workers; a lost race re-shows the week."""
     host: User = current_user._get_current_object()
-    today = clock.now().astimezone(service.zone(host.timezone)).date()
+    today = clock.now().astimezone(zone(host.timezone)).date()
     ids = _ids(request.form.getlist("with"))
     coworkers = _coworkers(ids)
     raw_duration = request.form.get("duration", "")
@@ -129,15 +129,15 @@ def book():
     if len(coworkers) != len(ids):
         errors["with"] = "a co-worker you picked is no longer available"
     try:
-        start = service.parse_start(request.form.get("start"))
-    except service.BookingError as exc:
+        start = parse_start(request.form.get("start"))
+    except BookingError as exc:
         errors["start"] = exc.message
         start = None
     status = 422
     if not errors and start is not None:
         try:
             meeting = findtime.book_meeting(host, coworkers, start, duration, title, location)
-        except service.BookingError as exc:
+        except BookingError as exc:
             errors[exc.field or "start"] = exc.message
             status = exc.status
         else:

@@ -6,8 +6,8 @@ the API accepts too, and the other way round.
 
 from __future__ import annotations
 
+import datetime
 import re
-from datetime import date
 from functools import lru_cache
 from urllib.parse import urlsplit
 from zoneinfo import available_timezones
@@ -49,13 +49,13 @@ from portal.api.schemas.meeting_types import (
     MAX_NAME,
     WINDOW_DAYS,
 )
-from portal.booking.availability import format_clock, parse_clock
 from portal.booking.locations import KINDS as LOCATION_KINDS
 from portal.booking.locations import MAX_LOCATION
+from portal.booking.wallclock import format_clock, parse_clock
 from portal.models import validate_slug
+from portal.org.passwords import MAX_PASSWORD, MIN_PASSWORD
 
 MAX_ORIGINS = 50
-MIN_PASSWORD = 8
 
 
 @lru_cache(maxsize=1)
@@ -95,7 +95,7 @@ class LoginForm(FlaskForm):
     )
     password = PasswordField(
         "Password",
-        validators=[InputRequired(), Length(max=1024)],
+        validators=[InputRequired(), Length(max=MAX_PASSWORD)],
         render_kw={"autocomplete": "current-password"},
     )
 
@@ -119,7 +119,7 @@ class SetupForm(FlaskForm):
     timezone = StringField("Time zone", validators=[InputRequired(), valid_timezone])
     password = PasswordField(
         "Password",
-        validators=[InputRequired(), Length(min=MIN_PASSWORD, max=1024)],
+        validators=[InputRequired(), Length(min=MIN_PASSWORD, max=MAX_PASSWORD)],
         description=f"At least {MIN_PASSWORD} characters.",
         render_kw={"autocomplete": "new-password"},
     )
@@ -156,12 +156,12 @@ class ProfileForm(FlaskForm):
 class PasswordForm(FlaskForm):
     current_password = PasswordField(
         "Current password",
-        validators=[InputRequired(), Length(max=1024)],
+        validators=[InputRequired(), Length(max=MAX_PASSWORD)],
         render_kw={"autocomplete": "current-password"},
     )
     new_password = PasswordField(
         "New password",
-        validators=[InputRequired(), Length(min=MIN_PASSWORD, max=1024)],
+        validators=[InputRequired(), Length(min=MIN_PASSWORD, max=MAX_PASSWORD)],
         render_kw={"autocomplete": "new-password"},
     )
     confirm = PasswordField(
@@ -281,7 +281,7 @@ class OverrideForm(FlaskForm):
         render_kw={"placeholder": "09:00–12:00, 14:00–18:00", "autocomplete": "off"},
     )
 
-    def __init__(self, *args, today: date | None = None, **kwargs):
+    def __init__(self, *args, today: datetime.date | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.today = today
         self.ranges: list[tuple[str, str]] = []

@@ -1,7 +1,7 @@
 """Joining the team: accept an invitation (``/invite/<token>``) or sign up (``/signup``).
 
 Both create the account with the organisation's defaults for new members
-(``portal.org.admin``) and sign the new member in. ``/signup`` exists only while
+(``portal.org.member_defaults``) and sign the new member in. ``/signup`` exists only while
 the admin has self-signup on; a used, revoked or expired invitation answers
 404 with a page that says so. The token travels in the path, so these pages
 send no referrer and are never cached.
@@ -15,9 +15,13 @@ from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import Length
 
 from portal.extensions import limiter
-from portal.org import admin
+from portal.org import invites
+from portal.org.errors import AdminError
+from portal.org.passwords import MAX_PASSWORD, MIN_PASSWORD
+from portal.org.settings import self_signup_enabled, signup_domains
+from portal.org.signup import sign_up
+from portal.org.users import suggest_slug
 from portal.web.auth import _sign_in
-from portal.web.forms import MIN_PASSWORD
 
 bp = Blueprint("invite", __name__)
 
@@ -36,13 +40,13 @@ class AccountForm(FlaskForm):
     )
     password = PasswordField(
         "Password",
-        validators=[Length(max=admin.MAX_PASSWORD)],
+        validators=[Length(max=MAX_PASSWORD)],
         description=f"At least {MIN_PASSWORD} characters.",
         render_kw={"autocomplete": "new-password"},
     )
     confirm = PasswordField(
         "Repeat the password",
-        validators=[Length(max=admin.MAX_PASSWORD)],
+        validators=[Length(max=MAX_PASSWORD)],
         render_kw={"autocomplete": "new-password"},
     )
 
@@ -57,28 +61,22 @@ def _private(body: str, status: int = 200) -> tuple[str, int, dict[str, str]]:
     return body, status, {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 
-def _suggested_slug(email: str) -> str:
-    from portal.calendars.oauth_accounts import _slug_for
-
-    return _slug_for(email)
-
-
 @bp.route("/invite/<token>", methods=["GET", "POST"])
 def accept(token: str):
     """Choose a name, link name and password; the link then stops working."""
-    invite = admin.find_invite(token)
+    invite = invites.find_invite(token)
     if invite is None:
         return _private(render_template("admin/invite_invalid.html"), 404)
     form = AccountForm()
     if not form.is_submitted():
-        form.slug.data = _suggested_slug(invite.email)
+        form.slug.data = suggest_slug(invite.email)
     error = ""
     if form.validate_on_submit():
         try:
-            user = admin.accept_invite(
+            user = invites.accept_invite(
                 token, form.name.data, form.slug.data, form.password.data, form.confirm.data
             )
-        except admin.AdminError as exc:
+        except AdminError as exc:
             if exc.field is None:
                 error = exc.message
             else:
@@ -96,24 +94,24 @@ def accept(token: str):
 @limiter.limit(SIGNUP_LIMIT, methods=["POST"])
 def signup():
     """Self-signup: only while the admin allows it, only for the allowed e-mail domains."""
-    if not admin.self_signup_enabled() or not admin.signup_domains():
+    if not self_signup_enabled() or not signup_domains():
         abort(404)
     form = SignupForm()
     if form.validate_on_submit():
         try:
-            user = admin.sign_up(
+            user = sign_up(
                 form.email.data,
                 form.name.data,
                 form.slug.data,
                 form.password.data,
                 form.confirm.data,
             )
-        except admin.AdminError as exc:
+        except AdminError as exc:
             form[exc.field or "email"].errors.append(exc.message)
         else:
             _sign_in(user)
             flash("Welcome! Check your weekly hours, then connect your calendar.", "info")
             return redirect(url_for("settings.hours"))
     status = 422 if form.is_submitted() else 200
-    page = render_template("admin/signup.html", form=form, domains=admin.signup_domains())
+    page = render_template("admin/signup.html", form=form, domains=signup_domains())
     return _private(page, status)

@@ -2,9 +2,10 @@
 
 Starting a flow changes nothing of the host's data (it records a
 single-use flow row), so both a CSRF-checked POST (the buttons) and a plain
-GET (a bookmarked link) start one. The rules — state, PKCE, which host an
-account signs in, how a grant becomes a connection — live in
-``portal.calendars.oauth_accounts``; these views only parse, call and redirect.
+GET (a bookmarked link) start one. The rules — state, PKCE, the callback's
+outcome (``portal.calendars.oauth_flows``), which host an account signs in and
+how a grant becomes a connection (``portal.calendars.oauth_accounts``) — live
+in the calendars package; these views only parse, call and redirect.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from flask import Blueprint, abort, current_app, flash, redirect, request, url_f
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from portal.calendars import oauth_accounts as accounts
+from portal.calendars import oauth_flows as flows
+from portal.calendars.oauth_accounts import FlowError
 from portal.models import Connection, User
-from portal.org.admin import provider_allowed
+from portal.org.settings import provider_allowed
 from portal.web.auth import _sign_in, safe_next
 from portal.web.render import render
 
@@ -23,7 +25,7 @@ bp = Blueprint("oauth", __name__)
 
 
 def _enabled_or_404(provider: str) -> None:
-    if not accounts.is_enabled(provider):
+    if not flows.is_enabled(provider):
         abort(404)
 
 
@@ -45,7 +47,7 @@ def _connections_page() -> str:
 def _oauth_links():
     def oauth_providers() -> list[tuple[str, str]]:
         """``(name, title)`` of the OAuth providers this installation offers."""
-        return [(p, accounts.title(p)) for p in accounts.enabled_providers()]
+        return [(p, flows.title(p)) for p in flows.enabled_providers()]
 
     def oauth_reconnect_url(conn: Connection) -> str:
         return url_for("oauth.connect", provider=conn.provider, connection=conn.id)
@@ -69,7 +71,7 @@ def connect(provider: str) -> Response:
         )
         if conn is None:
             abort(404)
-    url = accounts.start(
+    url = flows.start(
         provider,
         "connect",
         user=current_user._get_current_object(),
@@ -85,80 +87,39 @@ def login(provider: str) -> Response:
     _enabled_or_404(provider)
     if User.select().count() == 0:
         return redirect(url_for("auth.setup"))
-    url = accounts.start(provider, "login", next_path=safe_next(request.values.get("next")) or "")
+    url = flows.start(provider, "login", next_path=safe_next(request.values.get("next")) or "")
     return redirect(url, 303)
+
+
+def _landing_url(provider: str, landing: flows.Landing) -> str:
+    """The address of the page a callback's landing names."""
+    if landing.page == "offer":
+        target = landing.next_path or url_for("settings.index")
+        return url_for("oauth.offer", provider=provider, nonce=landing.nonce, next=target)
+    if landing.next_path:
+        return landing.next_path
+    if landing.page == "connections":
+        return _connections_page()
+    return url_for("auth.login" if landing.page == "login" else "settings.index")
 
 
 @bp.get("/oauth/<provider>/callback")
 def callback(provider: str) -> Response:
     """Where the provider sends the browser back, with ``code`` and ``state`` (or ``error``)."""
-    if provider not in accounts.PROVIDERS:
+    if provider not in flows.PROVIDERS:
         abort(404)
-    fallback = url_for("settings.index") if current_user.is_authenticated else url_for("auth.login")
-    try:
-        flow = accounts.take(provider, request.args.get("state", ""))
-    except accounts.FlowError as exc:
-        flash(str(exc), "error")
-        return redirect(fallback)
-    name = accounts.title(provider)
-    if request.args.get("error"):
-        cancelled = request.args.get("error") == "access_denied"
-        flash(
-            f"{name}: {'you cancelled the request' if cancelled else 'the request was refused'}.",
-            "info" if cancelled else "error",
-        )
-        return redirect(_connections_page() if flow.purpose == "connect" else fallback)
-    if flow.purpose == "connect" and (
-        not current_user.is_authenticated or current_user.id != flow.user_id
-    ):
-        flash("You were signed out meanwhile; sign in and connect again.", "error")
-        return redirect(url_for("auth.login"))
-    try:
-        token, account = accounts.finish(flow, request.args.get("code", ""))
-    except accounts.FlowError as exc:
-        flash(str(exc), "error")
-        return redirect(_connections_page() if flow.purpose == "connect" else fallback)
-
-    if flow.purpose == "connect":
-        try:
-            conn = accounts.connect_grant(
-                current_user._get_current_object(), provider, token, account, flow.connection_id
-            )
-        except accounts.FlowError as exc:  # switched off by the admin meanwhile
-            flash(str(exc), "error")
-            return redirect(_connections_page())
-        if conn.status == "needs_reconnect":
-            flash(f"{name} ({account.email}) refused access: {conn.last_error}", "error")
-        else:
-            flash(f"Connected {name} ({account.email}). Choose which calendars to use.", "success")
-        return redirect(flow.next_path or _connections_page())
-
-    user = accounts.user_for(provider, account)
-    if user is None:
-        flash(
-            f"No Kairos account belongs to {account.email}. Sign in with your password, "
-            "or ask your administrator for an invitation.",
-            "error",
-        )
-        return redirect(url_for("auth.login"))
-    _sign_in(user)
-    target = flow.next_path or url_for("settings.index")
-    if not provider_allowed(user, provider):
-        return redirect(target)  # signing in is fine; the organisation keeps this calendar out
-    existing = accounts.connection_for(user, provider, account.subject)
-    if existing is not None:
-        # Signing in renewed this account's grant: put its calendar back into service.
-        accounts.connect_grant(user, provider, token, account, existing.id)
-        return redirect(target)
-    nonce = accounts.offer(user, provider, token, account)
-    return redirect(url_for("oauth.offer", provider=provider, nonce=nonce, next=target))
+    signed_in = current_user._get_current_object() if current_user.is_authenticated else None
+    landing = flows.complete(provider, request.args, signed_in, sign_in=_sign_in)
+    if landing.message:
+        flash(landing.message, landing.category)
+    return redirect(_landing_url(provider, landing))
 
 
 @bp.route("/oauth/<provider>/offer/<nonce>", methods=["GET", "POST"])
 @login_required
 def offer(provider: str, nonce: str) -> Response | str:
     """After "Sign in with …": use that account's calendar too? (one click, no second consent)."""
-    flow = accounts.pending_offer(current_user._get_current_object(), provider, nonce)
+    flow = flows.pending_offer(current_user._get_current_object(), provider, nonce)
     target = safe_next(request.values.get("next")) or url_for("settings.index")
     if flow is None:
         if request.method == "POST":
@@ -167,18 +128,18 @@ def offer(provider: str, nonce: str) -> Response | str:
     if request.method == "POST":
         if request.form.get("decision") == "connect":
             try:
-                conn = accounts.accept_offer(flow)
-            except accounts.FlowError as exc:
+                conn = flows.accept_offer(flow)
+            except FlowError as exc:
                 flash(str(exc), "error")
                 return redirect(target)
-            flash(f"Connected {accounts.title(provider)} ({conn.label}).", "success")
+            flash(f"Connected {flows.title(provider)} ({conn.label}).", "success")
             return redirect(_connections_page())
-        accounts.decline_offer(flow)
+        flows.decline_offer(flow)
         return redirect(target)
     return render(
         "oauth/offer.html",
         provider=provider,
-        provider_title=accounts.title(provider),
+        provider_title=flows.title(provider),
         account=flow.label,
         nonce=nonce,
         next=target,

@@ -11,11 +11,11 @@ import calendar
 import re
 import threading
 import time
-import zoneinfo
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property, lru_cache
+from itertools import groupby
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -23,8 +23,9 @@ from flask import current_app, request, url_for
 from markupsafe import Markup
 
 from portal import clock
-from portal.booking import service
+from portal.booking.rules import available_slots, local_day_range
 from portal.models import MeetingType, User, db
+from portal.web import timezones
 
 # The per-process cache of what browsing shows (see slots_by_day).
 SLOTS_CACHE_ENTRIES = 512
@@ -58,25 +59,29 @@ def add_month(first: date, months: int) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
-@lru_cache(maxsize=1)
-def _zone_names() -> tuple[str, ...]:
-    names = {n for n in zoneinfo.available_timezones() if "/" in n and not n.startswith("Etc/")}
-    return tuple(sorted(names | {"UTC"}))
-
-
-@lru_cache(maxsize=256)
 def zone_options(selected: str) -> Markup:
-    """The ``<option>`` list of IANA zones, built once per selected zone.
+    """The zone select's ``<optgroup>``s: canonical zones by region (:mod:`portal.web.timezones`).
 
-    Some 420 names: each option is its own label and value (no ``value=``), which
-    keeps the list at a third of every booking page's weight instead of most of it.
+    Each option reads "Kathmandu, Nepal (UTC+05:45, now 14:50)", so the local time tells
+    the visitor at a glance whether it is theirs; the labels change once a minute.
     """
-    option = Markup("<option{}>{}</option>")
+    return _zone_options(selected, clock.now().replace(second=0, microsecond=0))
+
+
+@lru_cache(maxsize=64)
+def _zone_options(selected: str, minute: datetime) -> Markup:
+    option = Markup('<option value="{}"{}>{}</option>')
     chosen = Markup(" selected")
-    names = _zone_names()
-    if selected not in names:  # a valid alias ("US/Eastern") still shows as chosen
-        names = (selected, *names)
-    return Markup("").join(option.format(chosen if n == selected else "", n) for n in names)
+    groups: list[Markup] = []
+    if selected not in {z.name for z in timezones.zones()}:  # a valid zone with no place
+        groups.append(option.format(selected, chosen, timezones.describe(selected, minute)))
+    for region, members in groupby(timezones.zones(), key=lambda z: z.region):
+        options = Markup("").join(
+            option.format(z.name, chosen if z.name == selected else "", timezones.label(z, minute))
+            for z in members
+        )
+        groups.append(Markup('<optgroup label="{}">{}</optgroup>').format(region, options))
+    return Markup("").join(groups)
 
 
 def day_label(day: date) -> str:
@@ -85,6 +90,12 @@ def day_label(day: date) -> str:
 
 def time_label(moment: datetime) -> str:
     return f"{moment:%H:%M}"
+
+
+def slot_label(start: datetime, minutes: int) -> str:
+    """A time button's accessible name: "Monday 7 December 2026, 09:00–09:30"."""
+    end = start + timedelta(minutes=minutes)
+    return f"{start:%A} {start.day} {start:%B %Y}, {time_label(start)}\u2013{time_label(end)}"
 
 
 # --------------------------------------------------------------------------- the picker
@@ -160,9 +171,9 @@ class Picker:
 def _compute_slots_by_day(
     user: User, mt: MeetingType, first: date, last: date, tz: ZoneInfo, exclude=None
 ) -> dict[date, list[datetime]]:
-    start, end = service.local_day_range(first, last, tz)
+    start, end = local_day_range(first, last, tz)
     by_day: dict[date, list[datetime]] = defaultdict(list)
-    for slot in service.available_slots(user, mt, start, end, now=clock.now(), exclude=exclude):
+    for slot in available_slots(user, mt, start, end, now=clock.now(), exclude=exclude):
         local = slot.astimezone(tz)
         by_day[local.date()].append(local)
     return dict(by_day)

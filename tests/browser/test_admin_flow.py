@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from portal.booking.checks import zone
 from portal.models import Booking, BookingAttendee, User, db, utcnow
 from portal.org import findtime
 from tests.browser.conftest import no_horizontal_overflow, sign_in
@@ -68,7 +69,7 @@ def test_admin_invites_coworker_who_joins_and_they_find_a_time(live_server, new_
         booking = Booking.get(Booking.title == "Kick-off")
         cora_user = User.get(User.email == "cora@example.com")
         assert booking.host.email == "ada@example.com" and booking.status == "confirmed"
-        assert booking.start_utc.astimezone(findtime.service.zone("Europe/Berlin")).hour == 10
+        assert booking.start_utc.astimezone(zone("Europe/Berlin")).hour == 10
         assert [a.user_id for a in BookingAttendee.select()] == [cora_user.id]
         booked = booking.start_utc
 

@@ -19,7 +19,7 @@ from playwright.sync_api import expect
 from portal.models import Calendar, Connection, db
 from portal.runtime.worker import run_worker
 from tests.browser.conftest import LiveServer, sign_in
-from tests.conftest import make_app
+from tests.support.app import make_app
 
 BERLIN = ZoneInfo("Europe/Berlin")
 ACCOUNT = "alice.example@gmail.test"

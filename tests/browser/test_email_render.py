@@ -1,6 +1,6 @@
 """A booking e-mail's HTML part as a mail client shows it: links present, nothing runs.
 
-The message is built by the real composer (``portal.notify.mail.booking_message``)
+The message is built by the real composer (``portal.notify.booking_mail.booking_message``)
 for a booking whose invitee typed markup and script into their name and
 notes; Chromium loads the HTML part with JavaScript on, as the laxest mail
 client would.
@@ -15,11 +15,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from portal.booking import links
 from portal.booking import service as booking
 from portal.models import db
-from portal.notify import mail
+from portal.notify import booking_mail
+from portal.runtime.appconfig import external_url
 from tests.browser.conftest import ARTIFACTS
-from tests.conftest import Hosts, make_app
+from tests.support.app import Hosts, make_app
 
 NAME = 'Eve <img src=x onerror="window.__pwned=1"> "Evil", Inc'
 NOTES = (
@@ -41,8 +43,8 @@ def message(tmp_path, redis_url, now):
             host, mt, start, NAME, "eve@example.com", "America/New_York", NOTES, now=now
         ).booking
     with app.app_context(), db.connection_context():
-        msg = mail.booking_message(b, "created", "invitee", now)
-        manage = booking.external_url(booking.manage_path(b))
+        msg = booking_mail.booking_message(b, "created", "invitee", now)
+        manage = external_url(links.manage_path(b))
     # What the recipient's client receives: the bytes, parsed back.
     received = email.message_from_bytes(msg.as_bytes(), policy=policy.default)
     if not db.is_closed():

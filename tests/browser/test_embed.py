@@ -104,6 +104,8 @@ def test_embedded_booking_in_an_allowed_site(live_server, alice, serve, new_page
 
     # Cancelling from inside the frame works too (the form posts without any cookie).
     frame.get_by_role("button", name="Cancel booking").click()
+    # It asks once (static/public.js) before anything is sent.
+    frame.get_by_role("button", name="Yes, cancel booking").click()
     expect(frame.get_by_role("heading", name="This booking was cancelled")).to_be_visible()
     assert page.context.cookies(live_server.url) == []
 
@@ -134,3 +136,17 @@ def test_a_site_not_on_the_list_cannot_frame_the_page(live_server, alice, serve,
     expect(
         page.frame_locator("#booking iframe").get_by_role("heading", name="Pick a day and time")
     ).to_be_visible()
+
+
+def test_a_refused_frame_gives_way_to_a_link(live_server, alice, serve, new_page):
+    """No grey box for the visitor: a frame that never reports in becomes a plain link."""
+    stranger = as_localhost(serve(embedding_site(live_server.url)))
+    page = new_page()
+    warnings: list[str] = []
+    page.on("console", lambda msg: warnings.append(msg.text) if msg.type == "warning" else None)
+    page.goto(stranger + "/")
+    link = page.get_by_role("link", name="Open the booking page")
+    expect(link).to_be_visible(timeout=15_000)
+    expect(link).to_have_attribute("href", live_server.url + "/alice/intro")
+    expect(page.locator("#booking iframe")).to_be_hidden()
+    assert any("Allowed sites" in w and stranger in w for w in warnings), warnings

@@ -20,8 +20,8 @@ from portal.booking import questions
 from portal.models import Booking, MeetingType, db
 from portal.runtime.worker import run_worker
 from tests.browser.conftest import LiveServer
-from tests.conftest import make_app
-from tests.integration.oauth_support import grant
+from tests.support.app import make_app
+from tests.support.oauth import grant
 
 BERLIN = ZoneInfo("Europe/Berlin")
 ACCOUNT = "test.user@example.com"

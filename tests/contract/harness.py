@@ -9,15 +9,26 @@ harness. Nothing else needs editing.
 Seed events are described neutrally (:class:`SeedEvent`); a harness turns
 them into whatever its server stores (iCalendar text for ICS/CalDAV —
 :func:`to_ics` does that — JSON for a Google or Graph fake).
+
+An OAuth provider's file also defines ``oauth_<name>``, yielding an
+:class:`OAuthAccount`: ``test_oauth_accounts.py`` runs the cases every OAuth
+provider shares (tokens, revocation, throttling, write-back exactly once)
+once per such fixture, through the app's sync layer and jobs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import Any
 
-from portal.calendars.providers import CalendarProvider, CalendarRef
+from portal.calendars.providers import CalendarProvider, CalendarRef, get_provider
+from tests.fakes.common import obtain_token
+from tests.support.ical import VTIMEZONES
+from tests.support.oauth import EMAIL
+from tests.support.processes import closed_url
 
 #: busy semantics a harness may declare it cannot express (skipped, with the reason shown)
 FEATURES = frozenset(
@@ -91,6 +102,88 @@ class Harness:
     features: frozenset[str] = field(default=FEATURES)
 
 
+@dataclass
+class OAuthAccount:
+    """An OAuth provider's fake as the app meets it: the account's calendar and its answers.
+
+    ``fake`` is the fake's handle (``tests.fakes.common.FakeProcess``: ``fail``,
+    ``revoke``, ``expire_access_tokens``, ``oauth_stats``, ``events``); the
+    callables read the provider's own event resources.
+    """
+
+    provider: str
+    fake: Any
+    #: the account's primary calendar, which receives bookings
+    calendar_id: str
+    #: an event resource that is busy from ``start`` to ``end``
+    busy_event: Callable[[datetime, datetime], dict]
+    #: a stored event's start as the provider keeps it, and an instant written that way
+    event_start: Callable[[Mapping[str, Any]], Any]
+    written_start: Callable[[datetime], Any]
+    #: a stored event's attendee addresses
+    attendees: Callable[[Mapping[str, Any]], list[str]]
+    #: whether a stored event is the one written for the booking with this iCalendar UID
+    is_booking: Callable[[Mapping[str, Any], str], bool]
+    #: the fake's count of creates per booking key (Google: accepted inserts per event
+    #: id; Graph: POSTs per transactionId), and the key of a booking's iCalendar UID
+    creates: Callable[[], dict[str, int]]
+    create_key: Callable[[str], str]
+    #: what ``creates`` counts for a booking whose first create lost its answer
+    creates_after_lost_answer: int
+    #: a path every refresh reads, where an injected failure lands
+    read_path: str
+    #: what the provider answers a write whose answer gets lost (500 / 504)
+    lost_answer_status: int
+    #: what the provider says of a revoked grant
+    revoked_error: str
+    #: whether each refresh replaces the refresh token (and spends the old one)
+    rotates_refresh_tokens: bool
+    #: a stored event's revision, where the provider keeps one
+    sequence: Callable[[Mapping[str, Any]], int] | None = None
+
+
+def oauth_harness(
+    name: str,
+    fake: Any,
+    calendar_id: str,
+    zone: str,
+    resources: Callable[[SeedEvent], list[dict]],
+    remote: Callable[[dict], RemoteEvent],
+    dead_server: Callable[[str], dict[str, str]],
+    features: frozenset[str],
+) -> Harness:
+    """An OAuth adapter against its fake: a token from the real flow, a forged one, a dead server.
+
+    ``resources`` turns a seed event into the provider's event resources;
+    ``dead_server`` maps the address of a closed port to the configuration
+    that points the adapter there.
+    """
+    config = fake.config() | {"HTTP_TIMEOUT": 5, "TENTATIVE_IS_BUSY": True}
+    token = obtain_token(name, config)
+    forged = {"access_token": "forged", "refresh_token": "forged"}
+    refused = forged | {"expires_at": time.time() + 3600}
+
+    def make(extra: dict | None = None, credentials: dict | None = None) -> CalendarProvider:
+        return get_provider(name, {"email": EMAIL}, credentials or token, config | (extra or {}))
+
+    def seed(events: Sequence[SeedEvent]) -> None:
+        fake.put_events(calendar_id, [r for ev in events for r in resources(ev)])
+
+    dead = closed_url().rstrip("/")
+    return Harness(
+        name=name,
+        provider=make(),
+        calendar=CalendarRef(calendar_id, timezone=zone),
+        seed=seed,
+        bad_credentials=lambda: make(credentials=refused),
+        unreachable=lambda: make(dead_server(dead)),
+        with_config=make,
+        write_calendar_id=calendar_id,
+        remote_events=lambda cal: [remote(i) for i in fake.events(cal)],
+        features=features,
+    )
+
+
 # --------------------------------------------------------------------------- iCalendar
 
 
@@ -135,53 +228,13 @@ def ics_event_lines(ev: SeedEvent) -> list[str]:
     return out
 
 
-_VTIMEZONES = {
-    # Minimal VTIMEZONE definitions for the zones the suite uses; servers
-    # (Radicale) insist on one per TZID.
-    "Europe/Berlin": [
-        "BEGIN:VTIMEZONE",
-        "TZID:Europe/Berlin",
-        "BEGIN:STANDARD",
-        "DTSTART:19701025T030000",
-        "RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU",
-        "TZOFFSETFROM:+0200",
-        "TZOFFSETTO:+0100",
-        "END:STANDARD",
-        "BEGIN:DAYLIGHT",
-        "DTSTART:19700329T020000",
-        "RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU",
-        "TZOFFSETFROM:+0100",
-        "TZOFFSETTO:+0200",
-        "END:DAYLIGHT",
-        "END:VTIMEZONE",
-    ],
-    "America/New_York": [
-        "BEGIN:VTIMEZONE",
-        "TZID:America/New_York",
-        "BEGIN:STANDARD",
-        "DTSTART:19701101T020000",
-        "RRULE:FREQ=YEARLY;BYMONTH=11;BYDAY=1SU",
-        "TZOFFSETFROM:-0400",
-        "TZOFFSETTO:-0500",
-        "END:STANDARD",
-        "BEGIN:DAYLIGHT",
-        "DTSTART:19700308T020000",
-        "RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=2SU",
-        "TZOFFSETFROM:-0500",
-        "TZOFFSETTO:-0400",
-        "END:DAYLIGHT",
-        "END:VTIMEZONE",
-    ],
-}
-
-
 def to_ics(events: Sequence[SeedEvent], calendar_zone: str | None = None) -> str:
     """One VCALENDAR holding ``events`` (an ICS feed, or one CalDAV resource per event)."""
     lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//Kairos tests//EN"]
     if calendar_zone:
         lines.append(f"X-WR-TIMEZONE:{calendar_zone}")
     for zone in sorted({e.tzid for e in events if e.tzid}):
-        lines += _VTIMEZONES[zone]
+        lines += VTIMEZONES[zone]
     for ev in events:
         lines += ics_event_lines(ev)
     lines.append("END:VCALENDAR")

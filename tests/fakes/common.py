@@ -15,25 +15,24 @@ fake through its ``/_admin/…`` endpoints:
     forget every rule.
 ``GET /_admin/log`` / ``DELETE /_admin/log``
     the requests seen so far, ``[{"method", "path", "status"}]``.
+``POST /_admin/reset``
+    empty the server's store and its OAuth state, forget every rule and the log.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.processes import start_announced, stop_process
 
 GOOGLE_ERRORS = {
     400: ("global", "badRequest", "Bad Request", "INVALID_ARGUMENT"),
@@ -136,7 +135,8 @@ class Faults:
                 return rule
         return None
 
-    def install(self, app: Flask) -> None:
+    def install(self, app: Flask, *resets: Callable[[], None]) -> None:
+        """Inject and log on ``app``; with ``resets``, ``POST /_admin/reset`` runs them too."""
         faults = self
 
         @app.before_request
@@ -187,6 +187,17 @@ class Faults:
                     return jsonify([])
                 return jsonify(list(faults.log))
 
+        if resets:
+
+            @app.post("/_admin/reset")
+            def _reset() -> Any:
+                for reset in resets:
+                    reset()
+                with faults.lock:
+                    faults.rules.clear()
+                    faults.log.clear()
+                return jsonify({"ok": True})
+
     def _answer(self, rule: dict[str, Any]) -> Response:
         response = self.error(int(rule["status"]), request.path)
         if rule.get("retry_after") is not None:
@@ -221,34 +232,16 @@ class FakeProcess:
         self.process: subprocess.Popen | None = None
         self.url = ""
 
-    def start(self, timeout: float = 20) -> FakeProcess:
-        cmd = [sys.executable, "-m", self.module, "--port", "0"]
-        cmd += ["--client-id", self.client_id, "--client-secret", self.client_secret]
+    def start(self) -> FakeProcess:
+        args = ["--client-id", self.client_id, "--client-secret", self.client_secret]
         for key, value in self.args.items():
-            cmd += [f"--{key.replace('_', '-')}", value]
-        env = {**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONUNBUFFERED": "1"}
-        self.process = subprocess.Popen(
-            cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True
-        )
-        deadline = time.monotonic() + timeout
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line.startswith("PORT ") or time.monotonic() > deadline:
-            self.stop()
-            raise RuntimeError(f"{self.module} did not start: {line!r}")
-        self.url = f"http://127.0.0.1:{int(line.split()[1])}"
+            args += [f"--{key.replace('_', '-')}", value]
+        self.process, port = start_announced(self.module, *args)
+        self.url = f"http://127.0.0.1:{port}"
         return self
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process and self.process.stdout:
-            self.process.stdout.close()
+        stop_process(self.process, 10)
 
     def admin(self, method: str, path: str, json: Any = None) -> Any:
         import requests
@@ -295,22 +288,22 @@ class FakeProcess:
 def obtain_token(provider: str, config: dict[str, Any]) -> dict[str, Any]:
     """Run the authorization-code flow against a fake without a browser; returns credentials.
 
-    Uses the production helpers (``portal.calendars.providers.oauth``), so PKCE and the
+    Uses the production helpers (``portal.calendars.providers.oauth_grant``), so PKCE and the
     token exchange are the real ones; only the browser hop is a plain GET.
     """
     from urllib.parse import parse_qs, urlsplit
 
     import requests
 
-    from portal.calendars.providers import oauth
+    from portal.calendars.providers import oauth_grant
 
-    app = oauth.oauth_app(provider, config)
+    app = oauth_grant.oauth_app(provider, config)
     assert app is not None, f"{provider} is not configured"
-    verifier = oauth.new_code_verifier()
+    verifier = oauth_grant.new_code_verifier()
     redirect = "http://127.0.0.1:9/oauth/callback"
-    url = oauth.authorization_url(app, redirect, "test-state", verifier)
+    url = oauth_grant.authorization_url(app, redirect, "test-state", verifier)
     answer = requests.get(url, allow_redirects=False, timeout=10)
     assert answer.status_code == 302, answer.text
     params = parse_qs(urlsplit(answer.headers["Location"]).query)
     assert params.get("state") == ["test-state"], params
-    return oauth.exchange_code(app, redirect, params["code"][0], verifier)
+    return oauth_grant.exchange_code(app, redirect, params["code"][0], verifier)

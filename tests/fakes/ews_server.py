@@ -54,7 +54,6 @@ import signal
 import socket
 import ssl
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -66,6 +65,9 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 from zoneinfo import ZoneInfo
 
+from tests.support.processes import start_announced, stop_process
+from tests.support.servers import answer
+
 S = "http://schemas.xmlsoap.org/soap/envelope/"
 M = "http://schemas.microsoft.com/exchange/services/2006/messages"
 T = "http://schemas.microsoft.com/exchange/services/2006/types"
@@ -73,7 +75,6 @@ E = "http://schemas.microsoft.com/exchange/services/2006/errors"
 A = "http://schemas.microsoft.com/exchange/2010/Autodiscover"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 
-REPO = Path(__file__).resolve().parents[2]
 
 # RequestServerVersion values a server of a given major.minor build accepts.
 API_VERSIONS = {
@@ -1239,12 +1240,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     # -- plumbing ---------------------------------------------------------
 
     def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        answer(self, status, body, headers)
 
     def _xml(self, status: int, text: str) -> None:
         self._send(status, text.encode(), {"Content-Type": "text/xml; charset=utf-8"})
@@ -1648,18 +1644,10 @@ class EwsFake:
         return self.url + "/autodiscover/autodiscover.svc"
 
     def start(self) -> EwsFake:
-        cmd = [sys.executable, "-m", "tests.fakes.ews_server", "--port", "0"]
-        cmd += ["--cert", str(self.cert_file), "--key", str(self.key_file)]
-        env = {**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONUNBUFFERED": "1"}
-        self.process = subprocess.Popen(
-            cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True
+        self.process, port = start_announced(
+            "tests.fakes.ews_server", "--cert", str(self.cert_file), "--key", str(self.key_file)
         )
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line.startswith("PORT "):
-            self.stop()
-            raise RuntimeError(f"fake EWS server did not start: {line!r}")
-        self.url = f"https://127.0.0.1:{int(line.split()[1])}"
+        self.url = f"https://127.0.0.1:{port}"
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -1670,15 +1658,7 @@ class EwsFake:
         raise RuntimeError("fake EWS server does not answer")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process and self.process.stdout:
-            self.process.stdout.close()
+        stop_process(self.process, 10)
 
     def admin(self, method: str, path: str, data: Any = None) -> Any:
         import requests

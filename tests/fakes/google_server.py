@@ -353,7 +353,7 @@ def create_app(client_id: str, client_secret: str) -> Flask:
     oauth = OAuthState("google", client_id, client_secret)
     store = Store()
     faults = Faults("google")
-    faults.install(app)
+    faults.install(app, store.reset, oauth.reset)
     app.register_blueprint(oauth_blueprint(oauth))
     api = "/calendar/v3"
 
@@ -663,15 +663,6 @@ def create_app(client_id: str, client_secret: str) -> Flask:
         return Response(status=204)
 
     # -- admin ------------------------------------------------------------------
-
-    @app.post("/_admin/reset")
-    def admin_reset() -> Any:
-        store.reset()
-        oauth.reset()
-        with faults.lock:
-            faults.rules.clear()
-            faults.log.clear()
-        return jsonify({"ok": True})
 
     @app.post("/_admin/calendars")
     def admin_calendar() -> Any:

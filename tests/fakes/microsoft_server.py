@@ -258,8 +258,7 @@ def create_app(client_id: str, client_secret: str) -> Flask:
     app = Flask(__name__)
     oauth = OAuthState("microsoft", client_id, client_secret)
     boxes = Mailboxes()
-    faults = Faults("microsoft")
-    faults.install(app)
+    Faults("microsoft").install(app, boxes.reset, oauth.reset)
     app.register_blueprint(oauth_blueprint(oauth))
 
     def authed(scopes_any: set[str]) -> Response | None:
@@ -449,15 +448,6 @@ def create_app(client_id: str, client_secret: str) -> Flask:
             return jsonify(_public(boxes.stamp(event)))
 
     # -- admin ------------------------------------------------------------------
-
-    @app.post("/_admin/reset")
-    def admin_reset() -> Any:
-        boxes.reset()
-        oauth.reset()
-        with faults.lock:
-            faults.rules.clear()
-            faults.log.clear()
-        return jsonify({"ok": True})
 
     @app.post("/_admin/calendars")
     def admin_calendar() -> Any:

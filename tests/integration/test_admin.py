@@ -15,6 +15,7 @@ import pytest
 
 from portal import clock, crypto
 from portal.booking import service
+from portal.booking.rules import available_slots
 from portal.models import (
     ApiToken,
     AppSetting,
@@ -25,9 +26,10 @@ from portal.models import (
     WeeklyHours,
     db,
 )
-from portal.org import admin
-from tests.conftest import AuthActions
+from portal.org import member_defaults, people, settings
+from portal.org.errors import AdminError
 from tests.integration.test_settings_security import build, dump
+from tests.support.app import AuthActions
 
 
 @pytest.fixture
@@ -151,8 +153,8 @@ def test_make_admin_and_the_last_admin_stays(app, client, team):
     assert client.get("/settings/admin/").status_code == 404
     with app.app_context(), db.connection_context():
         assert not User.get_by_id(ada.id).is_admin
-        with pytest.raises(admin.AdminError):
-            admin.set_admin(User.get_by_id(bob.id), False)  # now Bob is the last one
+        with pytest.raises(AdminError):
+            people.set_admin(User.get_by_id(bob.id), False)  # now Bob is the last one
 
 
 def test_admin_cannot_deactivate_themselves_or_the_last_admin(app, client, team):
@@ -161,8 +163,8 @@ def test_admin_cannot_deactivate_themselves_or_the_last_admin(app, client, team)
     auth.post(f"/settings/admin/people/{team['ada'].id}/deactivate")
     with app.app_context(), db.connection_context():
         assert User.get_by_id(team["ada"].id).is_active
-        with pytest.raises(admin.AdminError, match="at least one admin"):
-            admin.deactivate(User.get_by_id(team["bob"].id), User.get_by_id(team["ada"].id))
+        with pytest.raises(AdminError, match="at least one admin"):
+            people.deactivate(User.get_by_id(team["bob"].id), User.get_by_id(team["ada"].id))
 
 
 def test_unknown_member_is_404(client, team):
@@ -181,7 +183,7 @@ def bob_world(app, hosts, team):
     with app.app_context(), db.connection_context():
         host = User.get_by_id(bob.id)
         now = clock.now()
-        start = service.available_slots(host, mt, now, now + timedelta(days=14), now=now)[0]
+        start = available_slots(host, mt, now, now + timedelta(days=14), now=now)[0]
         booked = service.book(host, mt, start, "Carol", "carol@example.com", now=now).booking
         conn = Connection.create(user=host, provider="caldav", label="bob@dav.example")
         crypto.seal(conn, "secret", {"password": "hunter2"})
@@ -288,7 +290,7 @@ def org_form(**overrides):
 def test_organisation_page_shows_defaults(client, team):
     AuthActions(client).login("ada@example.com")
     page = client.get("/settings/admin/organisation").get_data(as_text=True)
-    for name in admin.PROVIDERS:  # every provider is allowed until the admin says otherwise
+    for name in settings.PROVIDERS:  # every provider is allowed until the admin says otherwise
         assert re.search(rf'<input[^>]*checked[^>]*id="provider_{name}"', page), name
     assert 'value="09:00–17:00"' in page  # Monday's default hours
     assert 'name="self_signup"' in page
@@ -317,11 +319,11 @@ def test_organisation_settings_are_saved(app, client, team):
     with app.app_context(), db.connection_context():
         assert AppSetting.read("provider_enabled:ics") is False
         assert AppSetting.read("provider_enabled:google") is True
-        assert admin.connect_rule() == admin.ConnectRule(
+        assert settings.connect_rule() == settings.ConnectRule(
             "domains", frozenset(), ("example.com", "staff.example.org")
         )
-        assert admin.self_signup_enabled() and admin.signup_domains() == ["example.com"]
-        defaults = admin.member_defaults()
+        assert settings.self_signup_enabled() and settings.signup_domains() == ["example.com"]
+        defaults = member_defaults.member_defaults()
         assert defaults.timezone == "Europe/Berlin" and defaults.lead_time_minutes == 120
         assert (defaults.buffer_before_minutes, defaults.buffer_after_minutes) == (5, 10)
         assert defaults.weekly[0] == (("08:00", "12:00"), ("13:00", "16:00"))
@@ -374,8 +376,8 @@ def test_htmx_save_answers_with_the_section(client, team):
 
 def test_member_defaults_apply_to_new_accounts(app, runner, team):
     with app.app_context(), db.connection_context():
-        admin.save_member_defaults(
-            admin.MemberDefaults(
+        member_defaults.save_member_defaults(
+            member_defaults.MemberDefaults(
                 timezone="America/New_York",
                 weekly={0: (("10:00", "14:00"),), **{d: () for d in range(1, 7)}},
                 lead_time_minutes=60,
@@ -408,10 +410,10 @@ def test_stored_defaults_fall_back_when_broken(app):
             "member_defaults",
             {"timezone": "Nowhere/Land", "weekly": "junk", "lead_time_minutes": -3},
         )
-        defaults = admin.member_defaults()
+        defaults = member_defaults.member_defaults()
         assert defaults.timezone == "UTC" and defaults.lead_time_minutes == 0
         assert defaults.weekly[0] == (("09:00", "17:00"),) and defaults.weekly[6] == ()
         AppSetting.write("member_defaults", {"weekly": {"0": [["25:00", "09:00"]]}})
-        assert admin.member_defaults().weekly[0] == (("09:00", "17:00"),)
+        assert member_defaults.member_defaults().weekly[0] == (("09:00", "17:00"),)
         AppSetting.write("connect_policy", json.loads('{"policy": "bogus"}'))
-        assert admin.connect_rule() == admin.ConnectRule()
+        assert settings.connect_rule() == settings.ConnectRule()

@@ -10,10 +10,10 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from portal.models import Connection, Outbox, db, to_db, utcnow
-from portal.org import admin
+from portal.org import health
 from portal.runtime.queue import get_queue
 from portal.runtime.worker import run_worker
-from tests.conftest import AuthActions
+from tests.support.app import AuthActions
 
 
 @pytest.fixture
@@ -43,9 +43,9 @@ def test_jobs_page_shows_queue_backlog_connections_and_failures(app, client, ada
             last_error="the feed could not be fetched: timed out",
             last_synced_at=to_db(utcnow()),
         )
-        stats = admin.queue_stats()
+        stats = health.queue_stats()
         assert stats.failed == 1 and stats.queued == 0
-        counts, rows = admin.outbox_backlog()
+        counts, rows = health.outbox_backlog()
         assert counts == {"pending": 1, "enqueued": 1, "failed": 0}
         assert [r.kind for r in rows] == ["no_such_kind", "notify"]  # in progress before waiting
     AuthActions(client).login("ada@example.com")
@@ -83,7 +83,7 @@ def test_discard_forgets_the_job(app, client, ada):
     with app.app_context(), db.connection_context():
         queue = get_queue()
         assert queue.failed_job_registry.count == 0 and queue.count == 0
-        assert admin.failed_jobs() == []
+        assert health.failed_jobs() == []
     page = client.get("/settings/admin/jobs").get_data(as_text=True)
     assert f"Job {job_id} was discarded." in page and "No failed jobs." in page
     assert auth.post("/settings/admin/jobs/nope/discard").status_code == 302
@@ -93,7 +93,7 @@ def test_jobs_page_survives_redis_being_down(app, client, ada, monkeypatch):
     def down():
         raise RedisConnectionError("Connection refused")
 
-    monkeypatch.setattr(admin, "_queue", down)
+    monkeypatch.setattr(health, "_queue", down)
     auth = AuthActions(client)
     auth.login("ada@example.com")
     answer = client.get("/settings/admin/jobs")

@@ -9,21 +9,15 @@ buttons and forms disappear, and the settings page, the JSON API,
 from __future__ import annotations
 
 import pytest
-from oauth_support import (
-    PASSWORD,
-    connect,
-    csrf_token,
-    oauth_app_fixture,  # noqa: F401
-    sign_in,
-    start_connect,
-)
 
 from portal.calendars import sync
 from portal.calendars.providers import InvalidSetup
-from portal.cli import create_user
 from portal.models import AppSetting, Connection, User, db
-from portal.org import admin
-from tests.conftest import AuthActions
+from portal.org import settings
+from portal.org.errors import AdminError
+from portal.org.users import create_user
+from tests.support.app import PASSWORD, AuthActions, csrf_token, sign_in
+from tests.support.oauth import connect, oauth_app_fixture, start_connect  # noqa: F401
 
 ICS = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nEND:VCALENDAR\r\n"
 
@@ -38,28 +32,30 @@ def team(app, hosts):
 def test_provider_allowed_by_default_and_per_switch(app, team):
     with app.app_context(), db.connection_context():
         bob = User.get_by_id(team["bob"].id)
-        assert all(admin.provider_allowed(bob, p) for p in admin.PROVIDERS)
-        assert not admin.provider_allowed(bob, "myspace")
+        assert all(settings.provider_allowed(bob, p) for p in settings.PROVIDERS)
+        assert not settings.provider_allowed(bob, "myspace")
         AppSetting.write("provider_enabled:caldav", False)
-        assert not admin.provider_allowed(bob, "caldav") and admin.provider_allowed(bob, "ics")
+        assert not settings.provider_allowed(bob, "caldav") and settings.provider_allowed(
+            bob, "ics"
+        )
         # The switch is for everyone, admins included.
-        assert not admin.provider_allowed(User.get_by_id(team["ada"].id), "caldav")
+        assert not settings.provider_allowed(User.get_by_id(team["ada"].id), "caldav")
 
 
 def test_connect_rule_members_and_domains(app, team):
     with app.app_context(), db.connection_context():
         ada, bob = User.get_by_id(team["ada"].id), User.get_by_id(team["bob"].id)
-        admin.save_connect_rule(admin.ConnectRule("members", frozenset({ada.id})))
-        assert not admin.provider_allowed(bob, "ics")
-        admin.save_connect_rule(admin.ConnectRule("members", frozenset({bob.id})))
-        assert admin.provider_allowed(bob, "ics")
-        admin.save_connect_rule(admin.ConnectRule("domains", domains=("staff.example",)))
-        assert not admin.provider_allowed(bob, "ics")
-        assert admin.provider_allowed(ada, "ics")  # and admins may always
-        admin.save_connect_rule(admin.ConnectRule("domains", domains=("example.com",)))
-        assert admin.provider_allowed(bob, "ics")
-        with pytest.raises(admin.AdminError):
-            admin.save_connect_rule(admin.ConnectRule("domains"))
+        settings.save_connect_rule(settings.ConnectRule("members", frozenset({ada.id})))
+        assert not settings.provider_allowed(bob, "ics")
+        settings.save_connect_rule(settings.ConnectRule("members", frozenset({bob.id})))
+        assert settings.provider_allowed(bob, "ics")
+        settings.save_connect_rule(settings.ConnectRule("domains", domains=("staff.example",)))
+        assert not settings.provider_allowed(bob, "ics")
+        assert settings.provider_allowed(ada, "ics")  # and admins may always
+        settings.save_connect_rule(settings.ConnectRule("domains", domains=("example.com",)))
+        assert settings.provider_allowed(bob, "ics")
+        with pytest.raises(AdminError):
+            settings.save_connect_rule(settings.ConnectRule("domains"))
 
 
 def test_sync_connect_and_reconnect_refuse_a_switched_off_provider(app, team, feed_server):
@@ -99,7 +95,7 @@ def test_api_refuses_a_switched_off_provider_with_422(app, client, team, feed_se
 def test_api_refuses_members_outside_the_connect_rule(app, client, team, feed_server):
     url = feed_server.publish("/cal.ics", ICS)
     with app.app_context(), db.connection_context():
-        admin.save_connect_rule(admin.ConnectRule("domains", domains=("staff.example",)))
+        settings.save_connect_rule(settings.ConnectRule("domains", domains=("staff.example",)))
     bearer = {"Authorization": f"Bearer {team['bob_token']}"}
     answer = client.post(
         "/api/v1/connections", json={"provider": "ics", "url": url}, headers=bearer
@@ -132,8 +128,8 @@ def test_admin_switch_through_the_organisation_page(app, client, team):
     answer = auth.post("/settings/admin/organisation", org_form(provider_caldav=None))
     assert answer.status_code == 302
     with app.app_context(), db.connection_context():
-        assert not admin.provider_allowed(User.get_by_id(team["bob"].id), "caldav")
-        assert admin.provider_allowed(User.get_by_id(team["bob"].id), "ics")
+        assert not settings.provider_allowed(User.get_by_id(team["bob"].id), "caldav")
+        assert settings.provider_allowed(User.get_by_id(team["bob"].id), "ics")
 
 
 # ---------------------------------------------------------------- OAuth providers
@@ -150,7 +146,9 @@ def oauth_team(oauth_app, fake_google):
 
 def test_oauth_connect_refused_for_members_outside_the_rule(oauth_app, oauth_team):
     with oauth_app.app_context(), db.connection_context():
-        admin.save_connect_rule(admin.ConnectRule("members", frozenset({oauth_team["ada"].id})))
+        settings.save_connect_rule(
+            settings.ConnectRule("members", frozenset({oauth_team["ada"].id}))
+        )
     bob = oauth_app.test_client()
     sign_in(bob, "test.user@example.com")
     token = csrf_token(bob, "/settings")

@@ -10,8 +10,7 @@ import pytest
 
 from portal.booking import service as svc
 from portal.models import Booking, MeetingType, User, db
-from tests.clock import NOW
-from tests.integration.test_api_support import (
+from tests.support.api import (
     at,
     book,
     bookable_monday,
@@ -19,6 +18,7 @@ from tests.integration.test_api_support import (
     make_env,
     matches_schema,
 )
+from tests.support.clock import NOW
 
 
 @pytest.fixture

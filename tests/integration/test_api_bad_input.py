@@ -14,9 +14,9 @@ from datetime import date, timedelta
 import pytest
 
 from portal.models import Booking, MeetingType, User, db
-from tests import clock
-from tests.conftest import TEST_DATABASE_URL, make_app
-from tests.integration.test_api_support import BERLIN, at, book, bookable_monday, make_env
+from tests.support import clock
+from tests.support.api import BERLIN, at, book, bookable_monday, make_env
+from tests.support.app import TEST_DATABASE_URL, make_app
 
 MONDAY = bookable_monday()
 SLOTS = "/api/v1/hosts/alice/intro/slots"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from portal.models import Booking, Outbox, db
-from tests.integration.test_api_support import at, book, bookable_monday, make_env
+from tests.support.api import at, book, bookable_monday, make_env
 
 
 @pytest.fixture
@@ -59,7 +59,7 @@ def test_a_key_reused_for_another_booking_is_a_conflict(env, change):
 
 
 def test_a_key_is_per_host(env):
-    from tests.conftest import Hosts
+    from tests.support.app import Hosts
 
     Hosts(env.app).meeting_type(env.bob, "call", duration_minutes=30)
     monday = bookable_monday()
@@ -158,7 +158,7 @@ def test_another_hosts_booking_is_404(env, method, suffix, body):
 
 def test_public_booking_shares_the_pages_rate_limit(tmp_path, redis_url):
     """The API is no way around the booking form's per-address budget; 429 is JSON too."""
-    from tests.conftest import make_app
+    from tests.support.app import make_app
 
     app = make_app(tmp_path, redis_url, RATELIMIT_ENABLED=True, BOOKING_RATE_LIMIT="2/minute")
     env = make_env(app)

@@ -28,9 +28,9 @@ from schemathesis.specs.openapi.checks import (
 from portal.calendars import sync
 from portal.models import Booking, Calendar, Webhook, WebhookDelivery, db
 from portal.notify import webhooks
-from tests.conftest import Hosts, make_app
-from tests.integration.test_api_support import at, bookable_monday, document
-from tests.servers import FeedServer
+from tests.support.api import at, bookable_monday, document
+from tests.support.app import Hosts, make_app
+from tests.support.servers import FeedServer
 
 EXAMPLES = int(os.environ.get("KAIROS_FUZZ_EXAMPLES", "20"))
 EMPTY = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nX-WR-CALNAME:Rota\r\nEND:VCALENDAR\r\n"

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from tests.integration.test_api_support import at, book, bookable_monday, make_env
+from tests.support.api import at, book, bookable_monday, make_env
 
 FAR = ["9999-12-31T23:30:00+00:00", "9999-12-31T23:30:00Z", "9999-12-31T23:30:00-05:00"]
 HUGE = "999999999999999999999999999999"  # more than SQLite's (and any) 64-bit integer

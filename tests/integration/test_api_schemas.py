@@ -7,7 +7,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from openapi_spec_validator import validate
 
 from portal.api.schemas.document import operations
-from tests.integration.test_api_support import document
+from tests.support.api import document
 
 
 def _validator(name: str) -> Draft202012Validator:

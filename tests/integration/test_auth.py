@@ -214,7 +214,7 @@ def _session_cookie(response) -> str:
     ],
 )
 def test_session_cookie_is_secure_over_https(tmp_path, redis_url, config, base_url, secure):
-    from tests.conftest import AuthActions, Hosts, make_app
+    from tests.support.app import AuthActions, Hosts, make_app
 
     app = make_app(tmp_path, redis_url, **config)
     Hosts(app).create("alice")

@@ -17,9 +17,9 @@ from portal import create_app, crypto
 from portal.calendars import sync
 from portal.database import upgrade
 from portal.models import AppSetting, Booking, Connection, db
-from tests.clock import NOW, Clock
-from tests.conftest import Hosts
-from tests.integration.test_api_support import BERLIN, at, bookable_monday
+from tests.support.api import BERLIN, at, bookable_monday
+from tests.support.app import Hosts
+from tests.support.clock import NOW, Clock
 
 KEY_VARS = ("SECRET_KEY", "KAIROS_ENCRYPTION_KEYS", "DATABASE_URL", "KAIROS_INSTANCE_PATH")
 
@@ -218,7 +218,7 @@ def test_postgresql_backup_restores_into_another_database(tmp_path, redis_url):
 
     import psycopg2
 
-    from tests.conftest import TEST_DATABASE_URL, make_app
+    from tests.support.app import TEST_DATABASE_URL, make_app
 
     if not TEST_DATABASE_URL:
         pytest.skip("TEST_DATABASE_URL not set: the PostgreSQL backup needs a PostgreSQL")

@@ -8,14 +8,16 @@ from datetime import timedelta
 import pytest
 
 from portal.booking import service as booking
+from portal.booking.checks import BookingError, NotAllowed, SlotTaken
+from portal.booking.links import find_managed, manage_token
 from portal.models import Booking, Outbox, db
-from tests.clock import at
+from tests.support.clock import at
 
 
 @pytest.fixture
 def setup(backend_app, now):
     """Host in Berlin (Mon–Fri 09–17) with a 30-minute type; returns (app, host, type)."""
-    from tests.conftest import Hosts
+    from tests.support.app import Hosts
 
     h = Hosts(backend_app)
     host = h.create("alice", tz="Europe/Berlin")
@@ -39,26 +41,26 @@ def test_book_creates_confirmed_booking_with_hashed_manage_token(setup, now):
         b = result.booking
         assert result.created and b.status == "confirmed"
         assert b.start_utc == SLOT and b.end_utc == SLOT + timedelta(minutes=30)
-        token = booking.manage_token(b)
+        token = manage_token(b)
         assert len(token) >= 32 and token not in b.manage_token_hash
-        assert booking.find_managed(b.uid, token).id == b.id
-        assert booking.find_managed(b.uid, token[:-1] + "x") is None
+        assert find_managed(b.uid, token).id == b.id
+        assert find_managed(b.uid, token[:-1] + "x") is None
 
 
 def test_same_slot_twice_is_taken(setup, now):
     app, host, mt = setup
     with app.test_request_context(), db.connection_context():
         _book(host, mt, now)
-        with pytest.raises(booking.SlotTaken):
+        with pytest.raises(SlotTaken):
             _book(host, mt, now, email="carol@example.com")
 
 
 def test_start_outside_hours_is_refused_naming_start(setup, now):
     app, host, mt = setup
     with app.test_request_context(), db.connection_context():
-        with pytest.raises(booking.BookingError) as err:
+        with pytest.raises(BookingError) as err:
             _book(host, mt, now, start=at(1, 21, tz="Europe/Berlin"))
-        assert err.value.field == "start" and not isinstance(err.value, booking.SlotTaken)
+        assert err.value.field == "start" and not isinstance(err.value, SlotTaken)
 
 
 @pytest.mark.parametrize(
@@ -75,7 +77,7 @@ def test_start_outside_hours_is_refused_naming_start(setup, now):
 def test_invalid_invitee_input_names_the_field(setup, now, field, kw):
     app, host, mt = setup
     with app.test_request_context(), db.connection_context():
-        with pytest.raises(booking.BookingError) as err:
+        with pytest.raises(BookingError) as err:
             _book(host, mt, now, **kw)
         assert err.value.field == field
         assert Booking.select().count() == 0
@@ -102,7 +104,7 @@ def test_racing_threads_give_exactly_one_winner(setup, now):
                 with db.connection_context():
                     _book(host, mt, now, email=f"r{i}@example.com")
                 results.append("won")
-            except booking.SlotTaken:
+            except SlotTaken:
                 results.append("taken")
 
     threads = [threading.Thread(target=racer, args=(i,)) for i in range(12)]
@@ -117,12 +119,12 @@ def test_racing_threads_give_exactly_one_winner(setup, now):
 
 def test_overlapping_bookings_of_different_lengths(setup, now):
     app, host, mt = setup
-    from tests.conftest import Hosts
+    from tests.support.app import Hosts
 
     long_type = Hosts(app).meeting_type(host, "long", duration_minutes=90, slot_interval_minutes=30)
     with app.test_request_context(), db.connection_context():
         _book(host, long_type, now)  # 09:00–10:30 UTC
-        with pytest.raises(booking.SlotTaken):
+        with pytest.raises(SlotTaken):
             _book(host, mt, now, start=SLOT + timedelta(minutes=60))
         assert _book(host, mt, now, start=SLOT + timedelta(minutes=90)).created
 
@@ -132,9 +134,9 @@ def test_cancel_then_reschedule_is_refused(setup, now):
     with app.test_request_context(), db.connection_context():
         b = _book(host, mt, now).booking
         booking.cancel(b, by="invitee", now=now)
-        with pytest.raises(booking.NotAllowed, match="is cancelled"):
+        with pytest.raises(NotAllowed, match="is cancelled"):
             booking.reschedule(b, SLOT + timedelta(hours=1), now=now)
-        with pytest.raises(booking.NotAllowed, match="already cancelled"):
+        with pytest.raises(NotAllowed, match="already cancelled"):
             booking.cancel(b, now=now)
 
 
@@ -146,7 +148,7 @@ def test_reschedule_moves_and_cannot_be_replayed(setup, now):
         assert moved.uid != b.uid and moved.ical_uid == b.ical_uid
         assert moved.sequence == b.sequence + 1
         assert Booking.get_by_id(b.id).status == "rescheduled"
-        with pytest.raises(booking.NotAllowed):
+        with pytest.raises(NotAllowed):
             booking.reschedule(b, SLOT + timedelta(hours=2), now=now)
         # The old slot is free again, the new one is taken.
         assert _book(host, mt, now, email="z@example.com").created
@@ -154,7 +156,7 @@ def test_reschedule_moves_and_cannot_be_replayed(setup, now):
 
 def test_reschedule_may_overlap_its_own_old_time(setup, now):
     app, host, mt = setup
-    from tests.conftest import Hosts
+    from tests.support.app import Hosts
 
     long_type = Hosts(app).meeting_type(host, "long", duration_minutes=60, slot_interval_minutes=30)
     with app.test_request_context(), db.connection_context():
@@ -177,8 +179,8 @@ def test_invitee_cannot_cancel_or_move_a_started_meeting(setup, now):
     with app.test_request_context(), db.connection_context():
         b = _book(host, mt, now).booking
         later = SLOT + timedelta(minutes=5)
-        with pytest.raises(booking.NotAllowed):
+        with pytest.raises(NotAllowed):
             booking.cancel(b, by="invitee", now=later)
-        with pytest.raises(booking.NotAllowed):
+        with pytest.raises(NotAllowed):
             booking.reschedule(b, SLOT + timedelta(days=1), now=later)
         assert booking.cancel(b, by="host", now=later).status == "cancelled"

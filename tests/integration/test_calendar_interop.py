@@ -16,12 +16,13 @@ import requests
 from werkzeug.serving import make_server
 
 from jobs import outbox as outbox_jobs
+from portal.booking import links
 from portal.booking import service as booking
 from portal.calendars import sync
 from portal.models import BusyBlock, Calendar, Connection, Outbox, User, db, from_db
-from portal.notify import feeds, mail
-from tests.clock import NOW
-from tests.conftest import Hosts
+from portal.notify import booking_mail, feeds
+from tests.support.app import Hosts
+from tests.support.clock import NOW
 
 
 def outlook_feed(start: datetime) -> str:
@@ -263,12 +264,14 @@ def test_invitations_are_alternatives_and_downloads_are_published(app, client, h
     with app.test_request_context(), db.connection_context():
         b = booking.book(host, mt, local(now, 1, 10), "Ada", "ada@example.com", now=now).booking
         sent = [
-            (event, mail.booking_message(b, event, role, now))
+            (event, booking_mail.booking_message(b, event, role, now))
             for event, role in (("created", "invitee"), ("created", "host"))
         ]
         cancelled = booking.cancel(b, by="host", now=now)
-        sent.append(("cancelled", mail.booking_message(cancelled, "cancelled", "invitee", now)))
-        manage = booking.manage_path(b)
+        sent.append(
+            ("cancelled", booking_mail.booking_message(cancelled, "cancelled", "invitee", now))
+        )
+        manage = links.manage_path(b)
         owner = User.get_by_id(host.id)
         feeds.regenerate(owner)
         feed_path = urlsplit(feeds.feed_url(owner)).path

@@ -7,13 +7,17 @@ from datetime import UTC, datetime, time, timedelta
 from types import SimpleNamespace
 
 import pytest
-from servers import TcpProxy
 
 from portal import crypto
 from portal.booking import service as booking
-from portal.calendars import sync
+from portal.booking.checks import BookingError, CalendarUnavailable
+from portal.booking.rules import available_slots
+from portal.calendars import busy_cache, live_check, refresh_queue, sync, write_back
 from portal.models import BusyBlock, Calendar, Connection, Outbox, db
-from tests.clock import at, day
+from portal.runtime.appconfig import live_check_timeout
+from tests.support.clock import at, day
+from tests.support.ical import VTIMEZONES
+from tests.support.servers import TcpProxy
 
 SEARCH_ZONE = "Europe/Berlin"
 
@@ -62,23 +66,7 @@ def vevent(uid, start, end, *extra, tzid=None):
     ]
 
 
-BERLIN_TZ = [
-    "BEGIN:VTIMEZONE",
-    "TZID:Europe/Berlin",
-    "BEGIN:STANDARD",
-    "DTSTART:19701025T030000",
-    "RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU",
-    "TZOFFSETFROM:+0200",
-    "TZOFFSETTO:+0100",
-    "END:STANDARD",
-    "BEGIN:DAYLIGHT",
-    "DTSTART:19700329T020000",
-    "RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU",
-    "TZOFFSETFROM:+0100",
-    "TZOFFSETTO:+0200",
-    "END:DAYLIGHT",
-    "END:VTIMEZONE",
-]
+BERLIN_TZ = VTIMEZONES["Europe/Berlin"]
 
 
 def vcal(*events, tz=False, header=()):
@@ -205,12 +193,12 @@ def test_refresh_applies_busy_semantics(ctx, host, dav, now):
     assert blocks(dav.trips) == [(new_york(3), new_york(4))]
 
     mt = host.meeting_types.get()
-    wednesday = booking.available_slots(host, mt, utc(2, 0), utc(3, 0), now=now)
+    wednesday = available_slots(host, mt, utc(2, 0), utc(3, 0), now=now)
     # hours start 09:00 Berlin, busy until 10:00 Berlin
     assert berlin(2, 9) not in wednesday and berlin(2, 9, 30) not in wednesday
     assert berlin(2, 10) in wednesday
-    assert utc(1, 10) in booking.available_slots(host, mt, utc(1, 0), utc(2, 0), now=now)
-    assert booking.available_slots(host, mt, new_york(3), new_york(4), now=now) == []
+    assert utc(1, 10) in available_slots(host, mt, utc(1, 0), utc(2, 0), now=now)
+    assert available_slots(host, mt, new_york(3), new_york(4), now=now) == []
 
 
 def test_second_refresh_is_incremental(ctx, host, dav, now):
@@ -224,11 +212,13 @@ def test_second_refresh_is_incremental(ctx, host, dav, now):
     conn = sync.connect(host, "caldav", dav.fields)
     provider = sync.adapter(conn)
     work = Calendar.get(Calendar.external_id == dav.work)
-    assert sync.sync_calendar(provider, work, host, now) == "full"
-    assert sync.sync_calendar(provider, Calendar.get_by_id(work.id), host, now) == "unchanged"
+    assert busy_cache.sync_calendar(provider, work, host, now) == "full"
+    assert busy_cache.sync_calendar(provider, Calendar.get_by_id(work.id), host, now) == "unchanged"
     dav.server.put(dav.work, "e1.ics", vcal(vevent("e1", utc(3, 15), utc(3, 16))), user=dav.user)
     dav.server.delete(dav.work + "e2.ics", user=dav.user)
-    assert sync.sync_calendar(provider, Calendar.get_by_id(work.id), host, now) == "incremental"
+    assert (
+        busy_cache.sync_calendar(provider, Calendar.get_by_id(work.id), host, now) == "incremental"
+    )
     provider.close()
     assert blocks(dav.work) == [
         (utc(2, 9), utc(2, 10)),
@@ -303,7 +293,7 @@ def test_auth_failure_needs_reconnect_stops_retrying_and_keeps_the_cache(ctx, ho
     # no more attempts, no second e-mail, and the cache still blocks the slot
     assert sync.refresh_connection(conn.id, now=now) == "needs_reconnect"
     assert Outbox.select().where(Outbox.kind == sync.ACTION_REQUIRED).count() == 1
-    assert sync.enqueue_due_refreshes(now) == 0
+    assert refresh_queue.enqueue_due_refreshes(now) == 0
     assert blocks(dav.work) == [(utc(2, 9), utc(2, 10))]
 
     sync.reconnect(conn, dav.fields)
@@ -334,9 +324,9 @@ def test_only_one_write_calendar_per_host(ctx, host, dav, feed_server):
     bookings = Calendar.get(Calendar.external_id == dav.bookings)
     sync.set_calendar_flags(bookings, write=True, conflict=False)
     assert [c.id for c in Calendar.select().where(Calendar.write == True)] == [bookings.id]  # noqa: E712
-    assert sync.write_calendar(host).id == bookings.id
+    assert write_back.write_calendar(host).id == bookings.id
     sync.disconnect(conn)
-    assert sync.write_calendar(host) is None
+    assert write_back.write_calendar(host) is None
     assert Connection.select().count() == 1
 
 
@@ -347,9 +337,9 @@ def test_confirm_sees_an_event_the_cache_does_not_know(ctx, host, dav, now):
     conn = sync.connect(host, "caldav", dav.fields)
     sync.refresh_connection(conn.id, now=now)
     mt = host.meeting_types.get()
-    assert utc(1, 9) in booking.available_slots(host, mt, utc(1, 0), utc(2, 0), now=now)
+    assert utc(1, 9) in available_slots(host, mt, utc(1, 0), utc(2, 0), now=now)
     dav.server.put(dav.work, "new.ics", vcal(vevent("new", utc(1, 9), utc(1, 10))), user=dav.user)
-    with pytest.raises(booking.BookingError):
+    with pytest.raises(BookingError):
         booking.book(host, mt, utc(1, 9), "Ada", "ada@example.com", now=now)
     assert host.bookings.count() == 0
 
@@ -370,7 +360,7 @@ def test_provider_down_during_confirm(ctx, host, dav, now):
 
     # A stale one is not: a clear 503 "try again shortly", and nothing is booked.
     later = now + timedelta(seconds=trust + 60)
-    with pytest.raises(booking.CalendarUnavailable) as err:
+    with pytest.raises(CalendarUnavailable) as err:
         booking.book(host, mt, utc(1, 10), "Bob", "bob@example.com", now=later)
     assert err.value.status == 503 and err.value.code == "calendar_unavailable"
     assert "try again" in err.value.message
@@ -384,8 +374,16 @@ def test_slow_provider_is_cut_off_by_the_timeout(ctx, host, feed_server, now):
     ctx.config["LIVE_CHECK_TIMEOUT"] = 0.5
     mt = host.meeting_types.get()
     started = datetime.now(UTC)
-    with pytest.raises(booking.CalendarUnavailable):
-        booking.book(host, mt, utc(1, 9), "Ada", "ada@example.com", now=now + timedelta(hours=1))
+    with pytest.raises(CalendarUnavailable):
+        booking.book(
+            host,
+            mt,
+            utc(1, 9),
+            "Ada",
+            "ada@example.com",
+            now=now + timedelta(hours=1),
+            live_timeout=live_check_timeout(),
+        )
     assert datetime.now(UTC) - started < timedelta(seconds=2.5)
     feed_server.delay = 0
 
@@ -396,7 +394,7 @@ def test_confirm_with_needs_reconnect_and_stale_cache_is_refused(ctx, host, dav,
     sync.mark_needs_reconnect(conn, "revoked")
     mt = host.meeting_types.get()
     assert booking.book(host, mt, utc(1, 9), "Ada", "ada@example.com", now=now).created
-    with pytest.raises(booking.CalendarUnavailable):
+    with pytest.raises(CalendarUnavailable):
         booking.book(host, mt, utc(1, 10), "Bo", "bo@example.com", now=now + timedelta(days=1))
 
 
@@ -435,14 +433,14 @@ def test_adapter_crash_during_confirm_is_a_503_not_a_500(ctx, host, dav, now, mo
 
     monkeypatch.setattr(CalDavProvider, "busy", crash)
     mt = host.meeting_types.get()
-    with pytest.raises(booking.CalendarUnavailable):
+    with pytest.raises(CalendarUnavailable):
         booking.book(host, mt, utc(1, 9), "Ada", "ada@example.com", now=now + timedelta(days=1))
     assert booking.book(host, mt, utc(1, 9), "Ada", "ada@example.com", now=now).created
 
 
 def test_refresh_incremental_and_confirm_on_each_backend(backend_app, radicale, now):
     """The cache writes (bulk insert, per-source delete) and migration 0050 on SQLite and PG."""
-    from tests.conftest import Hosts
+    from tests.support.app import Hosts
 
     hosts = Hosts(backend_app)
     host = hosts.create("alice", tz=SEARCH_ZONE)
@@ -462,7 +460,7 @@ def test_refresh_incremental_and_confirm_on_each_backend(backend_app, radicale, 
         assert sync.refresh_connection(conn.id, now=now) == "ok"
         assert blocks(work) == [(utc(1, 9), utc(1, 10)), (utc(1, 11), utc(1, 12))]
         assert booking.book(host, mt, utc(1, 10), "Ada", "ada@example.com", now=now).created
-        with pytest.raises(booking.BookingError):
+        with pytest.raises(BookingError):
             booking.book(host, mt, utc(1, 11), "Bo", "bo@example.com", now=now)
 
 
@@ -513,7 +511,7 @@ def test_refreshed_tokens_are_sealed_back_from_jobs_and_live_checks(ctx, host, n
     # list_calendars and busy each rotate once, in the job's own thread
     assert sync.refresh_connection(conn.id, now=now) == "ok"
     assert sync.credentials(Connection.get_by_id(conn.id)) == {"access_token": "t++"}
-    sync.live_busy(host, utc(1, 9), utc(1, 10), timeout=2, now=now)  # in a pool thread
+    live_check.live_busy(host, utc(1, 9), utc(1, 10), timeout=2, now=now)  # in a pool thread
     assert sync.credentials(Connection.get_by_id(conn.id)) == {"access_token": "t+++"}
     with pytest.raises(sync.InvalidSetup):
         sync.connect(host, "fake-oauth", {})  # OAuth accounts connect in the browser
@@ -523,8 +521,8 @@ def test_ctag_fallback_for_servers_without_sync_tokens(ctx, host, dav, now):
     dav.server.put(dav.work, "a.ics", vcal(vevent("a", utc(2, 9), utc(2, 10))), user=dav.user)
     conn = sync.connect(host, "caldav", dav.fields)
     provider = sync.adapter(conn)
-    ref = sync.calendar_ref(Calendar.get(Calendar.external_id == dav.work), host)
-    window = sync.full_window(host, now)
+    ref = busy_cache.calendar_ref(Calendar.get(Calendar.external_id == dav.work), host)
+    window = busy_cache.full_window(host, now)
     first = provider.sync_busy(ref, *window, {})
     assert first.full and first.state["ctag"] and first.state["sync_token"]
     only_ctag = {"ctag": first.state["ctag"]}

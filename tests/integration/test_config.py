@@ -6,7 +6,7 @@ import pytest
 from flask import request
 
 from portal.config import Config
-from tests.conftest import make_app
+from tests.support.app import make_app
 
 
 def test_generated_secrets_persist_in_the_instance_folder(tmp_path):

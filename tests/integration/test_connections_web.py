@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from portal.calendars import sync
+from portal.calendars import refresh_queue, sync
 from portal.models import Calendar, Connection, db
 from portal.runtime.queue import get_queue
 
@@ -85,7 +85,7 @@ def test_api_connect_caldav_list_patch_refresh_delete(app, api, dav):
     refreshed = api("POST", f"/connections/{body['id']}/refresh")
     assert refreshed.status_code == 202 and refreshed.get_json()["status"] == "syncing"
     with app.app_context():
-        assert get_queue().job_ids == [sync.refresh_job_id(body["id"])]
+        assert get_queue().job_ids == [refresh_queue.refresh_job_id(body["id"])]
 
     assert api("DELETE", f"/connections/{body['id']}").status_code == 204
     assert api("GET", f"/connections/{body['id']}").status_code == 404
@@ -306,7 +306,7 @@ def test_settings_other_hosts_connection_is_404(app, client, auth, hosts, feed_s
 def test_settings_pages_need_sign_in_and_csrf(client, hosts):
     hosts.create("alice")
     assert client.get("/settings/connections/").status_code in (302, 401)
-    from tests.conftest import AuthActions
+    from tests.support.app import AuthActions
 
     auth = AuthActions(client)
     auth.login()
@@ -321,7 +321,7 @@ def test_failed_write_back_shows_on_the_booking_with_a_retry(app, client, auth, 
 
     from portal.booking import service as booking
     from portal.models import CalendarEvent, Outbox
-    from tests.clock import NOW
+    from tests.support.clock import NOW
 
     host = hosts.create("alice")
     mt = hosts.meeting_type(host, "intro")

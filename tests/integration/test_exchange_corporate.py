@@ -6,18 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from exchange_support import (  # noqa: F401
-    ALICE,
-    ALICE_PW,
-    book,
-    csrf_token,
-    ctx_fixture,
-    exchange_app_fixture,
-    make_host,
-    sign_in,
-    slots,
-    utc,
-)
 
 from jobs.booking_copies import booking_copies
 from jobs.calendar import write_back
@@ -35,6 +23,9 @@ from portal.models import (
     User,
     db,
 )
+from tests.support.app import csrf_token, sign_in
+from tests.support.booking import make_host, slots, utc
+from tests.support.exchange import ALICE, ALICE_PW, book, ctx_fixture, exchange_app_fixture  # noqa: F401
 
 SERVICE = "kairos@example.com"
 SERVICE_PW = "service-secret"

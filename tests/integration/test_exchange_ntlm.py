@@ -14,7 +14,8 @@ import requests
 import requests_ntlm
 
 from portal.calendars.providers import CalendarRef, CredentialsInvalid
-from portal.calendars.providers.exchange import ChannelBoundNtlmAuth, ExchangeProvider
+from portal.calendars.providers.exchange import ExchangeProvider
+from portal.calendars.providers.exchange.session import ChannelBoundNtlmAuth
 
 CONFIG = {"ALLOW_PRIVATE_URLS": True, "HTTP_TIMEOUT": 5}
 CONVERT_ID = (

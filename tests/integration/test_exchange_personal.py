@@ -8,22 +8,15 @@ import json
 from datetime import timedelta
 
 import pytest
-from exchange_support import (  # noqa: F401
-    ALICE,
-    ALICE_PW,
-    book,
-    ctx_fixture,
-    exchange_app_fixture,
-    make_host,
-    slots,
-    utc,
-)
 
 from jobs.calendar import write_back
 from portal.booking import service as booking
+from portal.booking.checks import BookingError
 from portal.calendars import sync
 from portal.calendars.providers import InvalidSetup, RateLimited, Transient
 from portal.models import Calendar, CalendarEvent, Connection, Outbox, from_db, utcnow
+from tests.support.booking import assert_busy_types_decide, make_host, slots, utc
+from tests.support.exchange import ALICE, ALICE_PW, book, ctx_fixture, exchange_app_fixture  # noqa: F401
 
 
 @pytest.fixture
@@ -123,7 +116,7 @@ def test_a_sign_in_refused_by_autodiscover_gets_the_same_advice(host, ews):
 
 
 def test_no_server_at_the_url_or_for_the_domain(host, ews, exchange_app):
-    from servers import closed_url
+    from tests.support.processes import closed_url
 
     with pytest.raises(InvalidSetup) as err:
         connect(host, ews, ews_url=closed_url().replace("http:", "https:") + "EWS/Exchange.asmx")
@@ -184,13 +177,7 @@ def test_busy_types_decide_what_blocks_slots(host, ews, now, ctx):
         (utc(2, 23), utc(3, 23), "Busy", False),  # all day in Berlin
     )
     assert sync.refresh_connection(conn.id, now=now) == "ok"
-    offered = slots(host, 1, now)
-    for busy in (utc(1, 8), utc(1, 9), utc(1, 10)):  # tentative counts by default
-        assert busy not in offered
-    for free in (utc(1, 11), utc(1, 12), utc(1, 13)):
-        assert free in offered
-    assert slots(host, 3, now) == []
-    assert slots(host, 4, now) != []
+    assert_busy_types_decide(host, now)
 
     ctx.config["TENTATIVE_IS_BUSY"] = False
     assert sync.refresh_connection(conn.id, now=now) == "ok"
@@ -202,7 +189,7 @@ def test_confirming_rechecks_exchange_live(host, ews, now):
     assert sync.refresh_connection(conn.id, now=now) == "ok"
     assert utc(1, 9) in slots(host, 1, now)
     seed(ews, (utc(1, 9), utc(1, 10), "Busy", False))  # booked in Outlook after our refresh
-    with pytest.raises(booking.BookingError) as err:
+    with pytest.raises(BookingError) as err:
         book(host, utc(1, 9), now)
     assert err.value.message == "this time is not available"
 

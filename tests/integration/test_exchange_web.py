@@ -6,17 +6,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from exchange_support import (  # noqa: F401
-    ALICE,
-    ALICE_PW,
-    csrf_token,
-    exchange_app_fixture,
-    make_host,
-    sign_in,
-)
 
 from portal.calendars import exchange_org
 from portal.models import ApiToken, Connection, db
+from tests.support.app import csrf_token, sign_in
+from tests.support.booking import make_host
+from tests.support.exchange import ALICE, ALICE_PW, exchange_app_fixture  # noqa: F401
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ from icalendar import Calendar
 from portal.booking import service
 from portal.models import Booking, MeetingType, User, db
 from portal.notify import feeds
-from tests import clock
-from tests.conftest import AuthActions, Hosts
-from tests.integration.test_api_support import Api, matches_schema
+from tests.support import clock
+from tests.support.api import Api, matches_schema
+from tests.support.app import AuthActions, Hosts
 
 NOW = clock.NOW
 

@@ -22,6 +22,9 @@ from jobs.calendar import event_data
 from jobs.outbox import run
 from portal import clock
 from portal.booking import service
+from portal.booking.checks import BookingError, SlotTaken
+from portal.booking.links import manage_path
+from portal.booking.rules import available_slots, existing_bookings
 from portal.calendars import sync
 from portal.models import (
     Booking,
@@ -35,8 +38,8 @@ from portal.models import (
     db,
 )
 from portal.org import findtime
-from tests.clock import NOW
-from tests.conftest import AuthActions
+from tests.support.app import AuthActions
+from tests.support.clock import NOW
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SECRET_TITLE = "Confidential merger talk"
@@ -75,7 +78,7 @@ def next_monday() -> date:
 
 @pytest.fixture
 def office(app, hosts, feed_server):
-    """Hana (host, Berlin), Ivo (UTC, 10:00–12:00 only) and Jo (Berlin, busy Tuesday 10–11)."""
+    """Hana (host, Berlin), Ivo (UTC; 11–13 Berlin time) and Jo (Berlin, busy Tuesday 10–11)."""
     hana = hosts.create("hana", name="Hana Host", tz="Europe/Berlin")
     ivo = hosts.create("ivo", name="Ivo Iversen", tz="UTC")
     jo = hosts.create("jo", name="Jo Jansen", tz="Europe/Berlin")
@@ -84,7 +87,9 @@ def office(app, hosts, feed_server):
     tuesday = monday + timedelta(days=1)
     url = feed_server.publish("/jo.ics", ics((at(tuesday, 10), at(tuesday, 11))))
     with app.app_context(), db.connection_context():
-        WeeklyHours.update(start="10:00", end="12:00").where(WeeklyHours.user == ivo.id).execute()
+        # Ivo's 11:00–13:00 Berlin, written in UTC for this week's offset (summer or winter).
+        ivo_start, ivo_end = (at(tuesday, hh).strftime("%H:%M") for hh in (11, 13))
+        WeeklyHours.update(start=ivo_start, end=ivo_end).where(WeeklyHours.user == ivo.id).execute()
         conn = sync.connect(User.get_by_id(jo.id), "ics", {"url": url})
         assert sync.refresh_connection(conn.id) == "ok"
         # Hana's bookings land in her calendar (a write calendar row is all booking needs).
@@ -289,7 +294,7 @@ def test_booking_a_common_slot(app, client, office):
         assert data.summary.startswith("Quarterly planning")
         # The co-workers' own booking pages no longer offer that time.
         ivo = User.get_by_id(office["ivo"].id)
-        slots = service.available_slots(
+        slots = available_slots(
             ivo,
             office["ivo_type"],
             start - timedelta(hours=2),
@@ -297,7 +302,7 @@ def test_booking_a_common_slot(app, client, office):
             now=clock.now(),
         )
         assert start not in slots and start + timedelta(minutes=30) in slots
-        manage = service.manage_path(booking)
+        manage = manage_path(booking)
     # The invitee (Ivo) gets the usual manage link; the page works for a type-less meeting.
     managed = app.test_client().get(manage)
     assert managed.status_code == 200 and "Hana Host" in managed.get_data(as_text=True)
@@ -372,7 +377,7 @@ def test_inactive_coworker_cannot_be_booked(app, office, now):
         ivo = User.get_by_id(office["ivo"].id)
         User.update(is_active=False).where(User.id == ivo.id).execute()
         ivo.is_active = False
-        with pytest.raises(service.BookingError, match="active co-workers"):
+        with pytest.raises(BookingError, match="active co-workers"):
             findtime.book_meeting(hana, [ivo], at(office["tuesday"], 11), 30)
 
 
@@ -450,7 +455,7 @@ def test_racing_for_one_coworker_gives_exactly_one_winner(backend_app, now):
     """
     import threading
 
-    from tests.conftest import Hosts
+    from tests.support.app import Hosts
 
     h = Hosts(backend_app)
     hana = h.create("hana", tz="UTC")
@@ -467,7 +472,7 @@ def test_racing_for_one_coworker_gives_exactly_one_winner(backend_app, now):
                 with db.connection_context():
                     findtime.book_meeting(host, [ivo], RACE_SLOT, 30, now=now)
                 results.append("won")
-            except service.SlotTaken:
+            except SlotTaken:
                 results.append("taken")
 
     def invitee_racer(i: int) -> None:
@@ -477,7 +482,7 @@ def test_racing_for_one_coworker_gives_exactly_one_winner(backend_app, now):
                 with db.connection_context():
                     service.book(ivo, chat, RACE_SLOT, "Pat", f"p{i}@example.com", now=now)
                 results.append("won")
-            except service.SlotTaken:
+            except SlotTaken:
                 results.append("taken")
 
     threads = [threading.Thread(target=host_racer, args=(u,)) for u in (hana, kai, hana)]
@@ -489,5 +494,5 @@ def test_racing_for_one_coworker_gives_exactly_one_winner(backend_app, now):
     assert sorted(results) == ["taken"] * 5 + ["won"]
     with backend_app.app_context(), db.connection_context():
         ivo_row = User.get_by_id(ivo.id)
-        booked = service.existing_bookings(ivo_row, RACE_SLOT, RACE_SLOT + timedelta(hours=1))
+        booked = existing_bookings(ivo_row, RACE_SLOT, RACE_SLOT + timedelta(hours=1))
         assert len(booked) == 1

@@ -14,8 +14,8 @@ import pytest
 
 from portal.calendars.providers import net
 from portal.models import User, WeeklyHours, db
-from tests.conftest import AuthActions, Hosts, make_app
 from tests.integration.test_public_pages import freeze_clock, open_form, submit
+from tests.support.app import AuthActions, Hosts, make_app
 
 HX = {"HX-Request": "true"}
 

@@ -23,9 +23,10 @@ from portal.models import (
     hash_token,
     utcnow,
 )
-from portal.org import admin
-from tests.conftest import AuthActions
+from portal.org import domains, invites, member_defaults, settings
+from portal.org.errors import AdminError
 from tests.integration.test_settings_security import dump
+from tests.support.app import AuthActions
 
 LINK = re.compile(r"(?:https?://[^/\s\"]+)?/invite/([A-Za-z0-9_-]+)")
 
@@ -84,16 +85,16 @@ def test_invite_is_emailed_with_a_long_random_single_use_link(app, client, ada):
 
 def test_accepting_creates_the_account_with_defaults_and_spends_the_link(app, client, ada):
     with app.app_context(), db.connection_context():
-        admin.save_member_defaults(
-            admin.MemberDefaults(
+        member_defaults.save_member_defaults(
+            member_defaults.MemberDefaults(
                 timezone="Europe/Lisbon",
                 weekly={d: ((("08:00", "16:00"),) if d < 4 else ()) for d in range(7)},
                 lead_time_minutes=30,
                 buffer_after_minutes=10,
             )
         )
-        invite = admin.create_invite("carol@example.com", User.get_by_id(ada.id))
-        token = admin.invite_token(invite)
+        invite = invites.create_invite("carol@example.com", User.get_by_id(ada.id))
+        token = invites.invite_token(invite)
     guest = app.test_client()
     form = guest.get(f"/invite/{token}")
     assert form.status_code == 200
@@ -130,8 +131,8 @@ def test_accepting_creates_the_account_with_defaults_and_spends_the_link(app, cl
     assert dead.status_code == 404 and "no longer works" in dead.get_data(as_text=True)
     assert again.post(f"/invite/{token}", data={"name": "X"}).status_code in (400, 404)
     with app.app_context(), db.connection_context():
-        with pytest.raises(admin.AdminError) as gone:
-            admin.accept_invite(token, "Eve", "eve", "another password", "another password")
+        with pytest.raises(AdminError) as gone:
+            invites.accept_invite(token, "Eve", "eve", "another password", "another password")
         assert gone.value.field is None
         assert User.select().count() == 2
 
@@ -149,7 +150,7 @@ def test_accepting_creates_the_account_with_defaults_and_spends_the_link(app, cl
 )
 def test_bad_details_are_shown_next_to_the_field(app, ada, data, field, message):
     with app.app_context(), db.connection_context():
-        token = admin.invite_token(admin.create_invite("carol@example.com", None))
+        token = invites.invite_token(invites.create_invite("carol@example.com", None))
     guest = app.test_client()
     csrf = AuthActions.TOKEN.search(guest.get(f"/invite/{token}").get_data(as_text=True)).group(1)
     form = {
@@ -165,19 +166,19 @@ def test_bad_details_are_shown_next_to_the_field(app, ada, data, field, message)
     assert f'id="{field}-error"' in page and message in page
     with app.app_context(), db.connection_context():
         assert User.by_email("carol@example.com") is None
-        assert admin.find_invite(token) is not None  # still good for a corrected try
+        assert invites.find_invite(token) is not None  # still good for a corrected try
 
 
 def test_expired_revoked_replaced_and_forged_links_do_not_work(app, client, ada, now):
     with app.app_context(), db.connection_context():
-        old = admin.create_invite("old@example.com", None, now=utcnow() - timedelta(days=8))
-        expired = admin.invite_token(old)
-        first = admin.create_invite("carol@example.com", None)
-        replaced = admin.invite_token(first)
-        second = admin.create_invite("carol@example.com", None)
-        current = admin.invite_token(second)
-        dan = admin.create_invite("dan@example.com", None)
-        dans = admin.invite_token(dan)
+        old = invites.create_invite("old@example.com", None, now=utcnow() - timedelta(days=8))
+        expired = invites.invite_token(old)
+        first = invites.create_invite("carol@example.com", None)
+        replaced = invites.invite_token(first)
+        second = invites.create_invite("carol@example.com", None)
+        current = invites.invite_token(second)
+        dan = invites.create_invite("dan@example.com", None)
+        dans = invites.invite_token(dan)
     forged = current[:-1] + ("B" if current.endswith("A") else "A")
     for token in (expired, replaced, "x" * 43, "x" * 500, forged):
         assert client.get(f"/invite/{token}").status_code == 404, token
@@ -196,8 +197,8 @@ def test_expired_revoked_replaced_and_forged_links_do_not_work(app, client, ada,
 
 def test_an_expired_or_used_invitation_is_not_emailed(app, ada):
     with app.app_context(), db.connection_context():
-        invite = admin.create_invite("carol@example.com", None)
-        admin.revoke_invite(invite)
+        invite = invites.create_invite("carol@example.com", None)
+        invites.revoke_invite(invite)
     run_outbox(app)
     assert mails(app) == []
 
@@ -219,7 +220,7 @@ def test_invitation_as_admin(app, client, ada):
     answer = invite_by_page(client, "carol@example.com", is_admin="y")
     token = LINK.search(answer.get_data(as_text=True)).group(1)
     with app.app_context(), db.connection_context():
-        user = admin.accept_invite(token, "Carol", "carol", "a good password", "a good password")
+        user = invites.accept_invite(token, "Carol", "carol", "a good password", "a good password")
         assert User.get_by_id(user.id).is_admin
 
 
@@ -230,7 +231,7 @@ def test_cli_invite_prints_the_link_and_records_the_email(app, runner, ada):
     token = LINK.search(link).group(1)
     assert link.endswith(f"/invite/{token}")
     with app.app_context(), db.connection_context():
-        assert admin.find_invite(token).email == "carol@example.com"
+        assert invites.find_invite(token).email == "carol@example.com"
         assert Outbox.select().where(Outbox.kind == "invite_email").count() == 1
     bad = runner.invoke(args=["users", "invite", "--email", "ada@example.com"])
     assert bad.exit_code != 0 and "already has an account" in bad.output
@@ -260,15 +261,15 @@ def test_signup_page_exists_only_when_switched_on_with_domains(app, client, ada)
         AppSetting.write("self_signup", True)  # on, but no domain named: still nobody
     assert client.get("/signup").status_code == 404
     with app.app_context(), db.connection_context():
-        admin.save_signup(True, ["example.com"])
+        settings.save_signup(True, ["example.com"])
     page = client.get("/signup")
     assert page.status_code == 200 and "example.com" in page.get_data(as_text=True)
 
 
 def test_signup_only_for_allowed_domains(app, client, ada):
     with app.app_context(), db.connection_context():
-        admin.save_signup(True, ["example.com"])
-        admin.save_member_defaults(admin.MemberDefaults(timezone="Asia/Tokyo"))
+        settings.save_signup(True, ["example.com"])
+        member_defaults.save_member_defaults(member_defaults.MemberDefaults(timezone="Asia/Tokyo"))
     answer = client.post("/signup", data=signup_form(client, email="eve@evil.example"))
     assert answer.status_code == 422
     assert "sign-up is not open to this e-mail address" in answer.get_data(as_text=True)
@@ -287,22 +288,22 @@ def test_signup_only_for_allowed_domains(app, client, ada):
 
 def test_signup_allowed_checks_the_domain_exactly(app):
     with app.app_context(), db.connection_context():
-        admin.save_signup(True, ["example.com"])
-        assert admin.signup_allowed("x@example.com") and admin.signup_allowed("X@EXAMPLE.COM")
-        assert not admin.signup_allowed("x@evil-example.com")
-        assert not admin.signup_allowed("x@example.com.evil.org")
-        assert not admin.signup_allowed("x@sub.example.com")
-        admin.save_signup(False, ["example.com"])
-        assert not admin.signup_allowed("x@example.com")
-        with pytest.raises(admin.AdminError):
-            admin.save_signup(True, [])
+        settings.save_signup(True, ["example.com"])
+        assert settings.signup_allowed("x@example.com") and settings.signup_allowed("X@EXAMPLE.COM")
+        assert not settings.signup_allowed("x@evil-example.com")
+        assert not settings.signup_allowed("x@example.com.evil.org")
+        assert not settings.signup_allowed("x@sub.example.com")
+        settings.save_signup(False, ["example.com"])
+        assert not settings.signup_allowed("x@example.com")
+        with pytest.raises(AdminError):
+            settings.save_signup(True, [])
 
 
 def test_parse_domains():
-    assert admin.parse_domains(" Example.com, @staff.Example.org;example.com ") == [
+    assert domains.parse_domains(" Example.com, @staff.Example.org;example.com ") == [
         "example.com",
         "staff.example.org",
     ]
     for bad in ("exa mple", "no_tld", "http://example.com", "a@b.com"):
         with pytest.raises(ValueError):
-            admin.parse_domains(bad)
+            domains.parse_domains(bad)

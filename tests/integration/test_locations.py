@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 
 import pytest
 from icalendar import Calendar as ICal
-from oauth_support import ctx_fixture, grant, oauth_app_fixture  # noqa: F401
 
 from jobs.calendar import write_back
 from jobs.locations import join_link_failed
@@ -20,17 +19,18 @@ from jobs.mail import notify
 from portal import clock
 from portal.booking import locations
 from portal.booking import service as booking
-from portal.booking.service import manage_path
+from portal.booking.links import manage_path
 from portal.calendars.providers import Transient
-from portal.calendars.providers.google import event_id_for
-from portal.cli import create_user
+from portal.calendars.providers.google.events import event_id_for
 from portal.models import Booking, MeetingType, Outbox, User, db, utcnow
-from portal.notify import mail
+from portal.notify import booking_mail
 from portal.notify.ical import booking_ics, meeting_link
-from tests.clock import at as at_utc
-from tests.clock import iso_z
-from tests.conftest import AuthActions
-from tests.integration.test_api_support import Api, at, bookable_monday
+from portal.org.users import create_user
+from tests.support.api import Api, at, bookable_monday
+from tests.support.app import AuthActions
+from tests.support.clock import at as at_utc
+from tests.support.clock import iso_z
+from tests.support.oauth import ctx_fixture, grant, oauth_app_fixture  # noqa: F401
 
 EMAIL = "test.user@example.com"
 
@@ -109,7 +109,7 @@ def test_meet_link_is_made_stored_and_shown_everywhere(ctx, host, google, fake_g
     page = client.get(manage_path(b) + "&booked=1").text
     assert f'href="{b.join_url}"' in page and "hx-trigger" not in page
     assert meeting_link(b) == b.join_url
-    msg = mail.booking_message(b, "created", "invitee", now)
+    msg = booking_mail.booking_message(b, "created", "invitee", now)
     assert b.join_url in msg.get_body(("plain",)).get_content()
     assert f'href="{b.join_url}"' in msg.get_body(("html",)).get_content()
     event_ics = ICal.from_ical(booking_ics(b)).walk("VEVENT")[0]
@@ -155,9 +155,13 @@ def test_when_google_makes_no_link_the_booking_stands_and_the_host_is_told(
     assert outbox("join_link_failed", b.id)
     assert join_link_failed(b.id) == 1
     assert join_link_failed(b.id) == 0  # once
-    msg = mail.booking_message(b, "created", "host", now)
+    msg = booking_mail.booking_message(b, "created", "host", now)
     assert "No video link: Google could not create" in msg.get_body(("plain",)).get_content()
-    invitee = mail.booking_message(b, "created", "invitee", now).get_body(("plain",)).get_content()
+    invitee = (
+        booking_mail.booking_message(b, "created", "invitee", now)
+        .get_body(("plain",))
+        .get_content()
+    )
     assert "No video link" not in invitee  # the invitee is not told about our trouble
 
     client = ctx.test_client()
@@ -349,8 +353,8 @@ def test_settings_pages_for_kinds_link_and_signature(oauth_app, fake_google):
             "ada@example.com",
             now=clock.now(),
         ).booking
-        msg = mail.booking_message(b, "created", "invitee")
-        host_msg = mail.booking_message(b, "created", "host")
+        msg = booking_mail.booking_message(b, "created", "invitee")
+        host_msg = booking_mail.booking_message(b, "created", "host")
     assert "Best,\nAlice <CEO>" in msg.get_body(("plain",)).get_content()
     assert "Alice &lt;CEO&gt;" in msg.get_body(("html",)).get_content()
     assert "Alice <CEO>" not in host_msg.get_body(("plain",)).get_content()
@@ -365,4 +369,5 @@ def test_the_page_stops_asking_for_a_link_that_takes_long(ctx, host, google, now
     page = client.get(manage_path(b)).text
     assert "Your Google Meet link is being created" in page and "hx-trigger" not in page
     # … and the e-mail no longer waits for it either.
-    assert locations.wait_for_link(Booking.get_by_id(b.id), "notify", "created") is False
+    booked = Booking.get_by_id(b.id)
+    assert locations.wait_for_link(booked, "notify", "created", now=utcnow()) is False

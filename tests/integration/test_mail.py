@@ -26,15 +26,17 @@ from icalendar import Calendar
 import jobs  # noqa: F401  (registers the outbox handlers)
 from jobs import mail as mail_jobs
 from jobs.outbox import run
+from portal.booking import links
 from portal.booking import service as booking
 from portal.models import Booking, Connection, Outbox, SentEmail, db
 from portal.models import Calendar as CalendarRow
-from portal.notify import mail
+from portal.notify import booking_mail, mail
+from portal.runtime.appconfig import external_url
 from portal.runtime.outbox import relay
 from portal.runtime.worker import run_worker
-from tests.clock import at
-from tests.conftest import TEST_DATABASE_URL, Hosts, make_app
-from tests.servers import free_port
+from tests.support.app import TEST_DATABASE_URL, Hosts, make_app
+from tests.support.clock import at
+from tests.support.processes import free_port
 
 BOTH_BACKENDS = pytest.mark.parametrize("mail_app", ["sqlite", "postgresql"], indirect=True)
 SLOT = at(1, 10)  # Tuesday after the test clock's Monday; hosts here live in UTC
@@ -170,7 +172,7 @@ def test_confirmation_reaches_invitee_and_host(mail_app, setup, smtp, now):
     (to_invitee,) = smtp.to("eve@example.com")
     (to_host,) = smtp.to("alice@example.com")
     with mail_app.app_context():
-        manage = booking.external_url(booking.manage_path(b))
+        manage = external_url(links.manage_path(b))
     assert manage.startswith("https://book.example.org/booking/")
 
     assert to_invitee["To"].addresses[0].display_name == "Eve Invitee"
@@ -242,7 +244,7 @@ def test_reschedule_and_cancel_keep_uid_with_rising_sequence(mail_app, setup, sm
     assert f"(was {long(SLOT, BERLIN)})" in text
     assert long(LATER, BERLIN) in text
     with mail_app.app_context():
-        assert booking.external_url(booking.manage_path(moved)) in text
+        assert external_url(links.manage_path(moved)) in text
     text, html = bodies(invitee[2])
     assert "Alice Host cancelled this meeting." in text
     assert "Sorry, <b>ill</b>" in text
@@ -321,7 +323,9 @@ def test_failed_delivery_releases_the_claim_and_the_retry_sends(
             assert {r.status for r in SentEmail.select()} == {"sent"}
         assert len(smtp.messages) == 2
         with app.app_context():
-            expected = {mail.message_id(f"booking:{b.id}:created:{r}:seq0") for r in mail.ROLES}
+            expected = {
+                mail.message_id(f"booking:{b.id}:created:{r}:seq0") for r in booking_mail.ROLES
+            }
         assert {m["Message-ID"] for _, m in smtp.messages} == expected
     finally:
         if not db.is_closed():
@@ -336,7 +340,7 @@ def test_claims_of_live_and_dead_runs(mail_app, setup, smtp, now):
     key = f"booking:{b.id}:created:invitee:seq0"
     with mail_app.app_context(), db.connection_context():
         SentEmail.create(key=key, to="x", status="sending", sent_at=now.replace(tzinfo=None))
-        msg = mail.booking_message(b, "created", "invitee", now)
+        msg = booking_mail.booking_message(b, "created", "invitee", now)
         with pytest.raises(mail.ClaimBusy):
             mail.send_once(key, msg, b.id, now=now + mail.claim_timeout() / 2)
         assert smtp.messages == []

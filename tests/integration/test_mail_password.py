@@ -19,7 +19,7 @@ from portal.models import Outbox, PasswordReset, User, db, to_db, utcnow
 from portal.org import passwords
 from portal.runtime.outbox import relay
 from portal.runtime.worker import run_worker
-from tests.conftest import Hosts, make_app
+from tests.support.app import Hosts, make_app
 
 NEW = "a brand new passphrase"
 

@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from portal.notify import mail
-from tests.servers import free_port
+from portal.notify import mail, smtp
+from tests.support.processes import free_port
 
 USER, PASSWORD = "mailer@example.com", "p@ss:w/rd"
 
@@ -133,7 +133,7 @@ def test_delivery_over_tls_with_auth(app, tls_server):
     inbox, url = tls_server
     app.config["SMTP_URL"] = url
     with app.app_context():
-        assert mail.deliver(_message(app)).startswith("smtp://127.0.0.1:")
+        assert smtp.deliver(_message(app)).startswith("smtp://127.0.0.1:")
     (msg,) = inbox.messages
     assert str(msg["Subject"]) == "Over TLS"
     assert inbox.logins == [USER]
@@ -144,5 +144,5 @@ def test_certificate_is_checked(app, tls_server):
     inbox, url = tls_server
     app.config["SMTP_URL"] = url.split("&cafile=")[0].split("?cafile=")[0]
     with app.app_context(), pytest.raises(ssl.SSLError):
-        mail.deliver(_message(app))
+        smtp.deliver(_message(app))
     assert inbox.messages == []

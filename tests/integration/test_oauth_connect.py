@@ -12,19 +12,8 @@ from datetime import timedelta
 
 import pytest
 import requests
-from oauth_support import (
-    PASSWORD,
-    connect,
-    csrf_token,
-    oauth_app_fixture,  # noqa: F401
-    query,
-    sign_in,
-    start_connect,
-    through_provider,
-)
 
 from portal.calendars import sync
-from portal.cli import create_user
 from portal.models import (
     AppSetting,
     Calendar,
@@ -35,7 +24,9 @@ from portal.models import (
     to_db,
     utcnow,
 )
-from tests.conftest import TEST_DATABASE_URL, make_app
+from portal.org.users import create_user
+from tests.support.app import PASSWORD, TEST_DATABASE_URL, csrf_token, make_app, sign_in
+from tests.support.oauth import connect, oauth_app_fixture, query, start_connect, through_provider  # noqa: F401
 
 
 @pytest.fixture

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from oauth_support import PASSWORD, csrf_token, oauth_app_fixture, through_provider  # noqa: F401
 
 from portal.calendars import sync
-from portal.cli import create_user
 from portal.models import AppSetting, Calendar, Connection, OAuthIdentity, User
+from portal.org.users import create_user
+from tests.support.app import PASSWORD, csrf_token
+from tests.support.oauth import oauth_app_fixture, through_provider  # noqa: F401
 
 
 @pytest.fixture

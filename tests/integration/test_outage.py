@@ -19,13 +19,13 @@ from urllib.parse import urlsplit
 
 import pytest
 from peewee import OperationalError
-from servers import TcpProxy
 
 from portal import create_app
 from portal.models import Booking, db
-from tests.conftest import ENCRYPTION_KEY, TEST_DATABASE_URL, AuthActions, Hosts, make_app
-from tests.integration.test_api_support import BERLIN, at, bookable_monday
 from tests.integration.test_public_pages import form_fields
+from tests.support.api import BERLIN, at, bookable_monday
+from tests.support.app import ENCRYPTION_KEY, TEST_DATABASE_URL, AuthActions, Hosts, make_app
+from tests.support.servers import TcpProxy
 
 RETRY_AFTER = "5"
 

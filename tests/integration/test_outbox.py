@@ -13,8 +13,8 @@ from portal.models import Outbox, db
 from portal.runtime import queue
 from portal.runtime.outbox import relay
 from portal.runtime.worker import run_worker
-from tests.clock import at
-from tests.conftest import Hosts, make_app
+from tests.support.app import Hosts, make_app
+from tests.support.clock import at
 
 SLOT = at(1, 10, tz="Europe/Berlin")  # Tuesday after the test clock's Monday
 

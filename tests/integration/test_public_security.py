@@ -12,8 +12,6 @@ import pytest
 from portal.extensions import limiter
 from portal.models import ALL_MODELS, Booking, User, db
 from portal.web import formtoken
-from tests.clock import day, iso_z
-from tests.conftest import Hosts, make_app
 from tests.integration.test_public_pages import (
     SLOT,
     SLOT_AT,
@@ -22,6 +20,8 @@ from tests.integration.test_public_pages import (
     open_form,
     submit,
 )
+from tests.support.app import Hosts, make_app
+from tests.support.clock import day, iso_z
 
 SITE = "https://www.alice.example"
 

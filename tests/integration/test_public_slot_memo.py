@@ -7,10 +7,11 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from portal.booking import service, slot_memo
+from portal.booking import rules, service, slot_memo
+from portal.booking.rules import available_slots
 from portal.models import BusyBlock, Calendar, Connection, db, to_db
-from tests.clock import at, day
 from tests.integration.test_public_pages import freeze_clock
+from tests.support.clock import at, day
 
 # Tuesday after the test clock's Monday; Alice is free 09:00–17:00 Berlin.
 DAY = day(1).isoformat()
@@ -24,7 +25,7 @@ def app(backend_app):
 
 @pytest.fixture
 def site(app, now, monkeypatch):
-    from tests.conftest import Hosts
+    from tests.support.app import Hosts
 
     freeze_clock(monkeypatch, now)
     # These check the exact memos underneath, so the pages' seconds-long cache is off.
@@ -79,20 +80,20 @@ def test_same_rows_are_read_once(app, site, now, monkeypatch):
     with app.app_context(), db.connection_context():
         BusyBlock.create(calendar=cal, start=to_db(local(9)), end=to_db(local(10)))
     loads = []
-    real = service.cached_busy
+    real = rules.cached_busy
 
     def counting(user, start, end):
         loads.append((start, end))
         return real(user, start, end)
 
-    monkeypatch.setattr(service, "cached_busy", counting)
+    monkeypatch.setattr(rules, "cached_busy", counting)
     start, end = local(1), local(1) + timedelta(days=1)
     with app.app_context(), db.connection_context():
-        first = service.available_slots(alice, mt, start, end, now=now)
-        again = service.available_slots(alice, mt, start, end, now=now + timedelta(hours=1))
+        first = available_slots(alice, mt, start, end, now=now)
+        again = available_slots(alice, mt, start, end, now=now + timedelta(hours=1))
         assert len(loads) == 1 and first[0] == local(10) and again[0] == local(10)
         BusyBlock.create(calendar=cal, start=to_db(local(10)), end=to_db(local(11)))
-        after = service.available_slots(alice, mt, start, end, now=now)
+        after = available_slots(alice, mt, start, end, now=now)
         assert len(loads) == 2 and after[0] == local(11)
 
 
@@ -100,12 +101,10 @@ def test_slots_from_this_minute_still_respect_the_lead_time(app, site):
     alice, mt, cal = site
     start, end = local(1), local(1) + timedelta(days=1)
     with app.app_context(), db.connection_context():
-        at_start = service.available_slots(alice, mt, start, end, now=local(9, 0))
+        at_start = available_slots(alice, mt, start, end, now=local(9, 0))
         assert at_start[0] == local(9, 0)
         # 40 seconds later the 08:00 start has passed: it goes, though the minute is the same.
-        later = service.available_slots(
-            alice, mt, start, end, now=local(9, 0) + timedelta(seconds=40)
-        )
+        later = available_slots(alice, mt, start, end, now=local(9, 0) + timedelta(seconds=40))
         assert later[0] == local(9, 30)
 
 

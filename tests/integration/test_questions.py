@@ -12,13 +12,13 @@ from icalendar import Calendar
 
 from jobs.calendar import event_data
 from portal.booking import questions, service
-from portal.calendars.providers.google import GoogleProvider
+from portal.calendars.providers.google.events import event_body
 from portal.models import Booking, MeetingType, Question, User, db
-from portal.notify import mail
-from tests.clock import NOW, iso_z
-from tests.conftest import AuthActions, Hosts
-from tests.integration.test_api_support import Api, at, bookable_monday, matches_schema
+from portal.notify import booking_mail
 from tests.integration.test_public_pages import SLOT_AT, form_fields, freeze_clock
+from tests.support.api import Api, at, bookable_monday, matches_schema
+from tests.support.app import AuthActions, Hosts
+from tests.support.clock import NOW, iso_z
 
 SLOT = iso_z(SLOT_AT)  # Tuesday 09:00 Berlin, the day after the test clock's Monday
 QUESTIONS = [
@@ -175,7 +175,7 @@ def test_answers_in_emails_ics_and_the_calendar_event(site, app, now):
             now=now,
             answers=GOOD,
         ).booking
-        msg = mail.booking_message(b, "created", "host", now)
+        msg = booking_mail.booking_message(b, "created", "host", now)
         text = msg.get_body(("plain",)).get_content()
         html = msg.get_body(("html",)).get_content()
         ics = next(p for p in msg.iter_attachments()).get_content()
@@ -189,7 +189,7 @@ def test_answers_in_emails_ics_and_the_calendar_event(site, app, now):
     assert "What should we cover?: Line one\n  Line two" in description  # indented: one answer
     assert "Company: Acme <b>& Co</b>" in data.description
     # Google renders descriptions as HTML: the adapter escapes them.
-    body = GoogleProvider({}, {})._body(data)
+    body = event_body(data)
     assert "Acme &lt;b&gt;&amp; Co&lt;/b&gt;" in body["description"]
 
 

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import requests
 
 from portal.models import Booking, db
-from tests.clock import NOW
-from tests.conftest import Hosts
+from tests.support.app import Hosts
+from tests.support.clock import NOW
 
 RACERS = 32
 

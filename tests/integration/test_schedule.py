@@ -7,11 +7,9 @@ import re
 from zoneinfo import ZoneInfo
 
 import pytest
-from oauth_support import ctx_fixture, grant, oauth_app_fixture  # noqa: F401
 
 from portal.booking import schedule, service
 from portal.calendars import sync
-from portal.cli import create_user
 from portal.models import (
     BusyBlock,
     Calendar,
@@ -20,9 +18,11 @@ from portal.models import (
     db,
     to_db,
 )
-from tests.clock import at, day, iso_z
-from tests.conftest import AuthActions
-from tests.integration.test_api_support import Api, matches_schema
+from portal.org.users import create_user
+from tests.support.api import Api, matches_schema
+from tests.support.app import AuthActions
+from tests.support.clock import at, day, iso_z
+from tests.support.oauth import ctx_fixture, grant, oauth_app_fixture  # noqa: F401
 
 
 def berlin(days, hour, minute=0):

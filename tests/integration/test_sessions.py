@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import AuthActions
+from tests.support.app import AuthActions
 
 
 def test_password_change_signs_out_other_sessions(app, hosts):

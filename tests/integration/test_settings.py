@@ -23,8 +23,8 @@ from portal.models import (
     db,
     to_db,
 )
-from tests.clock import at, day
-from tests.clock import day as clock_day
+from tests.support.clock import at, day
+from tests.support.clock import day as clock_day
 
 HX = {"HX-Request": "true"}
 

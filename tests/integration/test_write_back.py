@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import icalendar
 import pytest
-from servers import TcpProxy
 
 from jobs import calendar as calendar_jobs
 from jobs import outbox as outbox_jobs
 from portal.booking import service as booking
-from portal.calendars import sync
+from portal.booking.shape import booking_dict
+from portal.calendars import refresh_queue, sync, write_back
 from portal.calendars.providers import Transient
-from portal.calendars.providers.caldav import CalDavProvider, resource_name
+from portal.calendars.providers.caldav import CalDavProvider
+from portal.calendars.providers.caldav.events import resource_name
 from portal.models import Calendar, CalendarEvent, Connection, Outbox, db
 from portal.runtime import worker
 from portal.runtime.outbox import RETRY
 from portal.runtime.queue import get_queue
-from tests.clock import at
+from tests.support.clock import at
+from tests.support.servers import TcpProxy
 
 SLOT = at(1, 10, tz="Europe/Berlin")  # Tuesday after the test clock's Monday
 LATER = at(2, 14, tz="Europe/Berlin")
@@ -91,7 +93,7 @@ def test_create_move_cancel_round_trip(setup, now):
     result = booking.book(setup.host, setup.mt, SLOT, "Ada Lovelace", "ada@example.com", now=now)
     b = result.booking
     assert event_row(b).status == "pending"
-    assert booking.booking_dict(b)["calendar_event"]["status"] == "pending"
+    assert booking_dict(b)["calendar_event"]["status"] == "pending"
 
     assert run_write_backs() == ["done"]
     row = event_row(b)
@@ -103,7 +105,7 @@ def test_create_move_cancel_round_trip(setup, now):
     assert str(ev["ATTENDEE"]) == "mailto:ada@example.com"
     assert ev["ATTENDEE"].params["SCHEDULE-AGENT"] == "CLIENT"
     assert str(ev["LOCATION"]) == LINK
-    assert booking.booking_dict(b)["calendar_event"] == {
+    assert booking_dict(b)["calendar_event"] == {
         "status": "written",
         "calendar_id": row.calendar_id,
     }
@@ -154,10 +156,10 @@ def test_final_failure_shows_on_the_booking_and_the_host_can_retry(setup, now):
         assert event_row(b).status == "pending"
     outbox_jobs.run(row.id)  # the last attempt gives up without raising
     assert event_row(b).status == "failed" and event_row(b).last_error
-    assert booking.booking_dict(b)["calendar_event"]["status"] == "failed"
+    assert booking_dict(b)["calendar_event"]["status"] == "failed"
 
     setup.proxy.up()
-    assert sync.retry_write_back(b)
+    assert write_back.retry_write_back(b)
     assert event_row(b).status == "pending" and event_row(b).attempts == 0
     assert run_write_backs() == ["done"]
     assert event_row(b).status == "written" and len(remote(setup)) == 1
@@ -181,7 +183,7 @@ def test_cancel_before_the_create_ran_writes_nothing(setup, now):
 
 
 def test_no_write_calendar_no_event(setup, now):
-    sync.set_calendar_flags(sync.write_calendar(setup.host), write=False)
+    sync.set_calendar_flags(write_back.write_calendar(setup.host), write=False)
     b = booking.book(setup.host, setup.mt, SLOT, "Ada", "ada@example.com", now=now).booking
     assert CalendarEvent.select().where(CalendarEvent.booking == b).count() == 0
     assert run_write_backs() == ["done"]
@@ -203,20 +205,20 @@ def test_event_deleted_by_the_host_is_written_again_on_reschedule(setup, now):
 
 
 def test_refresh_jobs_are_deduplicated_and_periodic(setup, now):
-    assert any(task is sync.enqueue_due_refreshes for _, task in worker.PERIODIC)
+    assert any(task is refresh_queue.enqueue_due_refreshes for _, task in worker.PERIODIC)
     queue = get_queue()
     queue.empty()
-    job_id = sync.refresh_job_id(setup.conn.id)
-    assert sync.request_refresh(setup.conn)
-    assert not sync.request_refresh(setup.conn)  # already waiting
+    job_id = refresh_queue.refresh_job_id(setup.conn.id)
+    assert refresh_queue.request_refresh(setup.conn)
+    assert not refresh_queue.request_refresh(setup.conn)  # already waiting
     assert queue.job_ids.count(job_id) == 1
     assert Connection.get_by_id(setup.conn.id).status == "syncing"
-    assert sync.enqueue_due_refreshes(now) == 0  # due, but its job is already queued
+    assert refresh_queue.enqueue_due_refreshes(now) == 0  # due, but its job is already queued
 
     queue.empty()
     assert calendar_jobs.refresh(setup.conn.id) == "ok"
     conn = Connection.get_by_id(setup.conn.id)
     assert conn.status == "ok" and conn.next_sync_at is not None
-    assert sync.enqueue_due_refreshes() == 0  # not due again yet
+    assert refresh_queue.enqueue_due_refreshes() == 0  # not due again yet
     Connection.update(next_sync_at=None).where(Connection.id == conn.id).execute()
-    assert sync.enqueue_due_refreshes() == 1
+    assert refresh_queue.enqueue_due_refreshes() == 1

@@ -16,7 +16,7 @@ import requests
 
 from portal.calendars import sync
 from portal.models import Calendar, Connection, db
-from tests.conftest import AuthActions, Hosts
+from tests.support.app import AuthActions, Hosts
 
 CONNECTS = 32
 

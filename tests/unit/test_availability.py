@@ -19,13 +19,11 @@ from portal.booking.availability import (
     HostRules,
     MeetingRules,
     check,
-    explain,
-    explain_blocked,
-    explain_candidates,
     is_offered,
     slots,
     windows,
 )
+from portal.booking.explain import explain, explain_blocked, explain_candidates
 
 BERLIN = "Europe/Berlin"
 MIN = timedelta(minutes=1)

@@ -32,12 +32,11 @@ from portal.booking.availability import (
     HostRules,
     MeetingRules,
     check,
-    explain,
-    explain_candidates,
     is_offered,
     slots,
     windows,
 )
+from portal.booking.explain import explain, explain_candidates
 
 MIN = timedelta(minutes=1)
 ZONES = ["Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu"]

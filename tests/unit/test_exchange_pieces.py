@@ -7,17 +7,19 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from portal.calendars.providers import InvalidSetup
-from portal.calendars.providers.exchange import (
+from portal.calendars.providers.exchange.autodiscover import autodiscover_urls
+from portal.calendars.providers.exchange.availability import (
     AVAILABILITY_CHUNK,
-    autodiscover_urls,
     busy_type_blocks,
+    windows,
+)
+from portal.calendars.providers.exchange.setup import (
     check_ews_url,
     check_username,
     member_settings,
     parse_version,
     sign_in_advice,
     username_form,
-    windows,
 )
 
 

@@ -1,4 +1,4 @@
-"""Busy semantics of iCalendar data (portal.calendars.providers.icalbusy), and the adapters' pure helpers."""
+"""Busy semantics of iCalendar data (providers/icalbusy.py), and the adapters' pure helpers."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import icalendar
 import pytest
 
 from portal.calendars.providers import EventData, InvalidSetup
-from portal.calendars.providers.caldav import event_ical, resource_name
+from portal.calendars.providers.caldav.events import event_ical, resource_name
 from portal.calendars.providers.icalbusy import NotICalendar, busy_intervals, parse
 from portal.calendars.providers.net import check_url, is_public_address, url_key
 

@@ -9,18 +9,17 @@ from email import policy
 import pytest
 from flask import Flask
 
+from portal.notify.booking_mail import humanize
 from portal.notify.mail import (
     Attachment,
-    SmtpSettings,
     address,
     check_headers,
     compose,
     header_text,
-    humanize,
     inert,
     message_id,
-    parse_smtp_url,
 )
+from portal.notify.smtp import SmtpSettings, parse_smtp_url
 
 
 @pytest.mark.parametrize(

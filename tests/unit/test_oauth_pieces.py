@@ -19,9 +19,10 @@ from portal.calendars.providers import (
     RateLimited,
     SyncTokenExpired,
 )
-from portal.calendars.providers.google import GoogleProvider, event_id_for
+from portal.calendars.providers.google import GoogleProvider
+from portal.calendars.providers.google.events import event_id_for, event_span
 from portal.calendars.providers.microsoft import MicrosoftProvider, _is_busy, _span, transaction_id
-from portal.calendars.providers.oauth import (
+from portal.calendars.providers.oauth_grant import (
     OAuthApp,
     id_token_claims,
     normalize_token,
@@ -118,7 +119,7 @@ def test_google_listing_semantics():
     window = (datetime(2026, 12, 1, tzinfo=UTC), datetime(2026, 12, 31, tzinfo=UTC))
 
     def span(item):
-        return GoogleProvider._span({"id": "e", **item}, zone, *window)
+        return event_span({"id": "e", **item}, zone, *window)
 
     timed = {
         "start": {"dateTime": "2026-12-02T10:00:00Z"},

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, Field, PlainValidator, RootModel, WithJsonSchema
 
 from portal.api.schemas.base import Body, Day, Zone, fail
-from portal.booking.availability import CLOCK_PATTERN, parse_clock
+from portal.booking.wallclock import CLOCK_PATTERN, parse_clock
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 HOST_LEAD_TIME = (0, 525_600)  # one year, in minutes; the settings form uses it too

@@ -27,7 +27,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from portal.booking import service as booking
+from portal.booking.checks import FIRST_DAY, LAST_DAY, BookingError, is_valid_zone, parse_start
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -154,7 +154,7 @@ ONE_LINE = AfterValidator(_one_line)
 
 
 def _zone(name: str) -> str:
-    if not booking.is_valid_zone(name):
+    if not is_valid_zone(name):
         raise fail(f"unknown time zone {name[:64]!r}")
     return name
 
@@ -167,7 +167,7 @@ Zone = Annotated[
     Field(description="IANA time zone", examples=["Europe/Berlin"]),
 ]
 
-MIN_DATE, MAX_DATE = booking.FIRST_DAY, booking.LAST_DAY
+MIN_DATE, MAX_DATE = FIRST_DAY, LAST_DAY
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -200,8 +200,8 @@ Day = Annotated[
 
 def _instant(value: Any) -> datetime:
     try:
-        return booking.parse_start(value)
-    except booking.BookingError as exc:
+        return parse_start(value)
+    except BookingError as exc:
         raise fail(exc.message) from None
 
 

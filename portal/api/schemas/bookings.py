@@ -8,8 +8,8 @@ from pydantic import Field
 
 from portal.api.schemas.base import Body, DateTime, Day, Instant, Query, Reply, Zone, absent, whole
 from portal.api.schemas.meeting_types import LocationKind
+from portal.booking.checks import MAX_NAME, MAX_NOTES
 from portal.booking.questions import MAX_LONG
-from portal.booking.service import MAX_NAME, MAX_NOTES
 
 MAX_SLOT_RANGE_DAYS = 62
 MAX_EMAIL = 320

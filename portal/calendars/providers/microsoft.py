@@ -42,7 +42,8 @@ from portal.calendars.providers.base import (
     RemoteCalendar,
     WrittenEvent,
 )
-from portal.calendars.providers.oauth import Account, OAuthProvider
+from portal.calendars.providers.oauth import OAuthProvider
+from portal.calendars.providers.oauth_grant import Account
 
 DEFAULT_GRAPH_BASE = "https://graph.microsoft.com/v1.0"
 PREFER_UTC = 'outlook.timezone="UTC"'

@@ -7,6 +7,8 @@ from flask_login import current_user
 
 from portal import clock
 from portal.booking import service
+from portal.booking.checks import BookingError
+from portal.booking.shape import calendar_event_state
 from portal.models import Booking, to_db
 from portal.web.forms import CancelForm
 from portal.web.render import is_htmx, render
@@ -33,9 +35,8 @@ def tab_query(tab: str):
         return query.where(Booking.status == "confirmed", Booking.end <= now).order_by(
             Booking.start.desc()
         )
-    return query.where(Booking.status.in_(("cancelled", "rescheduled"))).order_by(
-        Booking.start.desc()
-    )
+    # A moved booking lives on as its successor (upcoming or past): it was not cancelled.
+    return query.where(Booking.status == "cancelled").order_by(Booking.start.desc())
 
 
 @bp.route("/appointments")
@@ -44,8 +45,8 @@ def appointments():
     tab = request.args.get("tab", "upcoming")
     if tab not in TABS:
         tab = "upcoming"
-    page = request.args.get("page", "1")
-    page = max(1, int(page)) if page.isdigit() and len(page) < 6 else 1
+    asked = request.args.get("page", "1")
+    page = max(1, int(asked)) if asked.isdigit() and len(asked) < 6 else 1
     query = tab_query(tab)
     total = query.count()
     rows = list(query.paginate(page, PER_PAGE))
@@ -73,7 +74,7 @@ def _detail(row: Booking, form: CancelForm, error: str = ""):
         form=form,
         error=error,
         moved_to=moved_to,
-        calendar_event=service.calendar_event_state(row),
+        calendar_event=calendar_event_state(row),
         can_cancel=row.status == "confirmed" and row.end_utc > clock.now(),
     )
 
@@ -95,7 +96,7 @@ def appointments_cancel(uid: str):
         return _detail(row, form, "This meeting is over; there is nothing to cancel.")
     try:
         row = service.cancel(row, by="host", reason=form.reason.data or "", now=clock.now())
-    except service.BookingError as exc:
+    except BookingError as exc:
         return _detail(Booking.get_by_id(row.id), form, exc.message)
     if not is_htmx():
         return done("The meeting is cancelled.", "settings.appointments_detail", uid=uid)

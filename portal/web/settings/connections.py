@@ -17,10 +17,10 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
-from portal.calendars import sync
+from portal.calendars import refresh_queue, sync, write_back
 from portal.calendars.providers import REGISTRY, InvalidSetup, provider_class
 from portal.models import Booking, Calendar, Connection
-from portal.org.admin import provider_allowed
+from portal.org.settings import provider_allowed
 from portal.web.guards import hosts_only
 from portal.web.render import is_htmx, render
 from portal.web.settings import done
@@ -129,14 +129,18 @@ def _helpers():
 
 
 def _connections() -> list[Connection]:
-    conns = list(
+    return list(
         Connection.select().where(Connection.user == current_user.id).order_by(Connection.id)
     )
-    for conn in conns:
-        conn.calendar_list = list(
-            Calendar.select().where(Calendar.connection == conn).order_by(Calendar.name)
-        )
-    return conns
+
+
+def _calendars_of(conns: list[Connection]) -> dict[int, list[Calendar]]:
+    """Each account's calendars by name, for its card (one query for the whole page)."""
+    found: dict[int, list[Calendar]] = {conn.id: [] for conn in conns}
+    query = Calendar.select().where(Calendar.connection.in_(list(found))).order_by(Calendar.name)
+    for calendar in query:
+        found[calendar.connection_id].append(calendar)
+    return found
 
 
 def _own_connection(connection_id: int) -> Connection:
@@ -149,11 +153,13 @@ def _own_connection(connection_id: int) -> Connection:
 
 
 def _page(forms=None, status: int = 200, opened: str = "", message: str = ""):
+    connections = _connections()
     return render(
         "settings/connections.html",
         "connections",
         status=status,
-        connections=_connections(),
+        connections=connections,
+        calendars_of=_calendars_of(connections),
         forms=forms or _forms(formdata=None),
         titles={name: title for name, (title, _cls) in FORMS.items()},
         opened=opened,
@@ -181,7 +187,7 @@ def add(provider: str):
         except InvalidSetup as exc:
             _field_error(form, exc)
         else:
-            sync.request_refresh(conn)
+            refresh_queue.request_refresh(conn)
             if not is_htmx():
                 return done(f"Connected {conn.label}. Reading its busy times…", "connections.index")
             return _page(message=f"Connected {conn.label}. Reading its busy times…")
@@ -202,7 +208,7 @@ def calendar_flags(connection_id: int, calendar_id: int):
             turned_on = request.form.get("conflict") == "on"
             sync.set_calendar_flags(calendar, conflict=turned_on)
             if turned_on:
-                sync.request_refresh(conn)
+                refresh_queue.request_refresh(conn)
             message = f"{calendar.name}: {'checked' if turned_on else 'not checked'} for conflicts."
         elif action == "write":
             sync.set_calendar_flags(calendar, write=True)
@@ -226,7 +232,7 @@ def refresh(connection_id: int):
     if conn.status == "needs_reconnect":
         message = "Reconnect this account first."
     else:
-        sync.request_refresh(conn)
+        refresh_queue.request_refresh(conn)
         message = ""
     if not is_htmx():
         return done(message or f"Refreshing {conn.label}…", "connections.index")
@@ -234,9 +240,6 @@ def refresh(connection_id: int):
 
 
 def _card(conn: Connection, message: str = "", status: int = 200):
-    conn.calendar_list = list(
-        Calendar.select().where(Calendar.connection == conn).order_by(Calendar.name)
-    )
     return render(
         "settings/connections.html",
         "connection",
@@ -244,6 +247,7 @@ def _card(conn: Connection, message: str = "", status: int = 200):
         c=conn,
         card_message=message,
         connections=[conn],
+        calendars_of=_calendars_of([conn]),
         forms={},
         titles={},
         opened="",
@@ -278,7 +282,7 @@ def reconnect(connection_id: int):
         except InvalidSetup as exc:
             _field_error(form, exc)
         else:
-            sync.request_refresh(conn)
+            refresh_queue.request_refresh(conn)
             return done(f"Reconnected {conn.label}.", "connections.index")
     return render(
         "settings/connection_reconnect.html",
@@ -306,7 +310,7 @@ def retry_write(uid: str):
     booking = Booking.get_or_none(Booking.uid == uid, Booking.host == current_user.id)
     if booking is None:
         abort(404)
-    queued = sync.retry_write_back(booking)
+    queued = write_back.retry_write_back(booking)
     message = "Writing the event to your calendar again…" if queued else "Nothing to retry."
     if "settings.appointments_detail" in current_app.view_functions:
         return done(message, "settings.appointments_detail", uid=uid)

@@ -14,7 +14,7 @@ from wtforms import StringField, TextAreaField
 from wtforms.validators import ValidationError
 
 from portal.booking import locations, questions
-from portal.models import MeetingType, User
+from portal.models import User, utcnow
 from portal.notify import feeds
 from portal.notify.ical import meeting_link
 from portal.web.render import is_htmx, render
@@ -59,17 +59,10 @@ def _meeting_helpers() -> dict:
     return {
         "location_problem": location_problem,
         "meeting_link": meeting_link,
-        "link_status": locations.join_link_status,
+        # A booking's age is read on the clock that stamped its created_at.
+        "link_status": lambda booking: locations.join_link_status(booking, now=utcnow()),
         "answered": lambda booking: questions.answered(booking.answer_list()),
     }
-
-
-def _personal_types_in_use(user_id: int) -> int:
-    return (
-        MeetingType.select()
-        .where(MeetingType.user == user_id, MeetingType.location_kind == "personal")
-        .count()
-    )
 
 
 @bp.route("/meeting", methods=["GET", "POST"])
@@ -79,16 +72,11 @@ def meeting_details():
     form = MeetingDetailsForm(obj=user)
     saved = False
     if form.validate_on_submit():
-        in_use = _personal_types_in_use(user.id)
-        if not form.meeting_link.data and in_use:
-            form.meeting_link.errors.append(
-                f"{in_use} meeting type(s) use your personal link; choose another location "
-                "for them first"
-            )
+        try:
+            locations.save_meeting_details(user, form.meeting_link.data, form.email_signature.data)
+        except locations.LocationError as exc:
+            form[exc.field].errors.append(exc.message)
         else:
-            User.update(
-                meeting_link=form.meeting_link.data, email_signature=form.email_signature.data
-            ).where(User.id == user.id).execute()
             if not is_htmx():
                 return done("Meeting link and signature saved.", "settings.meeting_details")
             saved = True

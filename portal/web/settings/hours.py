@@ -7,7 +7,6 @@ them through htmx. The server keeps windows, not cells: adjacent cells merge.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import date, datetime
 
@@ -15,9 +14,10 @@ from flask import abort, request
 from flask_login import current_user
 
 from portal import clock
-from portal.booking.availability import format_clock, parse_clock
-from portal.booking.service import zone
-from portal.models import DateOverride, User, WeeklyHours, db
+from portal.booking.checks import zone
+from portal.booking.hours import delete_override, save_availability, save_override
+from portal.booking.wallclock import format_clock, parse_clock
+from portal.models import DateOverride, WeeklyHours
 from portal.web.forms import OverrideForm, timezone_names
 from portal.web.render import is_htmx, render
 from portal.web.settings import DAYS, SLOTS, bp, done
@@ -83,18 +83,6 @@ def summary(windows: dict[int, list[tuple[str, str]]]) -> list[tuple[str, str]]:
     ]
 
 
-def stored_windows(user_id: int) -> dict[int, list[tuple[str, str]]]:
-    out: dict[int, list[tuple[str, str]]] = {d: [] for d in range(7)}
-    for row in (
-        WeeklyHours.select()
-        .where(WeeklyHours.user == user_id)
-        .order_by(WeeklyHours.weekday, WeeklyHours.start)
-    ):
-        if 0 <= row.weekday <= 6:
-            out[row.weekday].append((row.start, row.end))
-    return out
-
-
 def _hours_page(
     state: str = "",
     error: str = "",
@@ -137,18 +125,7 @@ def hours():
         error = f"Time zone: “{shown}” is not one we know (e.g. Europe/Berlin); nothing was saved."
         return _hours_page(error=error, code=422, posted=grid, timezone=tz_name)
     moved = tz_name != current_user.timezone
-    windows = windows_from_cells(grid)
-    with db.atomic():
-        if moved:
-            User.update(timezone=tz_name).where(User.id == current_user.id).execute()
-        WeeklyHours.delete().where(WeeklyHours.user == current_user.id).execute()
-        rows = [
-            {"user": current_user.id, "weekday": d, "start": a, "end": b}
-            for d, runs in windows.items()
-            for a, b in runs
-        ]
-        if rows:
-            WeeklyHours.insert_many(rows).execute()
+    save_availability(current_user.id, windows_from_cells(grid), timezone=tz_name)
     if not is_htmx():
         return done("Weekly hours saved.", "settings.hours")
     if moved:  # every time on the page is in the old zone: show it afresh
@@ -194,16 +171,8 @@ def overrides():
     """List date overrides, and add one (a day off, or special hours replacing the week's)."""
     form = OverrideForm(today=host_today())
     if form.validate_on_submit():
-        intervals = json.dumps(form.ranges if form.mode.data == "hours" else [])
-        with db.atomic():
-            existing = DateOverride.get_or_none(
-                DateOverride.user == current_user.id, DateOverride.date == form.date.data
-            )
-            if existing:
-                existing.intervals = intervals
-                existing.save()
-            else:
-                DateOverride.create(user=current_user.id, date=form.date.data, intervals=intervals)
+        windows = form.ranges if form.mode.data == "hours" else []
+        save_override(current_user.id, form.date.data, windows)
         label = form.date.data.strftime("%a %d %b %Y")
         if not is_htmx():
             return done(f"Saved the override for {label}.", "settings.overrides")
@@ -214,12 +183,8 @@ def overrides():
 @bp.route("/overrides/<int:override_id>/delete", methods=["POST"])
 def overrides_delete(override_id: int):
     """Remove an override; that date follows the weekly hours again."""
-    row = DateOverride.get_or_none(
-        DateOverride.id == override_id, DateOverride.user == current_user.id
-    )
-    if row is None:
+    if not delete_override(current_user.id, override_id):
         abort(404)
-    row.delete_instance()
     if not is_htmx():
         return done("Override removed.", "settings.overrides")
     return _overrides_page(OverrideForm(formdata=None, today=host_today()))

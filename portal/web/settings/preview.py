@@ -1,6 +1,6 @@
 """Availability preview: one week of half-hour cells for a meeting type, each saying why.
 
-The reasons come from the slot engine itself (``availability.explain``), fed
+The reasons come from the slot engine itself (``portal.booking.explain``), fed
 with exactly what the booking page uses (rules, cached busy times, bookings),
 so the preview cannot disagree with what invitees are offered.
 """
@@ -14,8 +14,9 @@ from flask import abort, request
 from flask_login import current_user
 
 from portal import clock
-from portal.booking import availability as engine
-from portal.booking.service import cached_busy, existing_bookings, host_rules, meeting_rules, zone
+from portal.booking.checks import zone
+from portal.booking.explain import explain
+from portal.booking.rules import cached_busy, existing_bookings, host_rules, meeting_rules
 from portal.models import MeetingType
 from portal.web.render import render
 from portal.web.settings import DAYS, SLOTS, bp
@@ -99,7 +100,7 @@ def week_cells(user, mt: MeetingType, monday: date, now: datetime, type_names: d
         local_day = monday + timedelta(days=day)
         start = datetime.combine(local_day, time(0), tzinfo=tz).astimezone(UTC)
         end = datetime.combine(local_day + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
-        for cell_start, _end, reason, detail in engine.explain(
+        for cell_start, _end, reason, detail in explain(
             rules, mrules, busy, booked, now, start, end, CELL
         ):
             local = cell_start.astimezone(tz)
@@ -136,15 +137,15 @@ def runs(grid, rows: range, monday: date) -> list[tuple[str, str]]:
     for day in range(7):
         current: tuple[int, Cell] | None = None
         for slot in [*rows, None]:
-            cell = grid[slot][day] if slot is not None else None
+            cell: Cell | None = grid[slot][day] if slot is not None else None
             interesting = cell is not None and cell.reason not in QUIET
-            if current and (not interesting or cell.text != current[1].text):
+            if current and (cell is None or not interesting or cell.text != current[1].text):
                 begin, c = current
                 label = (monday + timedelta(days=day)).strftime("%a %d %b")
                 end_slot = slot if slot is not None else rows.stop
                 out.append((f"{label} {_hhmm(begin)}–{_hhmm(end_slot)}", c.text))
                 current = None
-            if interesting and current is None:
+            if cell is not None and slot is not None and interesting and current is None:
                 current = (slot, cell)
     return out
 
@@ -157,37 +158,59 @@ def _hhmm(slot: int) -> str:
     return f"{slot // 2:02d}:{30 * (slot % 2):02d}"
 
 
+@dataclass(frozen=True)
+class Week:
+    """The preview of one local week: its Monday, the cells, and the rows worth showing."""
+
+    today: date
+    monday: date
+    grid: list | None
+    rows: range
+
+    @property
+    def hidden(self) -> str:
+        """The hours left out above and below the rows shown ("" when none are)."""
+        spans = []
+        if self.rows and self.rows.start > 0:
+            spans.append(f"00:00–{_hhmm(self.rows.start)}")
+        if self.rows and self.rows.stop < SLOTS:
+            spans.append(f"{_hhmm(self.rows.stop)}–24:00")
+        return " and ".join(spans)
+
+
+def preview_week(user, mt: MeetingType | None, week: str | None, now: datetime, names) -> Week:
+    """The week ``week`` names (else this one, or the next when nothing is left to book)."""
+    today = now.astimezone(zone(user.timezone)).date()
+    monday = week_start(week, today)
+    if mt is None:
+        return Week(today, monday, None, range(0))
+    grid = week_cells(user, mt, monday, now, names)
+    if not week and not _any_open(grid):
+        # Late in the week nothing is left to book: start with next week instead.
+        monday += timedelta(days=7)
+        grid = week_cells(user, mt, monday, now, names)
+    return Week(today, monday, grid, visible_rows(grid))
+
+
+def _chosen_type(types: list[MeetingType], wanted: str) -> MeetingType | None:
+    """The type ``?type=<id>`` names (404 if it is not the host's), else the first active."""
+    if not wanted:
+        return next((t for t in types if t.is_active), types[0]) if types else None
+    chosen = next((t for t in types if t.id == int(wanted)), None) if wanted.isdigit() else None
+    if chosen is None:
+        abort(404)
+    return chosen
+
+
 @bp.route("/preview")
 def preview():
     """The week view; ``?type=<id>&week=YYYY-MM-DD`` pick the meeting type and the week."""
     user = current_user._get_current_object()
     types = list(MeetingType.select().where(MeetingType.user == user.id).order_by(MeetingType.name))
-    type_names = {str(t.id): t.name for t in types}
-    chosen = None
-    wanted = request.args.get("type", "")
-    if wanted:
-        if not wanted.isdigit():
-            abort(404)
-        chosen = next((t for t in types if t.id == int(wanted)), None)
-        if chosen is None:
-            abort(404)
-    elif types:
-        chosen = next((t for t in types if t.is_active), types[0])
-    now = clock.now()
-    tz = zone(user.timezone)
-    today = now.astimezone(tz).date()
-    monday = week_start(request.args.get("week"), today)
-    grid = week_cells(user, chosen, monday, now, type_names) if chosen else None
-    if grid and not request.args.get("week") and not _any_open(grid):
-        # Late in the week nothing is left to book: start with next week instead.
-        monday += timedelta(days=7)
-        grid = week_cells(user, chosen, monday, now, type_names)
-    rows = visible_rows(grid) if grid else range(0)
-    hidden = []
-    if rows and rows.start > 0:
-        hidden.append(f"00:00–{_hhmm(rows.start)}")
-    if rows and rows.stop < SLOTS:
-        hidden.append(f"{_hhmm(rows.stop)}–24:00")
+    chosen = _chosen_type(types, request.args.get("type", ""))
+    names = {str(t.id): t.name for t in types}
+    week = preview_week(user, chosen, request.args.get("week"), clock.now(), names)
+    monday = week.monday
     return render(
         "settings/preview.html",
         "preview",
@@ -195,13 +218,13 @@ def preview():
         chosen=chosen,
         monday=monday,
         days=[(DAYS[d][:3], monday + timedelta(days=d)) for d in range(7)],
-        grid=grid,
-        rows=rows,
-        hidden=" and ".join(hidden),
+        grid=week.grid,
+        rows=week.rows,
+        hidden=week.hidden,
         hhmm=_hhmm,
-        runs=runs(grid, rows, monday) if grid else [],
+        runs=runs(week.grid, week.rows, monday) if week.grid else [],
         prev_week=(monday - timedelta(days=7)).isoformat(),
         next_week=(monday + timedelta(days=7)).isoformat(),
-        this_week=week_start(None, today).isoformat(),
-        today=today,
+        this_week=week_start(None, week.today).isoformat(),
+        today=week.today,
     )

@@ -42,14 +42,15 @@ def index():
         )
         .count()
     )
-    from portal.web.settings.hours import stored_windows, summary
+    from portal.booking.hours import weekly_windows
+    from portal.web.settings.hours import summary
 
     return render(
         "settings/index.html",
         upcoming=upcoming,
         types=types,
         week_count=week,
-        hours=summary(stored_windows(current_user.id)),
+        hours=summary(weekly_windows(current_user.id)),
         public_url=f"{base_url()}/{current_user.slug}",
     )
 

@@ -16,7 +16,7 @@ from flask_login import current_user
 
 from portal import clock
 from portal.booking import schedule as agenda
-from portal.booking.service import local_day_range
+from portal.booking.rules import local_day_range
 from portal.web.render import render
 from portal.web.settings import bp
 

@@ -6,13 +6,17 @@ breaks the edit page; the invitee-facing URL uses the slug.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import cast
+
 from flask import abort
 from flask_login import current_user
-from peewee import IntegrityError, fn
+from peewee import fn
 
 from portal import clock
-from portal.booking import locations
-from portal.models import Booking, MeetingType, db, to_db
+from portal.booking.checks import BookingError
+from portal.booking.meeting_types import save_meeting_type
+from portal.models import Booking, MeetingType, to_db
 from portal.web.forms import MeetingTypeForm
 from portal.web.render import is_htmx, render
 from portal.web.settings import bp, done
@@ -48,7 +52,7 @@ def _list_page():
         .where(MeetingType.user == current_user.id)
         .order_by(MeetingType.name, MeetingType.id)
     )
-    upcoming = dict(
+    counts = (
         Booking.select(Booking.meeting_type, fn.COUNT(Booking.id))
         .where(
             Booking.host == current_user.id,
@@ -58,6 +62,7 @@ def _list_page():
         .group_by(Booking.meeting_type)
         .tuples()
     )
+    upcoming: dict[int, int] = dict(cast("Iterable[tuple[int, int]]", counts))
     return render("settings/types.html", "types", types=types, upcoming=upcoming)
 
 
@@ -67,32 +72,14 @@ def types():
     return _list_page()
 
 
-def _save(form: MeetingTypeForm, mt: MeetingType) -> bool:
-    """Copy the form onto ``mt`` and save; False (with the error on the slug) when taken."""
-    clash = MeetingType.select().where(
-        MeetingType.user == current_user.id, MeetingType.slug == form.slug.data
-    )
-    if mt.id is not None:
-        clash = clash.where(MeetingType.id != mt.id)
-    if clash.exists():
-        form.slug.errors.append("you already have a meeting type with this link name")
-        return False
-    try:  # the kind decides what the location must be (portal.booking.locations)
-        form.location_kind.data, form.location.data = locations.clean_location(
-            form.location_kind.data, form.location.data or "", current_user
-        )
-    except locations.LocationError as exc:
-        getattr(form, exc.field).errors.append(exc.message)
-        return False
-    for name in FIELDS:
-        setattr(mt, name, getattr(form, name).data)
-    mt.description = mt.description or ""
-    mt.location = mt.location or ""
+def _save(form: MeetingTypeForm, mt: MeetingType | None) -> bool:
+    """Save the form as ``mt`` (a new type when None); False with the error on its field."""
+    values = {name: getattr(form, name).data for name in FIELDS}
+    values["description"] = values["description"] or ""
     try:
-        with db.atomic():
-            mt.save()
-    except IntegrityError:
-        form.slug.errors.append("you already have a meeting type with this link name")
+        save_meeting_type(current_user, values, mt)
+    except BookingError as exc:
+        getattr(form, exc.field or "slug").errors.append(exc.message)
         return False
     return True
 
@@ -101,7 +88,7 @@ def _save(form: MeetingTypeForm, mt: MeetingType) -> bool:
 def types_new():
     """Create a meeting type; errors come back next to their fields."""
     form = MeetingTypeForm()
-    if form.validate_on_submit() and _save(form, MeetingType(user=current_user.id)):
+    if form.validate_on_submit() and _save(form, None):
         return done(f"Created “{form.name.data}”.", "settings.types")
     return render("settings/type_form.html", "type_form", form=form, mt=None)
 

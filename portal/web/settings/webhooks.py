@@ -135,9 +135,7 @@ def webhooks_edit(webhook_id: int):
     form = WebhookForm(data=_data(hook))
     values = form.cleaned() if form.is_submitted() else None
     if values is not None:
-        hook.url, hook.events = values["url"], ",".join(values["events"])
-        hook.description, hook.is_active = values["description"], bool(form.active.data)
-        hook.save()
+        webhooks.update(hook, values | {"active": bool(form.active.data)})
         if not is_htmx():
             return done("Webhook saved.", "settings.webhooks_edit", webhook_id=hook.id)
         return _detail(hook, form, message="Saved.")

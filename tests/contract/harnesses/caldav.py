@@ -1,4 +1,4 @@
-"""CalDAV harness: the adapter against a real Radicale (tests/servers.py)."""
+"""CalDAV harness: the adapter against a real Radicale (tests/support/servers.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from dataclasses import replace
 import icalendar
 import pytest
 from harness import Harness, RemoteEvent, to_ics
-from servers import TcpProxy
 
 from portal.calendars.providers import CalendarRef, get_provider
+from tests.support.servers import TcpProxy
 
 CONFIG = {"ALLOW_PRIVATE_URLS": True, "HTTP_TIMEOUT": 5, "TENTATIVE_IS_BUSY": True}
 

@@ -16,10 +16,11 @@ import icalendar
 import pytest
 import recurring_ical_events
 from harness import FEATURES, Harness, RemoteEvent, to_ics
-from servers import closed_url
 
 from portal.calendars.providers import CalendarRef, get_provider
-from portal.calendars.providers.exchange import ExchangeProvider, member_settings
+from portal.calendars.providers.exchange import ExchangeProvider
+from portal.calendars.providers.exchange.setup import member_settings
+from tests.support.processes import closed_url
 
 CONFIG = {"ALLOW_PRIVATE_URLS": True, "HTTP_TIMEOUT": 5, "TENTATIVE_IS_BUSY": True}
 ZONE = "Europe/Berlin"

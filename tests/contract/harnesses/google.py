@@ -8,19 +8,17 @@ free/busy and sync-token listings from them the way Google does.
 from __future__ import annotations
 
 import hashlib
-import time
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from harness import FEATURES, Harness, RemoteEvent, SeedEvent
-from servers import closed_url
+from harness import FEATURES, OAuthAccount, RemoteEvent, SeedEvent, oauth_harness
 
-from portal.calendars.providers import CalendarRef, get_provider
-from tests.fakes.common import obtain_token
+from portal.calendars.providers.google.events import event_id_for
 from tests.fakes.google_server import instance_event_id
+from tests.support.clock import iso_z
+from tests.support.oauth import EMAIL, google_account
 
-EMAIL = "test.user@example.com"
 ZONE = "America/New_York"
 
 
@@ -108,33 +106,43 @@ def harness_google(fake_google):
         calendar_id="colleague@example.com",
         roles={EMAIL: "reader"},
     )
-    config = fake_google.config() | {"HTTP_TIMEOUT": 5, "TENTATIVE_IS_BUSY": True}
-    token = obtain_token("google", config)
-
-    def make(extra=None, credentials=None):
-        return get_provider(
-            "google", {"email": EMAIL}, credentials or token, config | (extra or {})
-        )
-
-    def seed(events):
-        fake_google.put_events(calendar_id, [r for ev in events for r in to_google(ev)])
-
-    refused = {
-        "access_token": "forged",
-        "refresh_token": "forged",
-        "expires_at": time.time() + 3600,
-    }
-    dead = closed_url().rstrip("/")
-    yield Harness(
-        name="google",
-        provider=make(),
-        calendar=CalendarRef(calendar_id, timezone=ZONE),
-        seed=seed,
-        bad_credentials=lambda: make(credentials=refused),
-        unreachable=lambda: make({"GOOGLE_API_BASE": dead, "GOOGLE_TOKEN_URL": dead + "/token"}),
-        with_config=make,
-        write_calendar_id=calendar_id,
-        remote_events=lambda cal: [_remote(i) for i in fake_google.events(cal)],
+    yield oauth_harness(
+        "google",
+        fake_google,
+        calendar_id,
+        ZONE,
+        to_google,
+        _remote,
+        lambda dead: {"GOOGLE_API_BASE": dead, "GOOGLE_TOKEN_URL": dead + "/token"},
         # freeBusy has no tentative/all-busy switches, and Google has no floating times
-        features=FEATURES - {"tentative", "all_busy", "floating"},
+        FEATURES - {"tentative", "all_busy", "floating"},
+    )
+
+
+@pytest.fixture
+def oauth_google(fake_google):
+    """The test user's Google account, as the Google integration tests have it."""
+    google_account(fake_google)
+    return OAuthAccount(
+        provider="google",
+        fake=fake_google,
+        calendar_id=EMAIL,
+        busy_event=lambda start, end: {
+            "id": f"busy{int(start.timestamp())}",
+            "summary": "Private",
+            "start": {"dateTime": iso_z(start)},
+            "end": {"dateTime": iso_z(end)},
+        },
+        event_start=lambda event: event["start"]["dateTime"],
+        written_start=iso_z,
+        attendees=lambda event: [a["email"] for a in event["attendees"]],
+        is_booking=lambda event, ical_uid: event["id"] == event_id_for(ical_uid),
+        creates=lambda: fake_google.inserts(EMAIL),
+        create_key=event_id_for,
+        creates_after_lost_answer=1,  # the retry's insert is refused as a duplicate id
+        read_path="/calendars/",
+        lost_answer_status=500,
+        revoked_error="Token has been expired or revoked",
+        rotates_refresh_tokens=False,
+        sequence=lambda event: event["sequence"],
     )

@@ -6,10 +6,10 @@ import uuid
 
 import pytest
 from harness import Harness, to_ics
-from servers import closed_url
 
 from portal.calendars.providers import CalendarRef, get_provider
 from portal.calendars.providers.ics import FEED_ID
+from tests.support.processes import closed_url
 
 CONFIG = {"ALLOW_PRIVATE_URLS": True, "HTTP_TIMEOUT": 5, "TENTATIVE_IS_BUSY": True}
 

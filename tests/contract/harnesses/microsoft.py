@@ -7,17 +7,14 @@ series with exceptions for the recurring seed.
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, date, datetime
 
 import pytest
-from harness import FEATURES, Harness, RemoteEvent, SeedEvent
-from servers import closed_url
+from harness import FEATURES, OAuthAccount, RemoteEvent, SeedEvent, oauth_harness
 
-from portal.calendars.providers import CalendarRef, get_provider
-from tests.fakes.common import obtain_token
+from portal.calendars.providers.microsoft import transaction_id
+from tests.support.oauth import EMAIL, microsoft_account
 
-EMAIL = "test.user@example.com"
 ZONE = "America/New_York"
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 FREQ = {"DAILY": "daily", "WEEKLY": "weekly"}
@@ -110,32 +107,40 @@ def harness_microsoft(fake_microsoft):
     calendar_id = fake_microsoft.add_calendar(owner=EMAIL, name="Calendar", default=True)
     fake_microsoft.add_calendar(owner=EMAIL, name="Birthdays", can_edit=False)
     fake_microsoft.mailbox_zone(EMAIL, ZONE)
-    config = fake_microsoft.config() | {"HTTP_TIMEOUT": 5, "TENTATIVE_IS_BUSY": True}
-    token = obtain_token("microsoft", config)
+    yield oauth_harness(
+        "microsoft",
+        fake_microsoft,
+        calendar_id,
+        ZONE,
+        to_graph,
+        _remote,
+        lambda dead: {"MS_GRAPH_BASE": dead + "/v1.0", "MS_LOGIN_BASE": dead},
+        FEATURES - {"floating"},  # Graph has no floating times
+    )
 
-    def make(extra=None, credentials=None):
-        return get_provider(
-            "microsoft", {"email": EMAIL}, credentials or token, config | (extra or {})
-        )
 
-    def seed(events):
-        fake_microsoft.put_events(calendar_id, [r for ev in events for r in to_graph(ev)])
-
-    refused = {
-        "access_token": "forged",
-        "refresh_token": "forged",
-        "expires_at": time.time() + 3600,
-    }
-    dead = closed_url().rstrip("/")
-    yield Harness(
-        name="microsoft",
-        provider=make(),
-        calendar=CalendarRef(calendar_id, timezone=ZONE),
-        seed=seed,
-        bad_credentials=lambda: make(credentials=refused),
-        unreachable=lambda: make({"MS_GRAPH_BASE": dead + "/v1.0", "MS_LOGIN_BASE": dead}),
-        with_config=make,
-        write_calendar_id=calendar_id,
-        remote_events=lambda cal: [_remote(i) for i in fake_microsoft.events(cal)],
-        features=FEATURES - {"floating"},  # Graph has no floating times
+@pytest.fixture
+def oauth_microsoft(fake_microsoft):
+    """The test user's Microsoft 365 mailbox, as the Microsoft integration tests have it."""
+    calendar_id = microsoft_account(fake_microsoft)
+    return OAuthAccount(
+        provider="microsoft",
+        fake=fake_microsoft,
+        calendar_id=calendar_id,
+        busy_event=lambda start, end: {
+            "subject": "Private",
+            "start": _point(start, None),
+            "end": _point(end, None),
+        },
+        event_start=lambda event: event["start"],
+        written_start=lambda start: _point(start, None),
+        attendees=lambda event: [a["emailAddress"]["address"] for a in event["attendees"]],
+        is_booking=lambda event, ical_uid: event["transactionId"] == transaction_id(ical_uid),
+        creates=fake_microsoft.posts,
+        create_key=transaction_id,
+        creates_after_lost_answer=2,  # the retry's POST carries the same transactionId
+        read_path="/calendarView",
+        lost_answer_status=504,
+        revoked_error="AADSTS50173",
+        rotates_refresh_tokens=True,
     )

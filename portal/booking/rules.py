@@ -1,0 +1,164 @@
+"""The slot engine's inputs read from the database, and the slots a host offers from them.
+
+A host's rules (hours, overrides, notice), a meeting type's rules, the busy times cached
+from the host's calendars and their confirmed bookings become the engine's plain values
+(``portal.booking.availability``); pages and the API ask ``available_slots`` for starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
+from typing import cast
+from zoneinfo import ZoneInfo
+
+from portal.booking import availability as engine
+from portal.booking import slot_memo
+from portal.booking.hours import date_overrides, weekly_windows
+from portal.models import (
+    Booking,
+    BookingAttendee,
+    BusyBlock,
+    Calendar,
+    Connection,
+    MeetingType,
+    User,
+    db,
+    to_db,
+)
+
+
+def host_rules(user: User) -> engine.HostRules:
+    return engine.HostRules(
+        timezone=user.timezone,
+        weekly={d: tuple(windows) for d, windows in weekly_windows(user.id).items()},
+        overrides={day: tuple(windows) for day, windows in date_overrides(user.id).items()},
+        lead_time=timedelta(minutes=user.lead_time_minutes),
+    )
+
+
+def meeting_rules(mt: MeetingType) -> engine.MeetingRules:
+    return engine.MeetingRules(
+        slug=str(mt.id),
+        duration=timedelta(minutes=mt.duration_minutes),
+        buffer_before=timedelta(minutes=mt.buffer_before_minutes),
+        buffer_after=timedelta(minutes=mt.buffer_after_minutes),
+        lead_time=timedelta(minutes=mt.lead_time_minutes),
+        window_days=mt.window_days,
+        slot_interval=timedelta(minutes=mt.slot_interval_minutes)
+        if mt.slot_interval_minutes
+        else None,
+        daily_limit=mt.daily_limit or None,
+    )
+
+
+def cached_busy(user: User, start: datetime, end: datetime) -> list[engine.Busy]:
+    """Busy intervals from the free/busy cache of the host's conflict calendars.
+
+    Rows come straight from the driver's cursor: a month page reads thousands of
+    them, and peewee's per-field conversion was most of the page's time.
+    """
+    query = (
+        BusyBlock.select(BusyBlock.start, BusyBlock.end, Calendar.name)
+        .join(Calendar)
+        .join(Connection)
+        .where(
+            Connection.user == user,
+            Calendar.conflict == True,  # noqa: E712
+            BusyBlock.end > to_db(start),
+            BusyBlock.start < to_db(end),
+        )
+    )
+    return [
+        engine.Busy(_stored_instant(s), _stored_instant(e), name)
+        for s, e, name in db.execute(query)
+    ]
+
+
+def _stored_instant(value: datetime | str) -> datetime:
+    """A raw naive-UTC column value (SQLite gives ISO text, PostgreSQL a datetime) → aware."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC)
+
+
+def existing_bookings(
+    user: User, start: datetime, end: datetime, exclude: int | None = None
+) -> list[engine.Booked]:
+    # Meetings a co-worker booked with this user as an attendee block their time as well.
+    attending = BookingAttendee.select(BookingAttendee.booking).where(BookingAttendee.user == user)
+    # Only the columns the engine needs: this runs on every page view.
+    query = Booking.select(
+        Booking.start,
+        Booking.end,
+        Booking.buffer_before_minutes,
+        Booking.buffer_after_minutes,
+        Booking.meeting_type,
+    ).where(
+        (Booking.host == user) | Booking.id.in_(attending),
+        Booking.status == "confirmed",
+        Booking.end > to_db(start - timedelta(days=1)),
+        Booking.start < to_db(end + timedelta(days=1)),
+    )
+    if exclude is not None:
+        query = query.where(Booking.id != exclude)
+    rows = cast("Iterable[tuple[datetime, datetime, int, int, int | None]]", query.tuples())
+    return [
+        engine.Booked(
+            start=_stored_instant(s),
+            end=_stored_instant(e),
+            buffer_before=timedelta(minutes=before),
+            buffer_after=timedelta(minutes=after),
+            meeting_type=str(type_id),
+        )
+        for s, e, before, after, type_id in rows
+    ]
+
+
+def available_slots(
+    user: User,
+    mt: MeetingType,
+    start: datetime,
+    end: datetime,
+    *,
+    now: datetime,
+    exclude: int | None = None,
+) -> list[datetime]:
+    """Offered starts in [start, end), read from the cache; never waits on a provider.
+
+    ``now`` is the caller's clock (``portal.clock.now()`` in views and jobs).
+    ``exclude`` leaves one booking out, so rescheduling it can offer its neighbours.
+    """
+    pad = timedelta(days=2)
+    rules, mrules = host_rules(user), meeting_rules(mt)
+    # Starts before the lead time or past the window are never offered.
+    if max(start, now + max(rules.lead_time, mrules.lead_time)) >= min(
+        end, now + timedelta(days=mrules.window_days, hours=1)
+    ):
+        return []
+    # Read the busy cache for a superset of what the slots and their buffers can reach,
+    # with ends that move by whole days only, so page views share one memo entry.
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    read_lo = max(start, today) - mrules.buffer_before
+    read_hi = min(end, today + timedelta(days=mrules.window_days + 2))
+    busy_key, busy = slot_memo.busy(
+        user, read_lo, read_hi + mrules.duration + mrules.buffer_after, cached_busy
+    )
+    booked = existing_bookings(user, start - pad, end + pad, exclude=exclude)
+    return slot_memo.slots(
+        busy_key,
+        rules,
+        mrules,
+        booked,
+        now,
+        start,
+        end,
+        lambda: engine.slots(rules, mrules, busy, booked, now, start, end),
+    )
+
+
+def local_day_range(day_from: date, day_to: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """UTC instants covering local days ``day_from``..``day_to`` inclusive in ``tz``."""
+    start = datetime.combine(day_from, time(0), tzinfo=tz).astimezone(UTC)
+    end = datetime.combine(day_to + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
+    return start, end

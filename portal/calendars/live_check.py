@@ -1,0 +1,112 @@
+"""The confirm-time re-check: busy time read from the providers now, or a trusted cache."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+
+from portal import clock, crypto
+from portal.booking.availability import Busy
+from portal.calendars.busy_cache import calendar_ref
+from portal.calendars.providers import CalendarProvider, CredentialsInvalid, ProviderError
+from portal.calendars.sync import adapter, mark_needs_reconnect
+from portal.models import Calendar, Connection, User, from_db
+
+log = logging.getLogger(__name__)
+
+
+class LiveCheckFailed(Exception):
+    """A conflict calendar could not be re-checked and its cache is too old to trust."""
+
+
+@dataclass
+class _Source:
+    """One connection asked by the live check: its conflict calendars and its adapter."""
+
+    conn: Connection
+    calendars: list[Calendar]
+    provider: CalendarProvider | None = None
+
+
+def live_busy(
+    user: User, start: datetime, end: datetime, timeout: float, now: datetime | None = None
+) -> list[Busy]:
+    """Busy time in ``[start, end)`` read from the providers now, for a confirmation.
+
+    All connections are asked in parallel and the whole check takes at most
+    about ``timeout`` seconds. A connection that fails or is too slow falls
+    back to its cache if every one of its conflict calendars was synced within
+    ``CACHE_TRUST_SECONDS``; otherwise :class:`LiveCheckFailed` is raised,
+    because booking on stale data could double-book the host.
+    """
+    now = now or clock.now()
+    trust = timedelta(seconds=int(current_app.config.get("CACHE_TRUST_SECONDS", 900)))
+    sources: list[_Source] = []
+    for conn in Connection.select().where(Connection.user == user):
+        calendars = list(
+            Calendar.select().where(
+                Calendar.connection == conn,
+                Calendar.conflict == True,  # noqa: E712
+            )
+        )
+        if calendars:
+            sources.append(_Source(conn, calendars))
+    if not sources:
+        return []
+
+    def ask(source: _Source) -> dict[str, list]:
+        assert source.provider is not None
+        refs = [calendar_ref(c, user) for c in source.calendars]
+        return source.provider.busy(refs, start, end)
+
+    results: dict[int, dict[str, list]] = {}
+    pool = ThreadPoolExecutor(max_workers=min(8, len(sources)), thread_name_prefix="live-busy")
+    futures = {}
+    try:
+        for source in sources:
+            if source.conn.status == "needs_reconnect":
+                continue
+            try:
+                source.provider = adapter(source.conn, timeout=timeout)
+            except crypto.SecretError:
+                continue
+            futures[pool.submit(ask, source)] = source
+        done, _ = wait_futures(futures, timeout=timeout + 0.5)
+        for future in done:
+            source = futures[future]
+            try:
+                results[source.conn.id] = future.result()
+            except CredentialsInvalid as exc:
+                mark_needs_reconnect(source.conn, str(exc))
+            except ProviderError as exc:
+                log.info("live check of connection %s failed: %s", source.conn.id, exc)
+            except Exception:  # an adapter bug must not turn a booking into a 500
+                log.exception("live check of connection %s crashed", source.conn.id)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+        for source in sources:
+            if source.provider is not None and source.conn.id in results:
+                source.provider.close()
+
+    out: list[Busy] = []
+    for source in sources:
+        names = {c.external_id: c.name for c in source.calendars}
+        live = results.get(source.conn.id)
+        if live is not None:
+            for ext, spans in live.items():
+                out += [Busy(s.start, s.end, names.get(ext, "")) for s in spans]
+            continue
+        stale = [
+            c
+            for c in source.calendars
+            if c.last_synced_at is None or now - from_db(c.last_synced_at) > trust  # type: ignore[operator]
+        ]
+        if stale:
+            raise LiveCheckFailed(f"{source.conn.label}: calendar unreachable and cache too old")
+        # cached_busy (in the booking check) already covers these calendars
+    return out

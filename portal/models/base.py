@@ -1,0 +1,122 @@
+"""The database proxy, the base model, and the conversions every model shares.
+
+No network here. Instants are stored as naive UTC datetimes; ``to_db`` /
+``from_db`` are the only place that converts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from peewee import DatabaseProxy, Model
+
+# Bound to the real database by the app factory (portal.database).
+db = DatabaseProxy()
+
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
+# Words the app's own routes use; a host or meeting type may not take them.
+RESERVED_SLUGS = frozenset(
+    [
+        "login",
+        "logout",
+        "setup",
+        "settings",
+        "api",
+        "embed",
+        "booking",
+        "static",
+        "oauth",
+        "admin",
+        "invite",
+        "reset",
+        "password",
+        "health",
+        "healthz",
+        "metrics",
+        "feeds",
+        "feed",
+        "webhooks",
+        "help",
+        "about",
+        "terms",
+        "privacy",
+        "signup",
+        "register",
+        "www",
+        "account",
+        "accounts",
+        "user",
+        "users",
+        "auth",
+        "static-files",
+        "assets",
+        "favicon.ico",
+        "robots.txt",
+    ]
+)
+
+# Row ids fit a signed 64-bit column (SQLite's INTEGER, PostgreSQL's bigint); a bigger
+# number names no row, and SQLite cannot even bind it (OverflowError).
+MAX_ID = 2**63 - 1
+
+
+def parse_id(text: str) -> int | None:
+    """The row id written in ``text`` (a URL part, a form value), or None if it can be none."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 19:  # "²".isdigit() is True
+        return None
+    number = int(text)
+    return number if 0 < number <= MAX_ID else None
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def to_db(value: datetime | None) -> datetime | None:
+    """Aware instant → naive UTC for storage."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime")
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def from_db(value: datetime | None) -> datetime | None:
+    """Stored naive UTC → aware UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC)
+
+
+def hash_token(token: str) -> str:
+    """Tokens carry ≥128 random bits, so a plain SHA-256 is enough to store them."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token(nbytes: int = 24) -> str:
+    return secrets.token_urlsafe(nbytes)
+
+
+def validate_slug(slug: str) -> str | None:
+    """Return an error message, or None when the slug is acceptable."""
+    if not SLUG_RE.fullmatch(slug or ""):  # fullmatch: "$" alone lets "x\n" through
+        return "use 1–40 lowercase letters, digits and dashes"
+    if slug in RESERVED_SLUGS:
+        return "this word is reserved"
+    return None
+
+
+class BaseModel(Model):
+    if TYPE_CHECKING:
+        # peewee adds ``id`` and the ``<fk>_id`` accessors at runtime; tell mypy so.
+        id: Any
+
+        def __getattr__(self, name: str) -> Any: ...
+
+    class Meta:
+        database = db
+        legacy_table_names = False

@@ -1,0 +1,40 @@
+"""E-mail addresses and domains as the organisation's rules read them (sign-up, connecting)."""
+
+from __future__ import annotations
+
+from email_validator import EmailNotValidError, validate_email
+
+from portal.org.errors import AdminError
+
+MAX_DOMAINS = 50
+
+
+def email_domain(email: str) -> str:
+    return (email or "").strip().lower().rpartition("@")[2]
+
+
+def parse_domains(text: str) -> list[str]:
+    """``"example.com, @Example.org"`` → ``["example.com", "example.org"]``.
+
+    Raises ValueError naming the entry that is not a domain.
+    """
+    out: list[str] = []
+    for part in (text or "").replace(",", " ").replace(";", " ").split():
+        domain = part.strip().lstrip("@").lower().rstrip(".")
+        try:
+            # The library checks the domain part as it would in an address.
+            validate_email(f"x@{domain}", check_deliverability=False)
+        except EmailNotValidError:
+            raise ValueError(f"“{part}” is not an e-mail domain like example.com") from None
+        if domain not in out:
+            out.append(domain)
+    if len(out) > MAX_DOMAINS:
+        raise ValueError(f"at most {MAX_DOMAINS} domains")
+    return out
+
+
+def clean_email(email: str) -> str:
+    try:
+        return validate_email((email or "").strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise AdminError(f"invalid e-mail address: {exc}", "email") from exc

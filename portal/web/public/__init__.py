@@ -1,0 +1,61 @@
+"""Invitee pages: a host's profile, the booking page, its iframe twin, the manage page.
+
+Everything is served from the free/busy cache (``booking.available_slots``) and
+never waits on a provider; browsing may reuse an answer a few seconds old
+(``portal.web.picker.slots_by_day``), while the form, the booking and every
+refusal ask afresh. Each page works through query parameters alone
+(``month``, ``date``, ``tz``, ``start``); htmx only swaps named blocks of the
+same templates. The booking POSTs run inside third-party iframes where the
+session cookie is absent, so instead of Flask-WTF's CSRF token they are
+protected by a signed form token (:mod:`portal.web.formtoken`), an ``Origin``
+check against the host's allowed sites and a rate limit (``gates``).
+
+One blueprint, ``public``, over the modules of this package: ``booking`` (profile,
+booking page and form), ``manage`` (the invitee's page for a booking: cancel,
+reschedule, .ics) and ``errors``; ``portal.web.register_blueprints`` imports
+them all, so this module imports none.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app
+
+from portal.booking import locations, questions
+from portal.extensions import limiter
+from portal.models import utcnow
+from portal.notify import calendar_links
+from portal.notify.ical import meeting_link
+from portal.web.picker import day_label, slot_label, time_label, zone_options
+
+bp = Blueprint("public", __name__)
+
+
+def booking_rate_limit() -> str:
+    return current_app.config["BOOKING_RATE_LIMIT"]
+
+
+# One budget for every public POST (book, cancel, reschedule; page and embed alike),
+# so an address cannot multiply its allowance by switching forms.
+public_post_limit = limiter.shared_limit(booking_rate_limit, scope="public-post")
+
+
+def is_link(location: str) -> bool:
+    return location.startswith(("https://", "http://"))
+
+
+@bp.context_processor
+def _template_helpers() -> dict:
+    return {
+        "day_label": day_label,
+        "time_label": time_label,
+        "slot_label": slot_label,
+        "calendar_links": calendar_links.for_booking,
+        "zone_options": zone_options,
+        "is_link": is_link,
+        # Meeting details: where a type meets, a booking's join link, the invitee's answers.
+        "where_label": locations.describe,
+        "meeting_link": meeting_link,
+        # A booking's age is read on the clock that stamped its created_at.
+        "link_status": lambda booking: locations.join_link_status(booking, now=utcnow()),
+        "answered": lambda booking: questions.answered(booking.answer_list()),
+    }
