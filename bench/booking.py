@@ -53,7 +53,7 @@ ALONE = 5
 
 def setup(instance: Instance, hosts: int) -> list[Host]:
     slugs = [f"host{i:02d}" for i in range(hosts)]
-    instance.serve_feeds({f"/{s}.ics": (EVENTS, 100 + i) for i, s in enumerate(slugs)})
+    instance.serve_feeds({f"/{s}.ics": (EVENTS, 100 + i, 365) for i, s in enumerate(slugs)})
     made = instance.create_hosts(slugs)
     instance.start()
     for host in made:  # before the feed: the window read into the cache follows the types

@@ -139,7 +139,7 @@ class Targets:
 # ---------------------------------------------------------------- ICS feeds
 
 
-def ics_feed(events: int, seed: int, days: int = 365) -> bytes:
+def ics_feed(events: int, seed: int, days: int) -> bytes:
     """``events`` single events at random in the next ``days`` days, 06:00–18:00 UTC.
 
     Each event is one busy interval (no recurrence), so the count cached is the count
@@ -164,13 +164,13 @@ def ics_feed(events: int, seed: int, days: int = 365) -> bytes:
 
 
 def serve_feeds(spec: str) -> None:
-    """The feed process: ``{"/path.ics": [events, seed], …}`` until stdin closes."""
+    """The feed process: ``{"/path.ics": [events, seed, days], …}`` until stdin closes."""
     sys.path.insert(0, str(ROOT))
     from tests.support.servers import FeedServer
 
     server = FeedServer().start()
-    for path, (events, seed) in json.loads(spec).items():
-        server.publish(path, ics_feed(events, seed))
+    for path, (events, seed, days) in json.loads(spec).items():
+        server.publish(path, ics_feed(events, seed, days))
     print(server.url, flush=True)
     sys.stdin.read()  # the bench closes our stdin (or dies): time to go
     server.stop()
@@ -293,8 +293,8 @@ class Instance:
         path = self.root / f"{name}.log"
         return path.read_text(errors="replace")[-chars:] if path.exists() else ""
 
-    def serve_feeds(self, feeds: dict[str, tuple[int, int]]) -> str:
-        """Start the feed process with ``{path: (events, seed)}``; returns its base URL."""
+    def serve_feeds(self, feeds: dict[str, tuple[int, int, int]]) -> str:
+        """Start the feed process with ``{path: (events, seed, days)}``; its base URL."""
         proc = self._spawn(
             "feeds",
             [sys.executable, str(HERE), "feeds", json.dumps(feeds)],
