@@ -265,6 +265,8 @@ class Instance:
         self.env = env
 
     def __enter__(self) -> Instance:
+        # SIGTERM (``timeout``, a CI runner) unwinds like Ctrl-C, so close() still runs.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
         return self
 
     def __exit__(self, *exc: object) -> None:
