@@ -4,8 +4,8 @@ An :class:`Instance` runs the app as the README's "Scaling out" does — ``gunic
 --workers 2 --threads 4`` and ``flask --app wsgi worker`` — on SQLite in a temporary folder,
 with the embedded Redis (or ``BENCH_REDIS_URL``). Hosts are made with the app's own CLI
 (``users create``, ``tokens create``); their busy time arrives as it does in production: an
-ICS feed served by a separate local process (``FeedServer`` from tests/servers.py), connected
-through ``POST /api/v1/connections`` and read by the worker.
+ICS feed served by a separate local process (``FeedServer`` of tests/support/servers.py),
+connected through ``POST /api/v1/connections`` and read by the worker.
 
 Load comes from wrk, a separate C process, driven by a Lua script that rotates through many
 requests (hosts × windows × time zones), so the app's short slot caches miss unless a case
@@ -139,7 +139,7 @@ class Targets:
 # ---------------------------------------------------------------- ICS feeds
 
 
-def ics_feed(events: int, seed: int, days: int = 365) -> bytes:
+def ics_feed(events: int, seed: int, days: int) -> bytes:
     """``events`` single events at random in the next ``days`` days, 06:00–18:00 UTC.
 
     Each event is one busy interval (no recurrence), so the count cached is the count
@@ -164,13 +164,13 @@ def ics_feed(events: int, seed: int, days: int = 365) -> bytes:
 
 
 def serve_feeds(spec: str) -> None:
-    """The feed process: ``{"/path.ics": [events, seed], …}`` until stdin closes."""
+    """The feed process: ``{"/path.ics": [events, seed, days], …}`` until stdin closes."""
     sys.path.insert(0, str(ROOT))
-    from tests.servers import FeedServer
+    from tests.support.servers import FeedServer
 
     server = FeedServer().start()
-    for path, (events, seed) in json.loads(spec).items():
-        server.publish(path, ics_feed(events, seed))
+    for path, (events, seed, days) in json.loads(spec).items():
+        server.publish(path, ics_feed(events, seed, days))
     print(server.url, flush=True)
     sys.stdin.read()  # the bench closes our stdin (or dies): time to go
     server.stop()
@@ -265,6 +265,8 @@ class Instance:
         self.env = env
 
     def __enter__(self) -> Instance:
+        # SIGTERM (``timeout``, a CI runner) unwinds like Ctrl-C, so close() still runs.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -293,8 +295,8 @@ class Instance:
         path = self.root / f"{name}.log"
         return path.read_text(errors="replace")[-chars:] if path.exists() else ""
 
-    def serve_feeds(self, feeds: dict[str, tuple[int, int]]) -> str:
-        """Start the feed process with ``{path: (events, seed)}``; returns its base URL."""
+    def serve_feeds(self, feeds: dict[str, tuple[int, int, int]]) -> str:
+        """Start the feed process with ``{path: (events, seed, days)}``; its base URL."""
         proc = self._spawn(
             "feeds",
             [sys.executable, str(HERE), "feeds", json.dumps(feeds)],
@@ -552,9 +554,6 @@ local reqs = {}
 local index = 0
 local step = 1
 local threads = 0
-local limit = %(limit)d
-local sent = 0
-local seen = 0
 
 function setup(thread)
   thread:set("index", threads)
@@ -572,15 +571,18 @@ function init(args)
       reqs[k] = wrk.format(s[1], s[2], json, s[3])
     end
   end
+  start()
 end
 
 function request()
   local r = reqs[index %% n + 1]
   index = index + step
-  sent = sent + 1
   return r
 end
-%(counted)s
+
+function start()
+end
+%(drain)s
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format("wrk-result %%d %%d %%d %%d %%d %%d %%d %%f %%f %%f %%f\n",
@@ -589,24 +591,47 @@ function done(summary, latency, requests)
     latency:percentile(99)))
 end
 """
-# A run counted in answers: once ``limit`` requests are out, no connection sends another
-# (a delay of an hour); when the last answer is in, the bench stops wrk with SIGINT, which
-# ends the run there with its true duration. Every request sent is answered and timed, and
-# none is left running in the app to weigh on the next case.
-COUNTED = r"""
+# Send for %(window)d s (or until each request was sent once), then send nothing more
+# (a delay of an hour) and say when the last answer is in; the bench then stops wrk with
+# SIGINT, which ends the run there with its true duration. So every request sent is
+# answered and timed, however slow, and none is left running in the app to weigh on the
+# next case.
+DRAIN = r"""
+local deadline = 0
+local sent = 0
+local seen = 0
+local stopped = false
+
+function start()
+  deadline = os.time() + %(window)d
+end
+
+local function check()
+  if stopped and seen == sent then
+    io.write("wrk-drained\n")
+    io.flush()
+  end
+end
+
+-- Called once before each request (wrk's own check of the script calls request() once
+-- more, unsent, so requests are counted here).
 function delay()
-  if sent >= limit then
+  if sent >= n or os.time() >= deadline then
+    if not stopped then
+      io.write(string.format("wrk-sent %%d\n", sent))
+      io.flush()
+    end
+    stopped = true
+    check()
     return 3600000
   end
+  sent = sent + 1
   return 0
 end
 
 function response(status, headers, body)
   seen = seen + 1
-  if seen == limit then
-    io.write("wrk-enough\n")
-    io.flush()
-  end
+  check()
 end
 """
 
@@ -643,7 +668,7 @@ def require_wrk() -> str:
 
 
 WRK_THREADS = 1  # one C thread drives 16 connections easily and leaves the cores to the app
-RESPONSES_CAP_SECONDS = 90  # the longest a round counted in answers may take
+DRAIN_SECONDS = 120  # the longest a draining case waits for its last answers
 
 
 def wrk(
@@ -652,37 +677,45 @@ def wrk(
     seconds: float,
     connections: int = 16,
     offset: int = 0,
-    responses: int = 0,
+    drain: bool = False,
     scratch: Path | None = None,
 ) -> Load:
-    """Run wrk cycling through ``requests`` from ``offset``, for ``seconds`` or, when
-    ``responses`` is set, until that many requests were sent and answered (``seconds`` is
-    then the cap)."""
+    """Run wrk for ``seconds``, cycling through ``requests`` from ``offset``.
+
+    ``drain``: stop sending after ``seconds`` (or once every request went out once) and
+    wait for every answer (at most :data:`DRAIN_SECONDS` more), for cases slower than a
+    round. wrk's error counts mean nothing then (the idle connections time out, and the
+    server closes them), so the errors are the requests sent but never answered.
+    """
     binary = require_wrk()
     specs = ",\n".join(
         f"{{{_lua_string(r.method)}, {_lua_string(r.path)}, {_lua_string(r.body)}}}"
         for r in requests
     )
-    per_thread = -(-responses // WRK_THREADS)
-    lua = LUA % {"specs": specs, "limit": per_thread, "counted": COUNTED if responses else ""}
+    window = max(1, round(seconds))
+    lua = LUA % {"specs": specs, "drain": DRAIN % {"window": window} if drain else ""}
     with tempfile.NamedTemporaryFile("w", suffix=".lua", dir=scratch, delete=False) as fh:
         fh.write(lua)
         script = fh.name
-    args = [binary, "-t", str(WRK_THREADS), "-c", str(connections), "-d", f"{seconds:g}s"]
-    args += ["--timeout", "60s", "--latency", "-s", script, base_url]
-    args += ["--", str(WRK_THREADS), str(offset)]
+    limit = window + DRAIN_SECONDS if drain else seconds
+    # --timeout also bounds the latencies wrk can record: a slower answer is only counted.
+    args = [binary, "-t", str(WRK_THREADS), "-c", str(connections), "-d", f"{limit:g}s"]
+    args += ["--timeout", f"{DRAIN_SECONDS if drain else 60}s", "--latency", "-s", script]
+    args += [base_url, "--", str(WRK_THREADS), str(offset)]
     output: list[str] = []
+    drained = sent = 0
     try:
         with subprocess.Popen(
             args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         ) as proc:
             assert proc.stdout is not None
-            enough = 0
             for line in proc.stdout:
                 output.append(line)
-                if line.startswith("wrk-enough"):
-                    enough += 1
-                    if enough == WRK_THREADS:
+                if line.startswith("wrk-sent "):
+                    sent += int(line.split()[1])
+                if line.startswith("wrk-drained"):
+                    drained += 1
+                    if drained == WRK_THREADS:
                         proc.send_signal(signal.SIGINT)
     finally:
         os.unlink(script)
@@ -692,22 +725,23 @@ def wrk(
     f = result.split()[1:]
     duration, count, connect, read, write, timeouts, status = (int(x) for x in f[:7])
     p50, p90, p95, p99 = (float(x) / 1000 for x in f[7:])
-    return Load(
-        count, duration / 1e6, p50, p90, p95, p99, connect + read + write + timeouts, status
-    )
+    errors = connect + read + write + timeouts
+    if drain:
+        errors = max(0, sent - count) if sent else 0
+        if drained < WRK_THREADS:
+            log(f"  answers still missing after {limit} s: the slowest are not counted")
+    return Load(count, duration / 1e6, p50, p90, p95, p99, errors, status)
 
 
 @dataclass(frozen=True)
 class Case:
     """A named list of requests. ``once``: each may be sent once only (bookings), so every
-    round gets its own disjoint share; otherwise rounds start at different places.
-    ``responses``: a round sends that many requests and lasts until all are answered (slow
-    cases), not a fixed time."""
+    round gets its own disjoint share, and the round waits for all its answers (see
+    :func:`wrk`'s ``drain``); otherwise rounds start at different places."""
 
     name: str
     requests: Sequence[Request]
     once: bool = False
-    responses: int = 0
 
 
 def interleave(
@@ -721,12 +755,9 @@ def interleave(
                 share, offset = list(case.requests[r::rounds]), 0
             else:
                 share, offset = list(case.requests), r * len(case.requests) // rounds
-            cap = RESPONSES_CAP_SECONDS if case.responses else seconds
-            load = wrk(instance.url, share, cap, connections, offset, case.responses, instance.root)
-            if case.responses and load.requests < case.responses:
-                log(f"  {case.name}: only {load.requests} answers in the {cap} s allowed")
-            if case.once and load.requests > len(share):
-                log(f"  {case.name}: {load.requests} requests for {len(share)} distinct ones")
+            load = wrk(instance.url, share, seconds, connections, offset, case.once, instance.root)
+            if case.once and load.requests >= len(share):
+                log(f"  {case.name}: all {len(share)} distinct requests used; more would help")
             results[case.name].append(load)
             log(
                 f"  round {r + 1} {case.name}: {load.rps:8.1f} req/s, p50 {load.p50:8.1f} ms, "

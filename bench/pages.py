@@ -51,7 +51,7 @@ MAX_URLS = 4000  # a sample of the month windows is plenty to keep the caches co
 def setup(instance: Instance, hosts: int) -> list[str]:
     """Hosts with a meeting type and a synced 5,000-event feed each; their slugs."""
     slugs = [f"host{i:02d}" for i in range(hosts)]
-    instance.serve_feeds({f"/{s}.ics": (EVENTS, i) for i, s in enumerate(slugs)})
+    instance.serve_feeds({f"/{s}.ics": (EVENTS, i, 365) for i, s in enumerate(slugs)})
     made = instance.create_hosts(slugs)
     instance.start()
     for host in made:  # before the feed: the window read into the cache follows the types
