@@ -24,11 +24,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from peewee import SQL, NodeList, fn
-
+from portal.booking import busy_read
 from portal.booking.availability import Booked, Busy, HostRules, MeetingRules
-from portal.database import is_sqlite
-from portal.models import BusyBlock, Calendar, Connection, User, db, to_db
+from portal.models import User, db
 
 MAX_BUSY_ENTRIES = 32
 MAX_SLOT_ENTRIES = 256
@@ -36,53 +34,11 @@ MAX_SLOT_ENTRIES = 256
 _lock = threading.Lock()
 _busy: OrderedDict[tuple, tuple[tuple, list[Busy]]] = OrderedDict()
 _slots: OrderedDict[tuple, list[datetime]] = OrderedDict()
-_sql: dict[str, str] = {}
-
-
-def _fingerprint_sql() -> str:
-    """The fingerprint query's SQL, built once per backend: it runs on every page view,
-    and peewee compiling it each time cost more than running it."""
-    backend = "sqlite" if is_sqlite() else "postgresql"
-    sql = _sql.get(backend)
-    if sql is None:
-        if backend == "sqlite":
-            instants = fn.TOTAL(fn.julianday(BusyBlock.start) + fn.julianday(BusyBlock.end))
-        else:
-            epoch = SQL("EPOCH")
-            instants = fn.SUM(
-                fn.EXTRACT(NodeList((epoch, SQL("FROM"), BusyBlock.start)))
-                + fn.EXTRACT(NodeList((epoch, SQL("FROM"), BusyBlock.end)))
-            )
-        query = (
-            BusyBlock.select(
-                Calendar.id,
-                Calendar.name,
-                fn.COUNT(BusyBlock.id),
-                fn.SUM(BusyBlock.id),
-                fn.MAX(BusyBlock.id),
-                instants,
-            )
-            .join(Calendar)
-            .join(Connection)
-            .where(
-                (Connection.user == 0)
-                & (Calendar.conflict == True)  # noqa: E712
-                & (BusyBlock.end > datetime(2000, 1, 1))
-                & (BusyBlock.start < datetime(2000, 1, 2))
-            )
-            .group_by(Calendar.id, Calendar.name)
-            .order_by(Calendar.id)
-        )
-        sql, params = query.sql()
-        assert len(params) == 4, params  # user, conflict, start, end: the order used below
-        _sql[backend] = sql
-    return sql
 
 
 def fingerprint(user: User, start: datetime, end: datetime) -> tuple:
     """What identifies the rows ``rules.cached_busy(user, start, end)`` returns."""
-    cursor = db.execute_sql(_fingerprint_sql(), (user.id, True, to_db(start), to_db(end)))
-    return tuple(tuple(row) for row in cursor.fetchall())
+    return busy_read.fingerprint(user.id, start, end)
 
 
 def busy(
