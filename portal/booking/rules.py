@@ -122,13 +122,12 @@ def available_slots(
     ):
         return []
     # Read the busy cache for a superset of what the slots and their buffers can reach,
-    # with ends that move by whole days only, so page views share one memo entry.
-    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    read_lo = max(start, today) - mrules.buffer_before
+    # in whole UTC days, so page views in every time zone share one memo entry.
+    today = _utc_midnight(now)
+    read_lo = _utc_midnight(max(start, today) - mrules.buffer_before)
     read_hi = min(end, today + timedelta(days=mrules.window_days + 2))
-    busy_key, busy = slot_memo.busy(
-        user, read_lo, read_hi + mrules.duration + mrules.buffer_after, cached_busy
-    )
+    read_hi = _utc_midnight(read_hi + mrules.duration + mrules.buffer_after + _DAY - TICK)
+    busy_key, busy = slot_memo.busy(user, read_lo, read_hi, cached_busy)
     booked = existing_bookings(user, start - pad, end + pad, exclude=exclude)
     return slot_memo.slots(
         busy_key,
@@ -140,6 +139,14 @@ def available_slots(
         end,
         lambda: engine.slots(rules, mrules, busy, booked, now, start, end),
     )
+
+
+_DAY = timedelta(days=1)
+TICK = timedelta(microseconds=1)
+
+
+def _utc_midnight(instant: datetime) -> datetime:
+    return instant.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def local_day_range(day_from: date, day_to: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
