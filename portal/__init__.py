@@ -41,6 +41,10 @@ def create_app(config: dict | None = None) -> Flask:
 
     mail.init_app(app)  # checks SMTP_URL at start-up
 
+    from portal.booking import slot_memo
+
+    slot_memo.set_limit(app.config["SLOT_MEMO_BYTES"])  # per process, in bytes
+
     from portal.calendars import refresh_queue
 
     refresh_queue.init_app(app)  # periodic free/busy refresh on the worker ticker

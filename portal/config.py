@@ -118,6 +118,8 @@ class Config:
         # Calendar adapters: per-request timeout (s) and the largest ICS feed fetched.
         self.HTTP_TIMEOUT = float(e.get("KAIROS_HTTP_TIMEOUT", "10"))
         self.ICS_MAX_BYTES = _int(e.get("KAIROS_ICS_MAX_BYTES"), 10 * 1024 * 1024)
+        # Per-process memos of busy intervals and slots (portal.booking.slot_memo), in bytes.
+        self.SLOT_MEMO_BYTES = _int(e.get("KAIROS_SLOT_MEMO_BYTES"), 8 * 1024 * 1024)
 
         self.MAX_CONTENT_LENGTH = _int(e.get("KAIROS_MAX_BODY_BYTES"), 64 * 1024)
         self.RATELIMIT_ENABLED = _bool(e.get("KAIROS_RATELIMIT"), True)

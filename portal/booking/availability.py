@@ -42,6 +42,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from operator import attrgetter
+from typing import NamedTuple
 
 from portal.booking.wallclock import Schedule
 
@@ -78,9 +79,12 @@ TICK = timedelta(microseconds=1)
 _START = attrgetter("start")
 
 
-@dataclass(frozen=True, slots=True)
-class Busy:
-    """A busy interval from one of the host's calendars (aware datetimes)."""
+class Busy(NamedTuple):
+    """A busy interval from one of the host's calendars (aware datetimes).
+
+    A named tuple rather than a frozen dataclass: a month of a busy host is thousands
+    of them per page, and a tuple is built in a third of the time.
+    """
 
     start: datetime
     end: datetime

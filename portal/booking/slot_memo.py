@@ -15,6 +15,11 @@ all invitees of a host look at the same months), so both results are kept:
   Slots that fall below the lead time are filtered out on every read; the only effect
   of the minute is that a start crossing the far end of the booking window appears up
   to a minute late.
+
+Both share one least-recently-used store bounded by an approximate size in bytes
+(``KAIROS_SLOT_MEMO_BYTES``, set by the app through ``set_limit``), not by a count of
+entries: a month of a 50,000-interval host weighs a hundred times a quiet host's, and a
+count bound let a worker grow by hundreds of megabytes.
 """
 
 from __future__ import annotations
@@ -23,66 +28,80 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import cast
 
-from peewee import SQL, NodeList, fn
-
+from portal.booking import busy_read
 from portal.booking.availability import Booked, Busy, HostRules, MeetingRules
-from portal.database import is_sqlite
-from portal.models import BusyBlock, Calendar, Connection, User, db, to_db
+from portal.models import User, db
 
-MAX_BUSY_ENTRIES = 32
-MAX_SLOT_ENTRIES = 256
+DEFAULT_BYTES = 8 * 1024 * 1024
 
-_lock = threading.Lock()
-_busy: OrderedDict[tuple, tuple[tuple, list[Busy]]] = OrderedDict()
-_slots: OrderedDict[tuple, list[datetime]] = OrderedDict()
-_sql: dict[str, str] = {}
+# What the entries below cost in CPython, roughly: a list slot, a 3-field named tuple
+# and its share of two datetimes (one timestamp is shared by the intervals that touch
+# it, so this errs on the high side); a slot start is a list slot and a datetime.
+BUSY_BYTES = 8 + 64 + 2 * 48
+SLOT_BYTES = 8 + 48
+ENTRY_BYTES = 1024  # key, fingerprint, dictionary slot and list headers
 
 
-def _fingerprint_sql() -> str:
-    """The fingerprint query's SQL, built once per backend: it runs on every page view,
-    and peewee compiling it each time cost more than running it."""
-    backend = "sqlite" if is_sqlite() else "postgresql"
-    sql = _sql.get(backend)
-    if sql is None:
-        if backend == "sqlite":
-            instants = fn.TOTAL(fn.julianday(BusyBlock.start) + fn.julianday(BusyBlock.end))
-        else:
-            epoch = SQL("EPOCH")
-            instants = fn.SUM(
-                fn.EXTRACT(NodeList((epoch, SQL("FROM"), BusyBlock.start)))
-                + fn.EXTRACT(NodeList((epoch, SQL("FROM"), BusyBlock.end)))
-            )
-        query = (
-            BusyBlock.select(
-                Calendar.id,
-                Calendar.name,
-                fn.COUNT(BusyBlock.id),
-                fn.SUM(BusyBlock.id),
-                fn.MAX(BusyBlock.id),
-                instants,
-            )
-            .join(Calendar)
-            .join(Connection)
-            .where(
-                (Connection.user == 0)
-                & (Calendar.conflict == True)  # noqa: E712
-                & (BusyBlock.end > datetime(2000, 1, 1))
-                & (BusyBlock.start < datetime(2000, 1, 2))
-            )
-            .group_by(Calendar.id, Calendar.name)
-            .order_by(Calendar.id)
-        )
-        sql, params = query.sql()
-        assert len(params) == 4, params  # user, conflict, start, end: the order used below
-        _sql[backend] = sql
-    return sql
+class ByteLRU:
+    """A thread-safe least-recently-used map holding at most ``limit`` (approximate) bytes."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self._items: OrderedDict[tuple, tuple[object, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> object | None:
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is None:
+                return None
+            self._items.move_to_end(key)
+            return hit[0]
+
+    def put(self, key: tuple, value: object, size: int) -> None:
+        """Keep ``value`` (``size`` bytes), evicting the least recently used to make room;
+        a value larger than the whole limit is not kept."""
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self.size -= old[1]
+            if size > self.limit:
+                return
+            self._items[key] = (value, size)
+            self.size += size
+            while self.size > self.limit:
+                _, (_, dropped) = self._items.popitem(last=False)
+                self.size -= dropped
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self.size = 0
+
+
+_memo = ByteLRU(DEFAULT_BYTES)
+# The pages' few-second cache of slots by day (portal.web.picker): a quarter as much.
+browse = ByteLRU(DEFAULT_BYTES // 4)
+
+
+def set_limit(limit: int) -> None:
+    """Bound the memos to ``limit`` bytes (the app's ``SLOT_MEMO_BYTES``); 0 turns them off."""
+    limit = max(0, int(limit))
+    for memo, share in ((_memo, limit), (browse, limit // 4)):
+        memo.limit = share
+        if memo.size > memo.limit:
+            memo.clear()
 
 
 def fingerprint(user: User, start: datetime, end: datetime) -> tuple:
     """What identifies the rows ``rules.cached_busy(user, start, end)`` returns."""
-    cursor = db.execute_sql(_fingerprint_sql(), (user.id, True, to_db(start), to_db(end)))
-    return tuple(tuple(row) for row in cursor.fetchall())
+    return busy_read.fingerprint(user.id, start, end)
 
 
 def busy(
@@ -96,17 +115,14 @@ def busy(
     ``key`` names this exact set of rows (for the slot memo). The list is shared
     between requests: callers must not modify it.
     """
-    where = (db.database, user.id, start, end)
+    where = ("busy", db.database, user.id, start, end)
     stamp = fingerprint(user, start, end)
     key = (where, stamp)
-    with _lock:
-        hit = _busy.get(where)
-        if hit is not None and hit[0] == stamp:
-            _busy.move_to_end(where)
-            return key, hit[1]
+    hit = cast("tuple[tuple, list[Busy]] | None", _memo.get(where))
+    if hit is not None and hit[0] == stamp:
+        return key, hit[1]
     rows = load(user, start, end)
-    with _lock:
-        _remember(_busy, where, (stamp, rows), MAX_BUSY_ENTRIES)
+    _memo.put(where, (stamp, rows), ENTRY_BYTES + BUSY_BYTES * len(rows))
     return key, rows
 
 
@@ -122,6 +138,7 @@ def slots(
 ) -> list[datetime]:
     """``compute()`` (the engine on exactly these inputs), or its answer from this minute."""
     key = (
+        "slots",
         busy_key,
         host.timezone,
         tuple(sorted(host.weekly.items())),
@@ -134,28 +151,16 @@ def slots(
         now.replace(second=0, microsecond=0),
     )
     earliest = now + max(host.lead_time, mt.lead_time)
-    with _lock:
-        hit = _slots.get(key)
-        if hit is not None:
-            _slots.move_to_end(key)
+    hit = cast("list[datetime] | None", _memo.get(key))
     if hit is None:
         hit = compute()
-        with _lock:
-            _remember(_slots, key, hit, MAX_SLOT_ENTRIES)
+        _memo.put(key, hit, ENTRY_BYTES + 64 * len(booked) + SLOT_BYTES * len(hit))
     if hit and hit[0] < earliest:
         return [s for s in hit if s >= earliest]
     return list(hit)
 
 
-def _remember(memo: OrderedDict, key: tuple, value: object, limit: int) -> None:
-    memo[key] = value
-    memo.move_to_end(key)
-    while len(memo) > limit:
-        memo.popitem(last=False)
-
-
 def clear() -> None:
     """Forget everything (tests that compare a cold and a warm read)."""
-    with _lock:
-        _busy.clear()
-        _slots.clear()
+    _memo.clear()
+    browse.clear()

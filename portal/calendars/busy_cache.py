@@ -67,12 +67,7 @@ def apply_changes(
                 ).execute()
         if not changes.unchanged:
             rows = [
-                {
-                    "calendar": calendar.id,
-                    "start": to_db(span.start),
-                    "end": to_db(span.end),
-                    "external_id": _source_key(source),
-                }
+                BusyBlock.row(calendar.id, span.start, span.end, _source_key(source))
                 for source, spans in changes.busy.items()
                 for span in spans
             ]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 from peewee import BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField, TextField
 
-from portal.models.base import BaseModel, to_db, utcnow
+from portal.models.base import BaseModel, EpochField, to_db, to_epoch, utcnow
 from portal.models.bookings import Booking
 from portal.models.users import User
 
@@ -51,19 +52,44 @@ class Calendar(BaseModel):
         indexes = ((("connection", "external_id"), True),)
 
 
+# Blocks no longer than this are found by a bounded index range: start ≥ lo − SHORT_SPAN.
+SHORT_SPAN = 86400  # seconds; an all-day event is still short
+
+
 class BusyBlock(BaseModel):
-    """Cached busy interval of a calendar (no titles are ever stored)."""
+    """Cached busy interval of a calendar (no titles are ever stored).
+
+    Instants are integer epoch seconds (``EpochField``; read as naive UTC) so booking
+    pages read a window's rows as plain numbers. ``long_span`` marks blocks that may
+    last longer than ``SHORT_SPAN``: a window read finds short ones by a range of the
+    covering index over their start alone, and the few long ones separately. It
+    defaults to True, which is always correct (only slower to read).
+    """
 
     calendar = ForeignKeyField(Calendar, backref="busy_blocks", on_delete="CASCADE")
-    start = DateTimeField()
-    end = DateTimeField()
+    start = EpochField(column_name="start_ts")
+    end = EpochField(column_name="end_ts")
+    long_span = BooleanField(default=True)
     external_id = CharField(default="")  # source event, for incremental updates
 
     class Meta:
+        table_name = "busy_block"
         indexes = (
-            (("calendar", "start", "end"), False),
+            (("calendar", "long_span", "start", "end"), False),
             (("calendar", "external_id"), False),
         )
+
+    @staticmethod
+    def row(calendar_id: int, start: datetime, end: datetime, external_id: str = "") -> dict:
+        """The column values of a block, for ``insert_many``."""
+        start_ts, end_ts = to_epoch(start), to_epoch(end)
+        return {
+            "calendar": calendar_id,
+            "start": start_ts,
+            "end": end_ts,
+            "long_span": end_ts - start_ts > SHORT_SPAN,
+            "external_id": external_id,
+        }
 
 
 class CalendarEvent(BaseModel):

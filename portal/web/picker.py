@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import calendar
 import re
-import threading
 import time
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property, lru_cache
 from itertools import groupby
+from typing import cast
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -23,14 +23,13 @@ from flask import current_app, request, url_for
 from markupsafe import Markup
 
 from portal import clock
+from portal.booking import slot_memo
 from portal.booking.rules import available_slots, local_day_range
 from portal.models import MeetingType, User, db
 from portal.web import timezones
 
-# The per-process cache of what browsing shows (see slots_by_day).
-SLOTS_CACHE_ENTRIES = 512
-_slots_lock = threading.Lock()
-_slots_memo: OrderedDict[tuple, tuple[float, dict[date, list[datetime]]]] = OrderedDict()
+# The per-process cache of what browsing shows (see slots_by_day), bounded by bytes.
+_slots_memo = slot_memo.browse
 
 MONTH_RE = re.compile(r"^\d{4}-\d{2}$")
 DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -200,16 +199,12 @@ def slots_by_day(
         return _compute_slots_by_day(user, mt, first, last, tz, exclude)
     key = (db.database, user.id, mt.id, first, last, tz.key, exclude)
     clock = time.monotonic()
-    with _slots_lock:
-        hit = _slots_memo.get(key)
+    hit = cast("tuple[float, dict[date, list[datetime]]] | None", _slots_memo.get(key))
     if hit is not None and hit[0] > clock:
         return hit[1]
     days = _compute_slots_by_day(user, mt, first, last, tz, exclude)
-    with _slots_lock:
-        _slots_memo[key] = (clock + ttl, days)
-        _slots_memo.move_to_end(key)
-        while len(_slots_memo) > SLOTS_CACHE_ENTRIES:
-            _slots_memo.popitem(last=False)
+    size = slot_memo.ENTRY_BYTES + sum(100 + slot_memo.SLOT_BYTES * len(v) for v in days.values())
+    _slots_memo.put(key, (clock + ttl, days), size)
     return days
 
 
