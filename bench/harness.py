@@ -4,7 +4,7 @@ An :class:`Instance` runs the app as the README's "Scaling out" does — ``gunic
 --workers 2 --threads 4`` and ``flask --app wsgi worker`` — on SQLite in a temporary folder,
 with the embedded Redis (or ``BENCH_REDIS_URL``). Hosts are made with the app's own CLI
 (``users create``, ``tokens create``); their busy time arrives as it does in production: an
-ICS feed served by a separate local process (``FeedServer`` from tests/servers.py), connected
+ICS feed served by a separate local process (``FeedServer`` from tests/support/servers.py), connected
 through ``POST /api/v1/connections`` and read by the worker.
 
 Load comes from wrk, a separate C process, driven by a Lua script that rotates through many
@@ -166,7 +166,7 @@ def ics_feed(events: int, seed: int, days: int = 365) -> bytes:
 def serve_feeds(spec: str) -> None:
     """The feed process: ``{"/path.ics": [events, seed], …}`` until stdin closes."""
     sys.path.insert(0, str(ROOT))
-    from tests.servers import FeedServer
+    from tests.support.servers import FeedServer
 
     server = FeedServer().start()
     for path, (events, seed) in json.loads(spec).items():

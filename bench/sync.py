@@ -1,6 +1,6 @@
 """Benchmark of the CalDAV free/busy refresh: a full read against an incremental one.
 
-Run: ``.venv/bin/python bench/sync.py``. Starts a real Radicale on 127.0.0.1 (tests/servers.py)
+Run: ``.venv/bin/python bench/sync.py``. Starts a real Radicale on 127.0.0.1 (tests/support/servers.py)
 with one calendar of ``--events`` events (one PUT of the whole collection) spread over the
 next 60 days, and a temporary Kairos (bench/harness.py: gunicorn, the worker, SQLite). Then,
 the way a host and the worker do it:
@@ -30,7 +30,7 @@ from harness import ROOT, Host, Instance, Targets, log
 
 sys.path.insert(0, str(ROOT))
 
-from tests.servers import RadicaleServer  # noqa: E402
+from tests.support.servers import RadicaleServer  # noqa: E402
 
 TARGET = 10.0
 DAYS = 60

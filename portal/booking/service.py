@@ -132,10 +132,21 @@ def _check_offered(
     booked = existing_bookings(host, start - pad, end + pad, exclude=exclude)
     if engine.is_offered(rules, mrules, busy, booked, now, start):
         return
-    # Tell a lost race ("taken") apart from a start that was never offered.
-    if engine.is_offered(rules, mrules, busy, [], now, start):
+    # Tell a lost race ("taken") apart from a start that was never offered. Busy time
+    # lying within a booking (with its buffers) is, as far as anyone can tell, that
+    # booking's own event written back to the host's calendar: free/busy answers carry
+    # no UID to recognise it by (portal.calendars.own_events does where they do).
+    external = [b for b in busy if not _within_booking(b, booked)]
+    if engine.is_offered(rules, mrules, external, [], now, start):
         raise SlotTaken("this time was just taken; please pick another", "start")
     raise BookingError("this time is not available", "start")
+
+
+def _within_booking(span: engine.Busy, booked: Sequence[engine.Booked]) -> bool:
+    return any(
+        b.start - b.buffer_before <= span.start and span.end <= b.end + b.buffer_after
+        for b in booked
+    )
 
 
 def book(

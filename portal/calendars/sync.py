@@ -28,7 +28,7 @@ from typing import Any
 from flask import current_app
 
 from portal import clock, crypto
-from portal.calendars.busy_cache import sync_calendar
+from portal.calendars.busy_cache import stored_cursor, sync_calendar
 from portal.calendars.providers import (
     CalendarProvider,
     CredentialsInvalid,
@@ -353,6 +353,8 @@ def refresh_connection(connection_id: int, now: datetime | None = None) -> str:
     except crypto.SecretError as exc:
         return record_failure(conn, exc, now)
     try:
+        known = Calendar.select().where(Calendar.connection == conn)
+        provider.use_cursors({c.external_id: stored_cursor(c) for c in known})
         save_calendars(conn, provider.list_calendars())
         # Read to the end before writing: a SQLite statement still being stepped
         # holds a read snapshot, and a write begun under it fails "database is locked".

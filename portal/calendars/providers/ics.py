@@ -9,6 +9,7 @@ Last-Modified) so an unchanged feed costs one 304.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -51,10 +52,40 @@ def _label(url: str) -> str:
 
 
 class Feed:
-    """A fetched feed: the body, or ``None`` when the server said 304."""
+    """A fetched feed: the body, or ``None`` when the server said 304 to ``asked``."""
 
     def __init__(self, body: bytes | None, etag: str, last_modified: str):
         self.body, self.etag, self.last_modified = body, etag, last_modified
+        self.asked = ("", "")  # the validators the request sent
+
+    @property
+    def digest(self) -> str:
+        """The body's SHA-256: "unchanged" for servers that send no validators."""
+        return hashlib.sha256(self.body).hexdigest() if self.body is not None else ""
+
+    def header(self) -> tuple[str, str]:
+        """The calendar's name and zone, parsed from the text before its first event."""
+        body = self.body or b""
+        cut = body.find(b"BEGIN:VEVENT")
+        cal = icalbusy.parse(body if cut < 0 else body[:cut] + b"END:VCALENDAR\r\n")
+        return icalbusy.calendar_name(cal), str(cal.get("X-WR-TIMEZONE", "") or "").strip()
+
+    def state(self, previous: Mapping[str, Any]) -> dict[str, str]:
+        """The cursor stored after this fetch (a 304 keeps the previous one)."""
+        if self.body is None:
+            return {k: str(v) for k, v in previous.items()}
+        name, tz = self.header()
+        return {
+            "etag": self.etag,
+            "last_modified": self.last_modified,
+            "sha256": self.digest,
+            "name": name,
+            "timezone": tz,
+        }
+
+
+def _validators(state: Mapping[str, Any]) -> tuple[str, str]:
+    return str(state.get("etag") or ""), str(state.get("last_modified") or "")
 
 
 class IcsProvider(CalendarProvider):
@@ -163,14 +194,24 @@ class IcsProvider(CalendarProvider):
 
     # -- contract ---------------------------------------------------------
 
+    _fetched: Feed | None = None  # the fetch of this refresh, shared by list and sync
+    _cursors: Mapping[str, Mapping[str, Any]] = {}
+
+    def use_cursors(self, cursors: Mapping[str, Mapping[str, Any]]) -> None:
+        self._cursors = cursors
+
     def list_calendars(self) -> list[RemoteCalendar]:
-        feed = self.fetch()
-        cal = icalbusy.parse(feed.body or b"")
-        tz = str(cal.get("X-WR-TIMEZONE", "") or "").strip()
-        name = icalbusy.calendar_name(cal) or str(self.settings.get("name") or "")
+        # Conditional on the last refresh's cursor: an unchanged feed costs one 304, and
+        # its name and zone come from that cursor. Events are read (if changed) by sync_busy.
+        state = self._cursors.get(FEED_ID) or {}
+        if "name" not in state:
+            state = {}  # a cursor from before names were kept: read the feed
+        feed = self._fetched = self._conditional(state)
+        name, tz = (state["name"], state["timezone"]) if feed.body is None else feed.header()
+        name = name or str(self.settings.get("name") or "")
         return [RemoteCalendar(FEED_ID, name or _label(self.url), False, tz, primary=True)]
 
-    def _spans(self, body: bytes, calendar: CalendarRef, start, end) -> list[BusyInterval]:
+    def _spans(self, body: bytes | str, calendar: CalendarRef, start, end) -> list[BusyInterval]:
         return icalbusy.busy_intervals(
             icalbusy.parse(body),
             start,
@@ -188,19 +229,55 @@ class IcsProvider(CalendarProvider):
         body = self.fetch().body or b""
         return {c.external_id: self._spans(body, c, start, end) for c in calendars}
 
+    def _conditional(self, state: Mapping[str, Any]) -> Feed:
+        """The feed, unless the cursor's validators say the server has nothing new (304)."""
+        asked = _validators(state)
+        feed = self.fetch(*asked)
+        feed.asked = asked
+        return feed
+
+    @staticmethod
+    def _unchanged(feed: Feed, state: Mapping[str, Any]) -> bool:
+        """A 304, or the very body the cursor was made from (servers without validators)."""
+        return feed.body is None or bool(state.get("sha256")) and feed.digest == state["sha256"]
+
+    def recheck(
+        self,
+        calendars: Sequence[CalendarRef],
+        start: datetime,
+        end: datetime,
+        cursors: Mapping[str, Mapping[str, Any]],
+    ) -> dict[str, list[BusyInterval] | None]:
+        """One conditional GET; an unchanged feed is the cache, a changed one is narrowed.
+
+        Only the events that may touch the window are parsed
+        (:func:`icalbusy.narrow`), so even a large feed answers in milliseconds.
+        """
+        if not calendars:
+            return {}
+        state = cursors.get(FEED_ID) or {}
+        feed = self._conditional(state)
+        if self._unchanged(feed, state):
+            return {c.external_id: None for c in calendars}
+        text = icalbusy.narrow(feed.body or b"", start, end)
+        return {c.external_id: self._spans(text, c, start, end) for c in calendars}
+
     def sync_busy(
         self, calendar: CalendarRef, start: datetime, end: datetime, state: Mapping[str, Any]
     ) -> BusyChanges:
-        feed = self.fetch(str(state.get("etag") or ""), str(state.get("last_modified") or ""))
-        if feed.body is None:
-            return BusyChanges(full=False, state=dict(state), unchanged=True)
+        # The feed list_calendars just fetched (same refresh, same cursor) is not fetched twice.
+        feed, self._fetched = self._fetched, None
+        if feed is None or feed.asked != _validators(state):
+            feed = self._conditional(state)
+        if state.get("etag") and feed.etag == state["etag"] and feed.body is not None:
+            feed.body = None  # the server sent it whole, but it is the version we have
+        if self._unchanged(feed, state):
+            return BusyChanges(full=False, state=feed.state(state), unchanged=True)
         grouped: dict[str, list[BusyInterval]] = {}
-        for span in self._spans(feed.body, calendar, start, end):
+        for span in self._spans(feed.body or b"", calendar, start, end):
             grouped.setdefault(span.source_id, []).append(span)
         return BusyChanges(
-            full=True,
-            busy={k: tuple(v) for k, v in grouped.items()},
-            state={"etag": feed.etag, "last_modified": feed.last_modified},
+            full=True, busy={k: tuple(v) for k, v in grouped.items()}, state=feed.state(state)
         )
 
     def create_event(self, calendar_id: str, event: EventData) -> WrittenEvent:
