@@ -120,15 +120,16 @@ def connect(user: User, provider: str, fields: dict[str, Any]) -> Connection:
     refuse_duplicate(user, provider, fields, fields)
     config = provider_config(current_app.config)
     setup = cls.prepare(fields, config)
-    remote: list[RemoteCalendar] = []
+    remote: list[RemoteCalendar] = list(setup.calendars or ())
     failure: ProviderError | None = None
-    probe = get_provider(provider, setup.settings, setup.credentials, config)
-    try:
-        remote = probe.list_calendars()
-    except ProviderError as exc:
-        failure = exc  # kept as the connection's error, as a failed refresh would be
-    finally:
-        probe.close()
+    if setup.calendars is None:  # else known already: the refresh job reads the rest
+        probe = get_provider(provider, setup.settings, setup.credentials, config)
+        try:
+            remote = probe.list_calendars()
+        except ProviderError as exc:
+            failure = exc  # kept as the connection's error, as a failed refresh would be
+        finally:
+            probe.close()
     # The host's lock: two identical connects racing cannot both pass the duplicate check.
     with host_lock(user.id):
         refuse_duplicate(user, provider, setup.settings, setup.credentials)

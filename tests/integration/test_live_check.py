@@ -203,3 +203,36 @@ def test_racers_after_the_write_back_all_get_409(backend_app, live, radicale, no
     assert second == [409] * RACERS
     with backend_app.app_context(), db.connection_context():
         assert Booking.select().count() == 1
+
+
+# ---------------------------------------------------------------- connecting a feed
+
+
+def test_connecting_a_feed_reads_its_start_only_and_the_job_reads_the_rest(
+    ctx, host, feed_server, now, monkeypatch
+):
+    from portal.calendars.providers import icalbusy
+
+    url = feed_server.publish("/big.ics", vcal(*filler(2000), vevent("x", slot(), slot(11))))
+    parse = icalbusy.parse
+
+    def refused(*args, **kwargs):
+        raise AssertionError("connecting parsed the feed")
+
+    monkeypatch.setattr(icalbusy, "parse", refused)
+    conn = sync.connect(host, "ics", {"url": url})
+    monkeypatch.setattr(icalbusy, "parse", parse)
+    assert conn.status == "syncing"
+    [cal] = Calendar.select().where(Calendar.connection == conn)  # listed at once
+    assert cal.last_synced_at is None and feed_server.requests == [("/big.ics", 200)]
+    assert sync.refresh_connection(conn.id, now=now) == "ok"  # the job
+    with pytest.raises(BookingError):
+        book(host, slot())
+    assert Calendar.get_by_id(cal.id).last_synced_at is not None
+
+
+def test_connecting_a_page_that_is_not_a_feed_is_refused_at_once(ctx, host, feed_server):
+    url = feed_server.publish("/page", "<html><body>Sign in</body></html>")
+    with pytest.raises(sync.InvalidSetup) as err:
+        sync.connect(host, "ics", {"url": url})
+    assert err.value.field == "url" and "iCalendar" in err.value.message

@@ -167,6 +167,10 @@ class ConnectionSetup:
     label: str  # shown to the host: account e-mail, user@server, feed URL
     settings: Mapping[str, Any]  # non-secret, stored as JSON
     credentials: Mapping[str, Any]  # secret, stored encrypted
+    # The account's calendars when prepare() knows them without reading everything (a
+    # feed is one calendar): connecting then lists nothing, and the first refresh job
+    # does the reading while the connection shows "syncing".
+    calendars: tuple[RemoteCalendar, ...] | None = None
 
 
 # --------------------------------------------------------------------------- errors

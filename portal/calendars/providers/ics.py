@@ -10,6 +10,7 @@ Last-Modified) so an unchanged feed costs one 304.
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -40,6 +41,17 @@ from portal.calendars.providers.base import (
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 FEED_ID = "feed"  # an ICS connection has exactly one calendar
 MAX_REDIRECTS = 5
+PROBE_BYTES = 4096  # what connecting reads of a feed: enough to see iCalendar and its name
+PROBE_TIMEOUT = 5.0  # seconds, at most, for that look
+
+
+def _header_value(text: str, name: str) -> str:
+    """A calendar property from the start of a feed (unfolded, unescaped), "" when absent."""
+    found = re.search(rf"^{name}(?:;[^:\r\n]*)?:(.*?)\r?$", re.sub(r"\r?\n[ \t]", "", text), re.M)
+    if found is None:
+        return ""
+    value = found.group(1).replace("\\n", " ").replace("\\N", " ")
+    return re.sub(r"\\([,;\\])", r"\1", value).strip()[:255]
 
 
 def _label(url: str) -> str:
@@ -97,9 +109,12 @@ class IcsProvider(CalendarProvider):
     @classmethod
     def prepare(cls, fields: Mapping[str, Any], config: Mapping[str, Any]) -> ConnectionSetup:
         url = net.check_url(str(fields.get("url") or ""))
-        provider = cls({}, {"url": url}, config)
+        # A quick look, not a read: the first bytes, with a short timeout. Downloading and
+        # parsing the feed is the first refresh job's work (the host sees "syncing").
+        quick = {**config, "HTTP_TIMEOUT": min(net.timeout(config), PROBE_TIMEOUT)}
+        provider = cls({}, {"url": url}, quick)
         try:
-            calendars = provider.list_calendars()
+            head = provider.fetch(peek=PROBE_BYTES).body or b""
         except CredentialsInvalid as exc:
             raise InvalidSetup(
                 "url", "the feed asks for a password; use its secret address"
@@ -110,9 +125,16 @@ class IcsProvider(CalendarProvider):
             raise InvalidSetup("url", "nothing was found at this address") from exc
         except ProviderError as exc:
             raise InvalidSetup("url", str(exc)) from exc
-        name = calendars[0].name if calendars else ""
+        text = icalbusy.decode(head)
+        if "BEGIN:VCALENDAR" not in text[:PROBE_BYTES].upper():
+            raise InvalidSetup("url", "the address did not return iCalendar data")
+        name, tz = _header_value(text, "X-WR-CALNAME"), _header_value(text, "X-WR-TIMEZONE")
+        label = name or _label(url)
         return ConnectionSetup(
-            label=name or _label(url), settings={"name": name}, credentials={"url": url}
+            label=label,
+            settings={"name": name},
+            credentials={"url": url},
+            calendars=(RemoteCalendar(FEED_ID, label, False, tz, primary=True),),
         )
 
     @classmethod
@@ -126,8 +148,11 @@ class IcsProvider(CalendarProvider):
     def url(self) -> str:
         return str(self.credentials.get("url") or "")
 
-    def fetch(self, etag: str = "", last_modified: str = "") -> Feed:
-        """GET the feed (following redirects by hand, each hop guarded)."""
+    def fetch(self, etag: str = "", last_modified: str = "", peek: int = 0) -> Feed:
+        """GET the feed (following redirects by hand, each hop guarded).
+
+        ``peek``: stop after that many bytes (the body is then only the feed's start).
+        """
         limit = int(self.config.get("ICS_MAX_BYTES") or DEFAULT_MAX_BYTES)
         timeout = net.timeout(self.config)
         deadline = time.monotonic() + timeout
@@ -147,7 +172,7 @@ class IcsProvider(CalendarProvider):
                     if response.is_redirect and response.headers.get("Location"):
                         url = net.check_url(urljoin(url, response.headers["Location"]))
                         continue
-                    return self._read(response, limit, deadline)
+                    return self._read(response, limit, deadline, peek)
                 finally:
                     response.close()
             raise ProviderError("the feed redirects too often")
@@ -157,7 +182,7 @@ class IcsProvider(CalendarProvider):
             http.close()
 
     @staticmethod
-    def _read(response: Any, limit: int, deadline: float) -> Feed:
+    def _read(response: Any, limit: int, deadline: float, peek: int = 0) -> Feed:
         status = response.status_code
         if status == 304:
             return Feed(None, response.headers.get("ETag", ""), "")
@@ -186,6 +211,8 @@ class IcsProvider(CalendarProvider):
             if time.monotonic() > deadline:
                 raise Transient("the feed was too slow to download")
             chunks.append(chunk)
+            if peek and size >= peek:
+                break
         return Feed(
             b"".join(chunks),
             response.headers.get("ETag", ""),
