@@ -113,28 +113,34 @@ def relay(limit: int = 200, now: datetime | None = None, ids: list[int] | None =
         log.warning("outbox relay: redis unavailable (%s); %d rows wait", exc, len(rows))
         return 0
     claimed = _claim(rows, waiting, now, now + lease, pending | lapsed, lapsed)
+    if not claimed:
+        return 0
     sent = 0
-    for row in claimed:
-        try:
+    try:
+        for row in claimed:
             if row.status == "enqueued":
                 log.warning("outbox relay: row %s lost (lease ran out); sending it again", row.id)
                 _forget_job(queue, row.id)
-            queue.enqueue(
-                "jobs.outbox.run",
-                row.id,
-                job_id=job_id(row.id),
-                retry=RETRY,
-                failure_ttl=30 * 24 * 3600,
-            )
-            sent += 1
-        except RedisError as exc:
-            log.warning("outbox relay: enqueue failed (%s); rows from %s wait", exc, row.id)
-            unsent = [r.id for r in claimed[claimed.index(row) :]]
-            with db.connection_context():
-                Outbox.update(status="pending", enqueued_at=None, lease_until=None).where(
-                    Outbox.id.in_(unsent)
-                ).execute()
-            break
+        # One round trip for all of them (a booking records four).
+        queue.enqueue_many(
+            [
+                Queue.prepare_data(
+                    "jobs.outbox.run",
+                    (row.id,),
+                    job_id=job_id(row.id),
+                    retry=RETRY,
+                    failure_ttl=30 * 24 * 3600,
+                )
+                for row in claimed
+            ]
+        )
+        sent = len(claimed)
+    except RedisError as exc:
+        log.warning("outbox relay: enqueue failed (%s); %d rows wait", exc, len(claimed))
+        with db.connection_context():
+            Outbox.update(status="pending", enqueued_at=None, lease_until=None).where(
+                Outbox.id.in_([r.id for r in claimed])
+            ).execute()
     return sent
 
 
