@@ -104,7 +104,9 @@ def connect(user: User, provider: str, fields: dict[str, Any]) -> Connection:
 
     The provider is asked first, outside any transaction; then the row and
     its calendars are written in one transaction, so a connection exists
-    with its calendars or not at all (never a row stuck at "syncing"). An
+    with its calendars or not at all (never a row stuck at "syncing"). A feed
+    is only glanced at (its start) and lists its one calendar at once; its
+    download and parse are the first refresh job's (the caller enqueues it). An
     account the host has already connected is refused. Raises
     :class:`InvalidSetup` naming the field at fault.
     """

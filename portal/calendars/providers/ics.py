@@ -4,7 +4,11 @@ The feed URL often *is* the secret (Google's and Outlook's "secret
 address"), so it travels in ``credentials`` and only a shortened label is
 shown. Fetches are capped in size and time, refuse private addresses unless
 configuration allows them (``net``), and are conditional (ETag /
-Last-Modified) so an unchanged feed costs one 304.
+Last-Modified) so an unchanged feed costs one 304; a server without
+validators sends the same body again, recognised by its SHA-256 (kept in the
+cursor with the feed's name and zone) and not parsed again. Connecting reads
+only the feed's first bytes; the confirm-time re-check (:meth:`recheck`)
+parses only the events near the slot.
 """
 
 from __future__ import annotations
