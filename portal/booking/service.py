@@ -62,13 +62,16 @@ class Result:
     created: bool
 
 
-def record_event(booking: Booking, event: str) -> None:
-    """Record the work a booking change causes, inside the caller's transaction."""
-    for kind in BOOKING_EVENT_HANDLERS:
-        Outbox.add(kind, booking_id=booking.id, event=event)
+def record_event(booking: Booking, event: str) -> list[int]:
+    """Record the work a booking change causes, inside the caller's transaction.
+
+    Returns the outbox rows' ids, for the caller to relay once committed.
+    """
+    rows = [Outbox.add(kind, booking_id=booking.id, event=event) for kind in BOOKING_EVENT_HANDLERS]
     # Co-workers on a host's meeting ("find a time") hear of it too (jobs.admin).
     if BookingAttendee.select().where(BookingAttendee.booking == booking.id).exists():
-        Outbox.add("meeting_attendees", booking_id=booking.id, event=event)
+        rows.append(Outbox.add("meeting_attendees", booking_id=booking.id, event=event))
+    return [row.id for row in rows]
 
 
 def schedule_reminders(booking: Booking, mt: MeetingType, now: datetime) -> None:
@@ -132,10 +135,21 @@ def _check_offered(
     booked = existing_bookings(host, start - pad, end + pad, exclude=exclude)
     if engine.is_offered(rules, mrules, busy, booked, now, start):
         return
-    # Tell a lost race ("taken") apart from a start that was never offered.
-    if engine.is_offered(rules, mrules, busy, [], now, start):
+    # Tell a lost race ("taken") apart from a start that was never offered. Busy time
+    # lying within a booking (with its buffers) is, as far as anyone can tell, that
+    # booking's own event written back to the host's calendar: free/busy answers carry
+    # no UID to recognise it by (portal.calendars.own_events does where they do).
+    external = [b for b in busy if not _within_booking(b, booked)]
+    if engine.is_offered(rules, mrules, external, [], now, start):
         raise SlotTaken("this time was just taken; please pick another", "start")
     raise BookingError("this time is not available", "start")
+
+
+def _within_booking(span: engine.Busy, booked: Sequence[engine.Booked]) -> bool:
+    return any(
+        b.start - b.buffer_before <= span.start and span.end <= b.end + b.buffer_after
+        for b in booked
+    )
 
 
 def book(
@@ -185,14 +199,14 @@ def book(
                 answers=json.dumps(answered, ensure_ascii=False),
             )
             write_back.attach_calendar_event(booking)
-            record_event(booking, "created")
+            recorded = record_event(booking, "created")
             schedule_reminders(booking, mt, now)
     except IntegrityError:
         # Same idempotency key committed by a concurrent request.
         if (prior := _prior(host, idempotency_key)) is not None:
             return Result(prior, False)
         raise
-    relay_quietly()
+    relay_quietly(recorded)
     return Result(booking, True)
 
 
@@ -268,8 +282,8 @@ def cancel(
         fresh.cancelled_at = to_db(now)
         fresh.sequence += 1
         fresh.save()
-        record_event(fresh, "cancelled")
-    relay_quietly()
+        recorded = record_event(fresh, "cancelled")
+    relay_quietly(recorded)
     return fresh
 
 
@@ -323,7 +337,7 @@ def reschedule(
         moved = CalendarEvent.update(booking=new).where(CalendarEvent.booking == old).execute()
         if not moved:
             write_back.attach_calendar_event(new)
-        record_event(new, "rescheduled")
+        recorded = record_event(new, "rescheduled")
         schedule_reminders(new, mt, now)
-    relay_quietly()
+    relay_quietly(recorded)
     return new

@@ -12,6 +12,7 @@ import hashlib
 import json
 from datetime import datetime, timedelta
 
+from portal.calendars import own_events
 from portal.calendars.providers import BusyChanges, CalendarProvider, CalendarRef, SyncTokenExpired
 from portal.database import write_transaction
 from portal.models import BusyBlock, Calendar, MeetingType, User, to_db
@@ -118,5 +119,15 @@ def sync_calendar(provider: CalendarProvider, calendar: Calendar, user: User, no
     except SyncTokenExpired:
         window = full_window(user, now)
         changes = provider.sync_busy(ref, window[0], window[1], {})
+    changes = own_events.external_changes(user, changes, window)
     apply_changes(calendar, changes, window, now)
     return "unchanged" if changes.unchanged else "full" if changes.full else "incremental"
+
+
+def stored_cursor(calendar: Calendar) -> dict:
+    """The provider cursor the calendar's last refresh stored ({} when none)."""
+    try:
+        cursor = json.loads(calendar.sync_state or "{}").get("cursor") or {}
+    except (ValueError, AttributeError):
+        return {}
+    return dict(cursor) if isinstance(cursor, dict) else {}

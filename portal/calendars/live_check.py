@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
@@ -12,8 +14,10 @@ from flask import current_app
 
 from portal import clock, crypto
 from portal.booking.availability import Busy
+from portal.calendars import own_events
 from portal.calendars.busy_cache import calendar_ref
 from portal.calendars.providers import CalendarProvider, CredentialsInvalid, ProviderError
+from portal.calendars.refresh_queue import enqueue_refresh
 from portal.calendars.sync import adapter, mark_needs_reconnect
 from portal.models import Calendar, Connection, User, from_db
 
@@ -59,12 +63,13 @@ def live_busy(
     if not sources:
         return []
 
-    def ask(source: _Source) -> dict[str, list]:
+    def ask(source: _Source) -> dict[str, list | None]:
         assert source.provider is not None
         refs = [calendar_ref(c, user) for c in source.calendars]
-        return source.provider.busy(refs, start, end)
+        cursors = {c.external_id: cursor_covering(c, start, end) for c in source.calendars}
+        return source.provider.recheck(refs, start, end, cursors)
 
-    results: dict[int, dict[str, list]] = {}
+    results: dict[int, dict[str, list | None]] = {}
     pool = ThreadPoolExecutor(max_workers=min(8, len(sources)), thread_name_prefix="live-busy")
     futures = {}
     try:
@@ -98,8 +103,15 @@ def live_busy(
         names = {c.external_id: c.name for c in source.calendars}
         live = results.get(source.conn.id)
         if live is not None:
+            changed = False
             for ext, spans in live.items():
+                if spans is None:
+                    continue  # unchanged since the last refresh: the cache is current
+                changed = True
+                spans = own_events.external_only(user, spans, start, end)
                 out += [Busy(s.start, s.end, names.get(ext, "")) for s in spans]
+            if changed:
+                enqueue_refresh(source.conn.id)  # the cache catches up in the worker
             continue
         stale = [
             c
@@ -110,3 +122,20 @@ def live_busy(
             raise LiveCheckFailed(f"{source.conn.label}: calendar unreachable and cache too old")
         # cached_busy (in the booking check) already covers these calendars
     return out
+
+
+def cursor_covering(calendar: Calendar, start: datetime, end: datetime) -> Mapping[str, object]:
+    """The calendar's stored provider cursor when its cached window covers ``[start, end)``.
+
+    Only then does "unchanged since the cursor" mean "the cache answers for the slot";
+    otherwise no cursor is given and the provider reads the window.
+    """
+    try:
+        state = json.loads(calendar.sync_state or "{}")
+        lo, hi = (datetime.fromisoformat(v) for v in state["window"])
+        cursor = state.get("cursor") or {}
+    except (KeyError, ValueError, TypeError):
+        return {}
+    if calendar.last_synced_at is None or not (lo <= start and end <= hi):
+        return {}
+    return dict(cursor) if isinstance(cursor, dict) else {}

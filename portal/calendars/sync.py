@@ -28,7 +28,7 @@ from typing import Any
 from flask import current_app
 
 from portal import clock, crypto
-from portal.calendars.busy_cache import sync_calendar
+from portal.calendars.busy_cache import stored_cursor, sync_calendar
 from portal.calendars.providers import (
     CalendarProvider,
     CredentialsInvalid,
@@ -103,7 +103,9 @@ def connect(user: User, provider: str, fields: dict[str, Any]) -> Connection:
 
     The provider is asked first, outside any transaction; then the row and
     its calendars are written in one transaction, so a connection exists
-    with its calendars or not at all (never a row stuck at "syncing"). An
+    with its calendars or not at all (never a row stuck at "syncing"). A feed
+    is only glanced at (its start) and lists its one calendar at once; its
+    download and parse are the first refresh job's (the caller enqueues it). An
     account the host has already connected is refused. Raises
     :class:`InvalidSetup` naming the field at fault.
     """
@@ -119,15 +121,16 @@ def connect(user: User, provider: str, fields: dict[str, Any]) -> Connection:
     refuse_duplicate(user, provider, fields, fields)
     config = provider_config(current_app.config)
     setup = cls.prepare(fields, config)
-    remote: list[RemoteCalendar] = []
+    remote: list[RemoteCalendar] = list(setup.calendars or ())
     failure: ProviderError | None = None
-    probe = get_provider(provider, setup.settings, setup.credentials, config)
-    try:
-        remote = probe.list_calendars()
-    except ProviderError as exc:
-        failure = exc  # kept as the connection's error, as a failed refresh would be
-    finally:
-        probe.close()
+    if setup.calendars is None:  # else known already: the refresh job reads the rest
+        probe = get_provider(provider, setup.settings, setup.credentials, config)
+        try:
+            remote = probe.list_calendars()
+        except ProviderError as exc:
+            failure = exc  # kept as the connection's error, as a failed refresh would be
+        finally:
+            probe.close()
     # The host's lock: two identical connects racing cannot both pass the duplicate check.
     with host_lock(user.id):
         refuse_duplicate(user, provider, setup.settings, setup.credentials)
@@ -352,6 +355,8 @@ def refresh_connection(connection_id: int, now: datetime | None = None) -> str:
     except crypto.SecretError as exc:
         return record_failure(conn, exc, now)
     try:
+        known = Calendar.select().where(Calendar.connection == conn)
+        provider.use_cursors({c.external_id: stored_cursor(c) for c in known})
         save_calendars(conn, provider.list_calendars())
         # Read to the end before writing: a SQLite statement still being stepped
         # holds a read snapshot, and a write begun under it fails "database is locked".

@@ -202,3 +202,43 @@ def test_url_key_spells_one_address_one_way():
         == url_key("https://h.example/a%2Fb")
         != url_key("https://h.example/a/b")
     )
+
+
+NARROW_FEED = (
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nX-WR-TIMEZONE:Europe/Berlin\r\n"
+    "BEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\nBEGIN:STANDARD\r\nDTSTART:19701025T030000\r\n"
+    "TZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n"
+    + "".join(
+        f"BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20260101T000000Z\r\n{body}END:VEVENT\r\n"
+        for uid, body in [
+            ("in", "DTSTART:20261202T100000Z\r\nDTEND:20261202T110000Z\r\n"),
+            ("far", "DTSTART:20261220T100000Z\r\nDTEND:20261220T110000Z\r\n"),
+            ("past", "DTSTART:20261101T100000Z\r\nDTEND:20261101T110000Z\r\n"),
+            ("long", "DTSTART;VALUE=DATE:20261125\r\nDTEND;VALUE=DATE:20261210\r\n"),
+            ("dur", "DTSTART;TZID=Europe/Berlin:20261128T090000\r\nDURATION:P5D\r\n"),
+            ("day", "DTSTART;VALUE=DATE:20261202\r\n"),
+            (
+                "weekly",
+                "DTSTART:20261104T120000Z\r\nDTEND:20261104T130000Z\r\nRRULE:FREQ=WEEKLY\r\n",
+            ),
+            (
+                "fold",
+                'DTSTART;TZID="(UTC+01:00) Berlin\r\n ":20261202T150000\r\n'
+                "DTEND:20261202T160000Z\r\n",
+            ),
+            ("floating", "DTSTART:20261202T200000\r\nDTEND:20261202T210000\r\n"),
+        ]
+    )
+    + "END:VCALENDAR\r\n"
+)
+
+
+def test_narrow_keeps_exactly_what_the_window_needs():
+    from portal.calendars.providers.icalbusy import narrow
+
+    lo, hi = utc(2, 9), utc(2, 23)
+    whole = busy_intervals(parse(NARROW_FEED), lo, hi, "UTC")
+    text = narrow(NARROW_FEED.encode(), lo, hi)
+    assert busy_intervals(parse(text), lo, hi, "UTC") == whole
+    assert {b.uid for b in whole} == {"in", "long", "dur", "day", "weekly", "fold", "floating"}
+    assert "UID:far" not in text and "UID:past" not in text and "TZID:Europe/Berlin" in text

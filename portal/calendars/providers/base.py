@@ -75,12 +75,15 @@ class BusyInterval:
 
     ``source_id`` names the remote event the span came from (href, event id),
     so incremental syncs can replace or drop one event's spans; "" when the
-    provider reports anonymous free/busy only.
+    provider reports anonymous free/busy only. ``uid`` is the event's
+    iCalendar UID when the provider says it ("" otherwise): the sync layer
+    recognises Kairos's own written-back events by it (``portal.calendars.own_events``).
     """
 
     start: datetime  # aware, UTC
     end: datetime  # aware, UTC, > start
     source_id: str = ""
+    uid: str = ""
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None or self.end.tzinfo is None:
@@ -164,6 +167,10 @@ class ConnectionSetup:
     label: str  # shown to the host: account e-mail, user@server, feed URL
     settings: Mapping[str, Any]  # non-secret, stored as JSON
     credentials: Mapping[str, Any]  # secret, stored encrypted
+    # The account's calendars when prepare() knows them without reading everything (a
+    # feed is one calendar): connecting then lists nothing, and the first refresh job
+    # does the reading while the connection shows "syncing".
+    calendars: tuple[RemoteCalendar, ...] | None = None
 
 
 # --------------------------------------------------------------------------- errors
@@ -295,6 +302,12 @@ class CalendarProvider(abc.ABC):
 
     # -- reading ----------------------------------------------------------
 
+    def use_cursors(self, cursors: Mapping[str, Mapping[str, Any]]) -> None:  # noqa: B027
+        """The cursors the last refresh stored, per calendar id, given before a refresh.
+
+        Optional: a feed adapter makes its :meth:`list_calendars` conditional with them.
+        """
+
     @abc.abstractmethod
     def list_calendars(self) -> list[RemoteCalendar]:
         """Every calendar of the account, with writability and zone."""
@@ -304,6 +317,23 @@ class CalendarProvider(abc.ABC):
         self, calendars: Sequence[CalendarRef], start: datetime, end: datetime
     ) -> dict[str, list[BusyInterval]]:
         """Busy intervals overlapping ``[start, end)`` per calendar external id."""
+
+    def recheck(
+        self,
+        calendars: Sequence[CalendarRef],
+        start: datetime,
+        end: datetime,
+        cursors: Mapping[str, Mapping[str, Any]],
+    ) -> dict[str, list[BusyInterval] | None]:
+        """The confirm-time re-check of a short window (one slot): cheap and bounded.
+
+        ``cursors`` holds, per calendar external id, the cursor the last
+        :meth:`sync_busy` returned. A value of ``None`` in the answer means
+        "unchanged since that cursor": the cache is current and nothing more
+        needs reading. The default asks :meth:`busy` for just the window
+        (free/busy queries, time-range REPORTs); whole-feed sources override it.
+        """
+        return dict(self.busy(calendars, start, end))
 
     def sync_busy(
         self, calendar: CalendarRef, start: datetime, end: datetime, state: Mapping[str, Any]
