@@ -7,6 +7,7 @@ throttling, write-back exactly once) is in tests/contract/test_oauth_accounts.py
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -94,6 +95,11 @@ def test_a_slow_google_is_cut_off(host, conn, fake_google, now):
     fake_google.fail(0, delay=3, path="/calendarList")  # HTTP_TIMEOUT is 2 s
     assert sync.refresh_connection(conn.id, now=now) == "error"
     assert "did not answer in 2 s" in Connection.get_by_id(conn.id).last_error
+    # The fake (one process for the session) still holds the request we gave up on: let it
+    # answer here, not in the middle of the next test's log.
+    deadline = time.monotonic() + 10
+    while not fake_google.calls("GET", "/calendarList") and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def test_token_is_refreshed_before_it_expires(host, conn, fake_google, now):
