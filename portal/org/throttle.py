@@ -124,8 +124,9 @@ def check(email: str, addr: str | None) -> int | None:
             stats = counters.run("get_window_stats", item, key)
             # Redis keeps expiries in whole seconds (its TTL is truncated), so the window may
             # end up to a second after reset_time: a client that waits Retry-After must not
-            # be refused again.
-            waits.append(max(1, math.ceil(stats.reset_time - time.time()) + 1))
+            # be refused again (never more than the window itself, which is all a wait can be).
+            wait = math.ceil(stats.reset_time - time.time()) + 1
+            waits.append(max(1, min(item.get_expiry(), wait)))
     return max(waits) if waits else None
 
 
