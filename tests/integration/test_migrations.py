@@ -50,7 +50,7 @@ def _indexes(database) -> set[str]:
 def test_busy_blocks_become_epoch_seconds_and_back(database):
     runner = Runner(database, MIGRATIONS_DIR)
     runner.up("0140_user_sessions")
-    created = datetime(2020, 1, 1)
+    created = NOW.replace(tzinfo=None) - timedelta(days=30)  # stored naive UTC, a month back
     user = _insert(
         database,
         "user",
