@@ -11,6 +11,7 @@ COPY jobs jobs
 COPY migrations migrations
 COPY templates templates
 COPY static static
+COPY translations translations
 COPY wsgi.py manage.py ./
 RUN useradd --system --home /app kairos && mkdir -p /data && chown kairos /data
 USER kairos

@@ -33,6 +33,10 @@ def create_app(config: dict | None = None) -> Flask:
 
     extensions.init_app(app)
 
+    from portal import i18n
+
+    i18n.init_app(app)  # languages: Flask-Babel, locale choice, date and time formats
+
     from portal.web import outage
 
     outage.init_app(app)  # database outages answer 503; /healthz asks the database

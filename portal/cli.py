@@ -143,6 +143,48 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(dbg)
     app.cli.add_command(keys)
 
+    messages = click.Group("messages", help="Translations (portal/runtime/catalogs.py).")
+
+    @messages.command("update")
+    def messages_update():
+        """Re-extract every domain, merge into each language's .po, compile the .mo."""
+        from portal.runtime import catalogs
+
+        catalogs.update()
+        click.echo("catalogues updated: " + ", ".join(catalogs.DOMAINS))
+
+    @messages.command("check")
+    def messages_check():
+        """Exit 1 when a catalogue misses, leaves untranslated or keeps stale messages."""
+        from portal.runtime import catalogs
+
+        bad = False
+        for domain in catalogs.DOMAINS:
+            problems = catalogs.check(domain)
+            if problems:
+                bad = True
+                click.echo(f"{domain}: {problems}")
+        if bad:
+            raise SystemExit(1)
+        click.echo("catalogues complete")
+
+    @messages.command("fill")
+    @click.argument("domain")
+    @click.argument("path", type=click.Path(exists=True, dir_okay=False))
+    def messages_fill(domain, path):
+        """Set translations from a JSON file {"de": {"msgid": "msgstr", …}, "fr": …}."""
+        import json
+
+        from portal.runtime import catalogs
+
+        with open(path, encoding="utf-8") as fh:
+            by_lang = json.load(fh)
+        for lang, strings in by_lang.items():
+            n = catalogs.fill(domain, lang, strings)
+            click.echo(f"{domain} {lang}: {n} entries set")
+
+    app.cli.add_command(messages)
+
 
 def _print_report(report) -> None:
     for line in report.lines:

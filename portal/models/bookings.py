@@ -26,6 +26,8 @@ class Booking(BaseModel):
     invitee_name = CharField()
     invitee_email = CharField()
     invitee_timezone = CharField(default="UTC")
+    # The language the invitee booked in: their e-mails and reminders are written in it.
+    locale = CharField(default="")
     notes = TextField(default="")
     status = CharField(default="confirmed", index=True)  # confirmed | cancelled | rescheduled
     manage_token_hash = CharField(unique=True)

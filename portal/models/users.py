@@ -18,6 +18,8 @@ class User(BaseModel):
     slug = CharField(unique=True)
     name = CharField(default="")
     timezone = CharField(default="UTC")
+    # Language of the host's settings and e-mails (portal.i18n); "" = the browser's.
+    locale = CharField(default="")
     lead_time_minutes = IntegerField(default=0)
     is_admin = BooleanField(default=False)
     is_active = BooleanField(default=True)

@@ -1,0 +1,201 @@
+"""Languages and local formats: which locale a page or an e-mail is written in, and
+dates and times formatted the way that locale writes them (Babel's CLDR data).
+
+Pages are translated through Flask-Babel with one message domain per part of the
+product (``translations/<lang>/LC_MESSAGES/<domain>.po``; see ``DOMAINS`` and
+``make messages``). The locale of a request is chosen by :func:`select_locale`:
+
+- an explicit choice for this request (:func:`use_locale`, e.g. a booking's language on
+  its manage page), then ``?lang=`` (the language switcher of the public pages, which are
+  served in third-party iframes without cookies, so the choice travels in the links);
+- on the host's own pages, the language in their settings;
+- otherwise the browser's ``Accept-Language``; English when nothing matches.
+
+The *language* picks the translations; the *territory* only changes formats, so
+``en-GB`` reads English with 24-hour times and ``en-US`` (or plain ``en``) 12-hour ones.
+E-mails and jobs, which have no request, use :func:`in_locale` around the rendering.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Literal
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_skeleton, format_time, get_day_names
+from flask import Flask, current_app, g, has_request_context, request
+from flask_babel import Babel, force_locale, get_locale
+
+# The languages Kairos is translated into, each named in itself (for the switchers).
+LANGUAGES: dict[str, str] = {"en": "English", "de": "Deutsch", "fr": "Français", "es": "Español"}
+DEFAULT = "en"
+# One message catalogue per part of the product, each with its own extraction mapping
+# (translations/<domain>.cfg), so the parts can be translated side by side.
+DOMAINS = ("public", "mail", "settings", "admin")
+# Blueprints whose pages are the invitee's: they never follow a signed-in host's setting.
+PUBLIC_BLUEPRINTS = frozenset({"public", "feeds", "health"})
+
+babel = Babel()
+
+
+def init_app(app: Flask) -> None:
+    root = app.root_path.rsplit("/", 1)[0]
+    folder = f"{root}/translations"
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", ";".join([folder] * len(DOMAINS)))
+    app.config.setdefault("BABEL_DOMAIN", ";".join(DOMAINS))
+    babel.init_app(app, default_locale=DEFAULT, locale_selector=select_locale)
+    app.jinja_env.policies["ext.i18n.trimmed"] = True  # {% trans %} blocks read as one line
+    app.jinja_env.globals.update(
+        LANGUAGES=LANGUAGES, current_language=current_language, lang_url=lang_url
+    )
+    app.jinja_env.filters.update(
+        day_label=day_label,
+        month_label=month_label,
+        time_label=time_label,
+        time_range=time_range,
+        date_medium=date_medium,
+    )
+
+
+# --------------------------------------------------------------------------- choosing
+
+
+def known(tag: str | None) -> str | None:
+    """``tag`` ("de", "en-GB", "es_MX") as a Babel identifier when it is a language
+    Kairos speaks (in a territory Babel knows), else None."""
+    if not tag:
+        return None
+    return _known(tag.strip().replace("-", "_")[:16])
+
+
+@lru_cache(maxsize=256)
+def _known(tag: str) -> str | None:
+    try:
+        locale = Locale.parse(tag)
+    except (ValueError, UnknownLocaleError, TypeError):
+        return None
+    if locale.language not in LANGUAGES:
+        return None
+    return f"{locale.language}_{locale.territory}" if locale.territory else locale.language
+
+
+def browser_locale() -> str | None:
+    """The best ``Accept-Language`` entry Kairos speaks, with its territory."""
+    for tag, _quality in request.accept_languages:
+        found = known(tag)
+        if found:
+            return found
+    return None
+
+
+def with_browser_territory(language: str) -> str:
+    """``language`` in the territory the browser asks for it in, if any ("en" → "en_GB")."""
+    if has_request_context():
+        for tag, _quality in request.accept_languages:
+            found = known(tag)
+            if found and found.split("_")[0] == language:
+                return found
+    return language
+
+
+def select_locale() -> str:
+    chosen = g.get("kairos_locale")
+    if chosen:
+        return chosen
+    asked = known(request.args.get("lang"))
+    if asked:
+        return with_browser_territory(asked.split("_")[0]) if "_" not in asked else asked
+    if request.blueprint not in PUBLIC_BLUEPRINTS:
+        from flask_login import current_user
+
+        own = getattr(current_user, "locale", "") if current_user else ""
+        if own and known(own):
+            return with_browser_territory(known(own).split("_")[0])  # type: ignore[union-attr]
+    return browser_locale() or DEFAULT
+
+
+def use_locale(tag: str | None) -> None:
+    """Serve the rest of this request in ``tag`` (unless ``?lang=`` asks otherwise)."""
+    if tag and known(tag) and not known(request.args.get("lang")):
+        g.kairos_locale = with_browser_territory(known(tag).split("_")[0])  # type: ignore[union-attr]
+        ctx = g.get("_flask_babel")
+        if ctx is not None:  # already chosen earlier in this request: choose again
+            ctx.babel_locale = None
+            ctx.babel_translations = None
+
+
+def request_language() -> str:
+    """The language (no territory) this request is served in, to store with a booking."""
+    return current_language()
+
+
+def current_language() -> str:
+    locale = get_locale()
+    return locale.language if locale is not None and locale.language in LANGUAGES else DEFAULT
+
+
+def lang_url(language: str) -> str:
+    """This page's address in ``language``: the same path and query, ``lang`` replaced."""
+    args = request.args.to_dict(flat=False)
+    args["lang"] = [language]
+    from urllib.parse import urlencode
+
+    return f"{request.path}?{urlencode(args, doseq=True)}"
+
+
+@contextmanager
+def in_locale(tag: str | None) -> Iterator[None]:
+    """Render what follows (an e-mail, an ``.ics``) in ``tag``; English when unknown.
+
+    Works outside a request too (jobs), as long as an app context is pushed.
+    """
+    with current_app.app_context(), force_locale(known(tag) or DEFAULT):
+        yield
+
+
+# --------------------------------------------------------------------------- formats
+
+
+def _locale() -> Locale:
+    return get_locale() or Locale.parse(DEFAULT)
+
+
+def day_label(day: date | datetime) -> str:
+    """ "Monday, December 7, 2026" / "Montag, 7. Dezember 2026" (a datetime: its own day)."""
+    return format_date(day, "full", locale=_locale())
+
+
+def date_medium(day: date | datetime) -> str:
+    """ "Dec 7, 2026" / "07.12.2026"."""
+    return format_date(day, "medium", locale=_locale())
+
+
+def month_label(first: date) -> str:
+    """ "December 2026" / "Dezember 2026", capitalised as a heading."""
+    text = format_skeleton("yMMMM", first, locale=_locale())
+    return text[:1].upper() + text[1:]
+
+
+def time_label(moment: datetime) -> str:
+    """A wall-clock time in the moment's own zone: "9:00 AM" (en-US) or "09:00" (de)."""
+    return format_time(moment, "short", locale=_locale())
+
+
+def time_range(start: datetime, end: datetime) -> str:
+    return f"{time_label(start)}\u2013{time_label(end)}"
+
+
+def short_day(day: date | datetime) -> str:
+    """ "Mon, Dec 7" / "Mo., 7. Dez." for compact lists and subject lines."""
+    return format_skeleton("MMMEd", day, locale=_locale())
+
+
+def weekday_names(
+    width: Literal["abbreviated", "narrow", "short", "wide"] = "abbreviated",
+) -> list[str]:
+    """Monday first: ["Mon", "Tue", …] / ["Mo.", "Di.", …]."""
+    names = get_day_names(width, locale=_locale())
+    return [names[i] for i in range(7)]
