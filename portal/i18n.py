@@ -27,7 +27,8 @@ from typing import Literal
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_skeleton, format_time, get_day_names
 from flask import Flask, current_app, g, has_request_context, request
-from flask_babel import Babel, force_locale, get_locale
+from flask_babel import Babel, force_locale, get_locale, get_translations
+from jinja2 import Environment
 
 # The languages Kairos is translated into, each named in itself (for the switchers).
 LANGUAGES: dict[str, str] = {"en": "English", "de": "Deutsch", "fr": "Français", "es": "Español"}
@@ -47,16 +48,32 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", ";".join([folder] * len(DOMAINS)))
     app.config.setdefault("BABEL_DOMAIN", ";".join(DOMAINS))
     babel.init_app(app, default_locale=DEFAULT, locale_selector=select_locale)
-    app.jinja_env.policies["ext.i18n.trimmed"] = True  # {% trans %} blocks read as one line
-    app.jinja_env.globals.update(
-        LANGUAGES=LANGUAGES, current_language=current_language, lang_url=lang_url
-    )
-    app.jinja_env.filters.update(
+    install(app.jinja_env)
+    app.jinja_env.globals.update(lang_url=lang_url)
+
+
+def install(env: Environment) -> None:
+    """Translations, formatters and ``current_language()`` in a Jinja environment (the
+    app's, and the e-mails' own)."""
+    if "jinja2.ext.InternationalizationExtension" not in env.extensions:
+        env.add_extension("jinja2.ext.i18n")
+        env.install_gettext_callables(  # type: ignore[attr-defined]
+            gettext=lambda s: get_translations().ugettext(s),
+            ngettext=lambda s, p, n: get_translations().ungettext(s, p, n),
+            newstyle=True,
+            pgettext=lambda c, s: get_translations().upgettext(c, s),
+            npgettext=lambda c, s, p, n: get_translations().unpgettext(c, s, p, n),
+        )
+    env.policies["ext.i18n.trimmed"] = True  # {% trans %} blocks read as one line
+    env.globals.update(LANGUAGES=LANGUAGES, current_language=current_language)
+    env.filters.update(
         day_label=day_label,
         month_label=month_label,
         time_label=time_label,
         time_range=time_range,
         date_medium=date_medium,
+        short_day=short_day,
+        moment=moment,
     )
 
 
@@ -105,6 +122,8 @@ def select_locale() -> str:
     chosen = g.get("kairos_locale")
     if chosen:
         return chosen
+    if not has_request_context():  # a job: e-mails choose with in_locale()
+        return DEFAULT
     asked = known(request.args.get("lang"))
     if asked:
         return with_browser_territory(asked.split("_")[0]) if "_" not in asked else asked
@@ -191,6 +210,31 @@ def time_range(start: datetime, end: datetime) -> str:
 def short_day(day: date | datetime) -> str:
     """ "Mon, Dec 7" / "Mo., 7. Dez." for compact lists and subject lines."""
     return format_skeleton("MMMEd", day, locale=_locale())
+
+
+def moment(value: datetime, kind: str = "datetime") -> str:
+    """An aware datetime (already in the reader's zone) as text, in one of a few shapes:
+
+    ``full`` "Monday, December 7, 2026, 9:00 AM"; ``datetime`` "Dec 7, 2026, 9:00 AM";
+    ``day_time`` "Monday, December 7, 9:00 AM" (no year); ``short`` "Dec 7, 9:00 AM";
+    ``date`` "Dec 7, 2026"; ``time`` "9:00 AM". A ``_seconds`` suffix adds seconds.
+    """
+    locale = _locale()
+    base = kind.removesuffix("_seconds")
+    clock = format_time(value, "medium" if base != kind else "short", locale=locale)
+    if base == "time":
+        return clock
+    day = {
+        "full": lambda: format_date(value, "full", locale=locale),
+        "datetime": lambda: format_date(value, "medium", locale=locale),
+        "day_time": lambda: format_skeleton("MMMMEEEEd", value, locale=locale),
+        "short": lambda: format_skeleton("MMMd", value, locale=locale),
+        "date": lambda: format_date(value, "medium", locale=locale),
+    }[base]()
+    if base == "date":
+        return day
+    glue = str(locale.datetime_formats.get("medium", "{1}, {0}"))
+    return glue.replace("{1}", day).replace("{0}", clock).replace("'", "")
 
 
 def weekday_names(

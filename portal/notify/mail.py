@@ -52,6 +52,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 from peewee import IntegrityError
 
+from portal import i18n
 from portal.models import SentEmail, User, db, from_db, to_db, utcnow
 from portal.notify.ical import one_line
 from portal.notify.smtp import deliver, parse_smtp_url
@@ -115,6 +116,7 @@ def template_env() -> Environment:
             lstrip_blocks=True,
             keep_trailing_newline=True,
         )
+        i18n.install(env)
         _envs[folder] = env
     return env
 

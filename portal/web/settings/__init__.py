@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 
+from portal.i18n import moment
 from portal.models import from_db
 from portal.web.guards import hosts_only
 
@@ -97,13 +98,14 @@ def _nav():
 
 
 @bp.app_template_filter("in_zone")
-def in_zone(value: datetime, zone_name: str, fmt: str = "%a %d %b %Y, %H:%M") -> str:
-    """An aware instant as wall-clock text in ``zone_name`` (the host's, on these pages)."""
+def in_zone(value: datetime, zone_name: str, kind: str = "datetime") -> str:
+    """An aware instant as wall-clock text in ``zone_name`` (the host's, on these pages),
+    in the page's language; ``kind`` is a shape of :func:`portal.i18n.moment`."""
     try:
         tz = ZoneInfo(zone_name)
     except (ZoneInfoNotFoundError, ValueError):
         tz = ZoneInfo("UTC")
-    return value.astimezone(tz).strftime(fmt)
+    return moment(value.astimezone(tz), kind)
 
 
 bp.add_app_template_filter(from_db, "aware")  # stored naive UTC → aware, for in_zone
