@@ -737,11 +737,14 @@ def wrk(
 class Case:
     """A named list of requests. ``once``: each may be sent once only (bookings), so every
     round gets its own disjoint share, and the round waits for all its answers (see
-    :func:`wrk`'s ``drain``); otherwise rounds start at different places."""
+    :func:`wrk`'s ``drain``); otherwise rounds start at different places. ``connections``:
+    the offered load of this case (wrk's closed loop: each connection sends its next request
+    when its answer is in), when it is not interleave's."""
 
     name: str
     requests: Sequence[Request]
     once: bool = False
+    connections: int | None = None  # wrk's connections; None: interleave's default
 
 
 def interleave(
@@ -755,7 +758,8 @@ def interleave(
                 share, offset = list(case.requests[r::rounds]), 0
             else:
                 share, offset = list(case.requests), r * len(case.requests) // rounds
-            load = wrk(instance.url, share, seconds, connections, offset, case.once, instance.root)
+            conns = case.connections or connections
+            load = wrk(instance.url, share, seconds, conns, offset, case.once, instance.root)
             if case.once and load.requests >= len(share):
                 log(f"  {case.name}: all {len(share)} distinct requests used; more would help")
             results[case.name].append(load)

@@ -111,7 +111,6 @@ def create_booking(host: str, type: str, body: BookingRequest):
     answer = shape.booking_dict(
         result.booking, manage_url=external_url(links.manage_path(result.booking))
     )
-    answer.pop("calendar_event", None)  # the host's business, not the invitee's
     return jsonify(answer), 201 if result.created else 200
 
 

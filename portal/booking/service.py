@@ -37,12 +37,11 @@ from portal.models import (
     BookingAttendee,
     CalendarEvent,
     MeetingType,
-    Outbox,
     User,
     hash_token,
     to_db,
 )
-from portal.runtime.outbox import relay_quietly
+from portal.runtime import outbox
 
 # The outbox kinds every booking event (created / cancelled / rescheduled) records, in
 # one place. Each names a handler registered with ``jobs.outbox.handler``:
@@ -54,6 +53,8 @@ BOOKING_EVENT_HANDLERS: list[str] = ["write_back", "booking_copies", "notify", "
 # Seconds a confirmation waits for the host's calendars when the caller names no other;
 # the app passes its configured ``LIVE_CHECK_TIMEOUT`` (portal.runtime.appconfig).
 LIVE_CHECK_TIMEOUT = 3.0
+# An outbox row to record: (handler kind, when it falls due or None for now, payload).
+OutboxItem = tuple[str, datetime | None, dict[str, object]]
 
 
 @dataclass(frozen=True)
@@ -62,20 +63,23 @@ class Result:
     created: bool
 
 
-def record_event(booking: Booking, event: str) -> list[int]:
+def record_event(booking: Booking, event: str, *, now: datetime, new: bool = False) -> list[int]:
     """Record the work a booking change causes, inside the caller's transaction.
 
-    Returns the outbox rows' ids, for the caller to relay once committed.
+    Returns the ids of the outbox rows due now, for the caller to :func:`send` once
+    committed. ``new``: the booking was inserted in this transaction, so it has no
+    co-workers attending yet and there is no need to look.
     """
-    rows = [Outbox.add(kind, booking_id=booking.id, event=event) for kind in BOOKING_EVENT_HANDLERS]
+    payload = {"booking_id": booking.id, "event": event}
+    kinds = list(BOOKING_EVENT_HANDLERS)
     # Co-workers on a host's meeting ("find a time") hear of it too (jobs.admin).
-    if BookingAttendee.select().where(BookingAttendee.booking == booking.id).exists():
-        rows.append(Outbox.add("meeting_attendees", booking_id=booking.id, event=event))
-    return [row.id for row in rows]
+    if not new and BookingAttendee.select().where(BookingAttendee.booking == booking.id).exists():
+        kinds.append("meeting_attendees")
+    return outbox.record([(kind, None, payload) for kind in kinds], now)
 
 
-def schedule_reminders(booking: Booking, mt: MeetingType, now: datetime) -> None:
-    """Record one "reminder" outbox row per offset of the type, due at start − offset.
+def reminders(booking: Booking, mt: MeetingType, now: datetime) -> list[OutboxItem]:
+    """One "reminder" outbox row per offset of the type, due at start − offset.
 
     The worker's ticker relays each row when it falls due; the handler
     (jobs.mail.reminder) re-reads the booking and sends only if it is still
@@ -83,16 +87,13 @@ def schedule_reminders(booking: Booking, mt: MeetingType, now: datetime) -> None
     Offsets already past at booking time are skipped rather than sent at once.
     """
     start = booking.start_utc
+    out: list[OutboxItem] = []
     for offset in mt.reminder_minutes():
         run_at = start - timedelta(minutes=offset)
         if run_at > now:
-            Outbox.add(
-                "reminder",
-                run_at=run_at,
-                booking_id=booking.id,
-                start=start.isoformat(),
-                offset=offset,
-            )
+            payload = {"booking_id": booking.id, "start": start.isoformat(), "offset": offset}
+            out.append(("reminder", run_at, payload))
+    return out
 
 
 def live_busy(
@@ -117,32 +118,56 @@ def live_busy(
         ) from exc
 
 
-def _check_offered(
-    host: User,
-    mt: MeetingType,
-    start: datetime,
-    now: datetime,
-    exclude: int | None = None,
-    live: Sequence[engine.Busy] = (),
-) -> None:
-    if start < now:
-        raise BookingError("this time is in the past", "start")
-    pad = timedelta(days=2)
-    end = start + timedelta(minutes=mt.duration_minutes)
-    rules = host_rules(host)
-    mrules = meeting_rules(mt)
-    busy = cached_busy(host, start - pad, end + pad) + list(live)
-    booked = existing_bookings(host, start - pad, end + pad, exclude=exclude)
-    if engine.is_offered(rules, mrules, busy, booked, now, start):
-        return
-    # Tell a lost race ("taken") apart from a start that was never offered. Busy time
-    # lying within a booking (with its buffers) is, as far as anyone can tell, that
-    # booking's own event written back to the host's calendar: free/busy answers carry
-    # no UID to recognise it by (portal.calendars.own_events does where they do).
-    external = [b for b in busy if not _within_booking(b, booked)]
-    if engine.is_offered(rules, mrules, external, [], now, start):
-        raise SlotTaken("this time was just taken; please pick another", "start")
-    raise BookingError("this time is not available", "start")
+@dataclass(frozen=True)
+class Offer:
+    """What decides whether one start is offered, except the bookings (read in the lock).
+
+    The rules and the busy cache change only by the host's edits and the worker's
+    syncs, never by a booking, so they are read before :func:`host_lock` and the
+    lock is held for the bookings' read and the inserts alone.
+    """
+
+    rules: engine.HostRules
+    mrules: engine.MeetingRules
+    busy: list[engine.Busy]
+    start: datetime
+    now: datetime
+
+    @classmethod
+    def read(
+        cls,
+        host: User,
+        mt: MeetingType,
+        start: datetime,
+        now: datetime,
+        live: Sequence[engine.Busy] = (),
+    ) -> Offer:
+        end = start + timedelta(minutes=mt.duration_minutes)
+        busy = cached_busy(host, start - _PAD, end + _PAD) + list(live)
+        return cls(host_rules(host), meeting_rules(mt), busy, start, now)
+
+    def check(self, host: User, exclude: int | None = None) -> None:
+        """Raise unless the start is offered given the host's bookings as they are now."""
+        if self.start < self.now:
+            raise BookingError("this time is in the past", "start")
+        end = self.start + self.mrules.duration
+        booked = existing_bookings(host, self.start - _PAD, end + _PAD, exclude=exclude)
+        rules, mrules, now, start = self.rules, self.mrules, self.now, self.start
+        if engine.is_offered(rules, mrules, self.busy, booked, now, start):
+            return
+        # Tell a lost race ("taken") apart from a start that was never offered. Busy time
+        # lying within a booking (with its buffers) is, as far as anyone can tell, that
+        # booking's own event written back to the host's calendar: free/busy answers carry
+        # no UID to recognise it by (portal.calendars.own_events does where they do).
+        external = [b for b in self.busy if not _within_booking(b, booked)]
+        if engine.is_offered(rules, mrules, external, [], now, start):
+            raise SlotTaken("this time was just taken; please pick another", "start")
+        raise BookingError("this time is not available", "start")
+
+
+# Busy time and bookings are read this far around the slot: more than any buffer, and the
+# whole host-zone day the daily limit counts.
+_PAD = timedelta(days=2)
 
 
 def _within_booking(span: engine.Busy, booked: Sequence[engine.Booked]) -> bool:
@@ -182,11 +207,12 @@ def book(
     if (prior := _prior(host, idempotency_key)) is not None:
         return Result(prior, False)
     live = live_busy(host, mt, start, now, live_timeout)
+    offer = Offer.read(host, mt, start, now, live)
     try:
         with host_lock(host.id):
             if (prior := _prior(host, idempotency_key)) is not None:
                 return Result(prior, False)
-            _check_offered(host, mt, start, now, live=live)
+            offer.check(host)
             booking = _insert(
                 host,
                 mt,
@@ -199,14 +225,14 @@ def book(
                 answers=json.dumps(answered, ensure_ascii=False),
             )
             write_back.attach_calendar_event(booking)
-            recorded = record_event(booking, "created")
-            schedule_reminders(booking, mt, now)
+            recorded = record_event(booking, "created", now=now, new=True)
+            outbox.record(reminders(booking, mt, now), now)
     except IntegrityError:
         # Same idempotency key committed by a concurrent request.
         if (prior := _prior(host, idempotency_key)) is not None:
             return Result(prior, False)
         raise
-    relay_quietly(recorded)
+    outbox.send(recorded)
     return Result(booking, True)
 
 
@@ -282,8 +308,8 @@ def cancel(
         fresh.cancelled_at = to_db(now)
         fresh.sequence += 1
         fresh.save()
-        recorded = record_event(fresh, "cancelled")
-    relay_quietly(recorded)
+        recorded = record_event(fresh, "cancelled", now=now)
+    outbox.send(recorded)
     return fresh
 
 
@@ -314,7 +340,7 @@ def reschedule(
         if mt is None:
             raise NotAllowed("this meeting type no longer exists")
         host = User.get_by_id(old.host_id)
-        _check_offered(host, mt, start, now, exclude=old.id, live=live)
+        Offer.read(host, mt, start, now, live).check(host, exclude=old.id)
         old.status = "rescheduled"
         old.cancelled_at = to_db(now)
         old.cancelled_by = by
@@ -337,7 +363,7 @@ def reschedule(
         moved = CalendarEvent.update(booking=new).where(CalendarEvent.booking == old).execute()
         if not moved:
             write_back.attach_calendar_event(new)
-        recorded = record_event(new, "rescheduled")
-        schedule_reminders(new, mt, now)
-    relay_quietly(recorded)
+        recorded = record_event(new, "rescheduled", now=now)
+        outbox.record(reminders(new, mt, now), now)
+    outbox.send(recorded)
     return new

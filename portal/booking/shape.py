@@ -42,9 +42,12 @@ def calendar_event_state(booking: Booking) -> tuple[str, CalendarEvent | None]:
 
 
 def booking_dict(booking: Booking, manage_url: str | None = None) -> dict:
-    """The API's JSON shape of a booking; ``manage_url`` (absolute) only for the invitee."""
-    event_status, event = calendar_event_state(booking)
-    out = {
+    """The API's JSON shape of a booking; ``manage_url`` (absolute) only for the invitee.
+
+    The invitee's answer (with ``manage_url``) leaves out the calendar write-back, the
+    host's business, and so does not read it.
+    """
+    out: dict = {
         "uid": booking.uid,
         "start": booking.start_utc.isoformat(),
         "end": booking.end_utc.isoformat(),
@@ -62,11 +65,13 @@ def booking_dict(booking: Booking, manage_url: str | None = None) -> dict:
             for a in booking.answer_list()
         ],
         "created_at": from_db(booking.created_at).isoformat(),  # type: ignore[union-attr]
-        "calendar_event": {
+    }
+    if manage_url is None:
+        event_status, event = calendar_event_state(booking)
+        out["calendar_event"] = {
             "status": event_status,
             "calendar_id": event.calendar_id if event else None,
-        },
-    }
+        }
     if booking.status == "rescheduled":
         nxt = Booking.get_or_none(Booking.rescheduled_from == booking)
         out["rescheduled_to"] = nxt.uid if nxt else None

@@ -35,8 +35,8 @@ from portal.calendars import live_check, write_back
 from portal.database import host_lock, is_sqlite
 from portal.models import Booking, BookingAttendee, User, hash_token, to_db
 from portal.notify.ical import one_line
+from portal.runtime import outbox
 from portal.runtime.appconfig import live_check_timeout
-from portal.runtime.outbox import relay_quietly
 
 STEP = timedelta(minutes=30)
 DURATIONS = (15, 30, 45, 60, 90, 120)
@@ -292,8 +292,8 @@ def book_meeting(
                 )
         booking = _insert(host, coworkers, start, end, title, location)
         write_back.attach_calendar_event(booking)
-        service.record_event(booking, "created")
-    relay_quietly()
+        recorded = service.record_event(booking, "created", now=now)
+    outbox.send(recorded)
     return booking
 
 

@@ -38,7 +38,9 @@ booking's iCalendar UID, e-mail skips messages whose ``SentEmail`` says sent).
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -122,18 +124,7 @@ def relay(limit: int = 200, now: datetime | None = None, ids: list[int] | None =
                 log.warning("outbox relay: row %s lost (lease ran out); sending it again", row.id)
                 _forget_job(queue, row.id)
         # One round trip for all of them (a booking records four).
-        queue.enqueue_many(
-            [
-                Queue.prepare_data(
-                    "jobs.outbox.run",
-                    (row.id,),
-                    job_id=job_id(row.id),
-                    retry=RETRY,
-                    failure_ttl=30 * 24 * 3600,
-                )
-                for row in claimed
-            ]
-        )
+        queue.enqueue_many([_prepared(row.id) for row in claimed])
         sent = len(claimed)
     except RedisError as exc:
         log.warning("outbox relay: enqueue failed (%s); %d rows wait", exc, len(claimed))
@@ -169,6 +160,74 @@ def _claim(rows: list, waiting: set[int], now: datetime, until: datetime, claima
             if got:  # else another relay took it, or its job just took the lease
                 claimed.append(row)
     return claimed
+
+
+def record(
+    items: Sequence[tuple[str, datetime | None, dict[str, object]]], now: datetime
+) -> list[int]:
+    """Insert ``(kind, run_at, payload)`` rows in the caller's transaction, a statement for
+    the rows due now and one for later ones; the ids of those due now, for :func:`send`.
+
+    With the relay on commit (the default) the rows due now are born claimed by this
+    request (``enqueued``, with a lease and no owner, as :func:`relay` leaves them), so
+    the request needs no second write transaction to claim them and the ticker leaves
+    them alone. Should the request die before :func:`send`, the lease runs out and the
+    ticker sends them, as it does any lost row.
+    """
+    claim = bool(current_app.config.get("OUTBOX_RELAY_ON_COMMIT", True))
+    stamp = to_db(now)
+    due: list[dict[str, object]] = []
+    later: list[dict[str, object]] = []
+    for kind, run_at, payload in items:
+        row: dict[str, object] = {
+            "kind": kind,
+            "payload": json.dumps(payload),
+            "run_at": to_db(run_at),
+            "created_at": stamp,
+        }
+        (due if run_at is None or run_at <= now else later).append(row)
+    if later:
+        Outbox.insert_many(later).execute()
+    if not due:
+        return []
+    if claim:
+        until = to_db(now + timedelta(seconds=lease_seconds()))
+        for row in due:
+            row.update(status="enqueued", enqueued_at=stamp, lease_until=until)
+    return sorted(r.id for r in Outbox.insert_many(due).returning(Outbox.id).execute())
+
+
+def send(ids: list[int]) -> None:
+    """Hand rows that :func:`record` claimed to RQ, after the caller's commit; never raises.
+
+    Redis down: the rows go back to pending, for the ticker's next relay. Without
+    the relay on commit they were never claimed, and the ticker sends them.
+    """
+    if not ids or not current_app.config.get("OUTBOX_RELAY_ON_COMMIT", True):
+        return
+    try:
+        get_queue().enqueue_many([_prepared(row_id) for row_id in ids])
+    except RedisError as exc:
+        log.warning("outbox send: enqueue failed (%s); %d rows wait", exc, len(ids))
+        try:
+            with db.connection_context():
+                Outbox.update(status="pending", enqueued_at=None, lease_until=None).where(
+                    Outbox.id.in_(ids), Outbox.status == "enqueued", Outbox.lease_owner.is_null()
+                ).execute()
+        except Exception:  # the lease still brings them back
+            log.exception("outbox send: could not hand the rows back")
+    except Exception:  # the request already succeeded; the lease brings the rows back
+        log.exception("outbox send after commit failed")
+
+
+def _prepared(row_id: int):
+    return Queue.prepare_data(
+        "jobs.outbox.run",
+        (row_id,),
+        job_id=job_id(row_id),
+        retry=RETRY,
+        failure_ttl=30 * 24 * 3600,
+    )
 
 
 def relay_quietly(ids: list[int] | None = None) -> None:
