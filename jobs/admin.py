@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from email.message import EmailMessage
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from jobs.outbox import handler
+from portal import i18n
 from portal.models import Booking, BookingAttendee, Invite, User, from_db, hash_token, utcnow
 from portal.notify import booking_mail, mail
 from portal.notify.ical import meeting_link, meeting_title
@@ -21,8 +26,8 @@ log = logging.getLogger(__name__)
 # The status a booking must still have for the message about each event to make sense.
 EVENT_STATUS = {"created": "confirmed", "cancelled": "cancelled"}
 SUBJECTS = {
-    "created": "Invitation: {title} with {host} on {when}",
-    "cancelled": "Cancelled: {title} with {host} on {when}",
+    "created": _l("Invitation: %(title)s with %(host)s on %(when)s"),
+    "cancelled": _l("Cancelled: %(title)s with %(other)s on %(when)s"),
 }
 
 
@@ -33,8 +38,12 @@ def _now(value: str | datetime | None) -> datetime:
 
 
 @handler("invite_email")
-def invite_email(invite_id: int, now: str | datetime | None = None) -> int:
-    """E-mail the invitation link, unless it was accepted, revoked or expired meanwhile."""
+def invite_email(invite_id: int, now: str | datetime | None = None, locale: str = "") -> int:
+    """E-mail the invitation link, unless it was accepted, revoked or expired meanwhile.
+
+    The invited person has no account, hence no language setting yet: the message is in
+    ``locale``, the language of the request that invited them (English without one).
+    """
     when = _now(now)
     invite = Invite.get_or_none(Invite.id == invite_id)
     if invite is None:
@@ -47,24 +56,28 @@ def invite_email(invite_id: int, now: str | datetime | None = None) -> int:
     expires = from_db(invite.expires_at)
     assert expires is not None
     key = f"invite:{invite.id}"
-    subject = f"{inviter.display_name if inviter else 'Your team'} invites you to {brand}"
-    text, html = mail.render(
-        "invite",
-        subject=subject,
-        brand=brand,
-        inviter_name=inviter.display_name if inviter else "Your administrator",
-        accept_url=external_url(invites.invite_path(invite)),
-        expires=f"{expires:%H:%M} UTC on {expires.day} {expires:%B %Y}",
-    )
-    msg = mail.compose(
-        key,
-        mail.address("", invite.email),
-        subject,
-        text,
-        html,
-        reply_to=mail.address(inviter.display_name, inviter.email) if inviter else None,
-        now=when,
-    )
+    with i18n.in_locale(mail.locale_for(None, locale)):
+        if inviter is not None:
+            subject = _("%(name)s invites you to %(brand)s", name=inviter.display_name, brand=brand)
+        else:
+            subject = _("Your team invites you to %(brand)s", brand=brand)
+        text, html = mail.render(
+            "invite",
+            subject=subject,
+            brand=brand,
+            inviter_name=inviter.display_name if inviter else _("Your administrator"),
+            accept_url=external_url(invites.invite_path(invite)),
+            expires=f"{i18n.moment(expires, 'full')} (UTC)",
+        )
+        msg = mail.compose(
+            key,
+            mail.address("", invite.email),
+            subject,
+            text,
+            html,
+            reply_to=mail.address(inviter.display_name, inviter.email) if inviter else None,
+            now=when,
+        )
     return int(mail.send_once(key, msg, now=when))
 
 
@@ -82,7 +95,6 @@ def meeting_attendees(booking_id: int, event: str, now: str | datetime | None = 
     if booking is None or booking.status != EVENT_STATUS[event]:
         return 0
     when = _now(now)
-    host: User = booking.host
     rows = list(
         BookingAttendee.select()
         .where(BookingAttendee.booking == booking.id)
@@ -90,7 +102,6 @@ def meeting_attendees(booking_id: int, event: str, now: str | datetime | None = 
     )
     everyone = [(a.name, a.email) for a in rows]
     method = "CANCEL" if event == "cancelled" else "REQUEST"
-    ics = booking_mail.ics_attachment(booking, method, when, external_url("/settings/"))
     brand = mail.sender().display_name or "Kairos"
     sent = 0
     for row in rows:
@@ -99,36 +110,55 @@ def meeting_attendees(booking_id: int, event: str, now: str | datetime | None = 
         user = User.get_or_none(User.id == row.user_id)
         if user is None or not user.is_active:
             continue
-        tz = booking_mail.zone_of(user.timezone)
-        subject = SUBJECTS[event].format(
-            title=meeting_title(booking),
-            host=host.display_name,
-            when=booking_mail.when_short(booking.start_utc, tz),
-        )
-        text, html = mail.render(
-            "meeting_attendee",
-            subject=subject,
-            brand=brand,
-            event=event,
-            recipient_name=user.display_name,
-            host_name=host.display_name,
-            host_email=host.email,
-            attendees=everyone,
-            title=meeting_title(booking),
-            when=booking_mail.when_long(booking.start_utc, booking.end_utc, tz),
-            meeting_link=meeting_link(booking),
-        )
         key = f"booking:{booking.id}:{event}:attendee{user.id}:seq{booking.sequence}"
-        msg = mail.compose(
-            key,
-            mail.address(user.display_name, user.email),
-            subject,
-            text,
-            html,
-            (ics,),
-            reply_to=mail.address(host.display_name, host.email),
-            from_name=f"{host.display_name} via {brand}",
-            now=when,
-        )
+        with i18n.in_locale(mail.locale_for(user)):
+            msg = _attendee_message(booking, event, user, everyone, brand, method, key, when)
         sent += int(mail.send_once(key, msg, booking_id=booking.id, now=when))
     return sent
+
+
+def _attendee_message(
+    booking: Booking,
+    event: str,
+    user: User,
+    everyone: list[tuple[str, str]],
+    brand: str,
+    method: str,
+    key: str,
+    when: datetime,
+) -> EmailMessage:
+    """The message to co-worker ``user``, in their zone (and the current locale)."""
+    host: User = booking.host
+    tz = booking_mail.zone_of(user.timezone)
+    title = meeting_title(booking)
+    subject = str(SUBJECTS[event]) % {
+        "title": title,
+        "host": host.display_name,
+        "other": host.display_name,
+        "when": booking_mail.when_short(booking.start_utc, tz),
+    }
+    text, html = mail.render(
+        "meeting_attendee",
+        subject=subject,
+        brand=brand,
+        event=event,
+        recipient_name=user.display_name,
+        host_name=host.display_name,
+        host_email=host.email,
+        attendees=everyone,
+        title=title,
+        when=booking_mail.when_long(booking.start_utc, booking.end_utc, tz),
+        meeting_link=meeting_link(booking),
+    )
+    ics = booking_mail.ics_attachment(booking, method, when, external_url("/settings/"))
+    return mail.compose(
+        key,
+        mail.address(user.display_name, user.email),
+        subject,
+        text,
+        html,
+        (ics,),
+        reply_to=mail.address(host.display_name, host.email),
+        from_name=_("%(name)s via %(brand)s", name=host.display_name, brand=brand),
+        now=when,
+    )

@@ -21,9 +21,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import replace
 
+from flask_babel import gettext as _
 from redis.exceptions import LockError
 
 from jobs.outbox import handler
+from portal import i18n
 from portal.booking import locations
 from portal.booking.questions import answers_text
 from portal.calendars import sync
@@ -92,17 +94,23 @@ def refresh(connection_id: int) -> str:
 
 
 def event_data(booking: Booking) -> EventData:
-    """What the host's calendar shows for a booking."""
+    """What the host's calendar shows for a booking, its texts in the host's language."""
     host: User = booking.host
-    lines = [f"Booked through Kairos by {booking.invitee_name} <{booking.invitee_email}>."]
+    with i18n.in_locale(host.locale):
+        return _event_data(booking, host)
+
+
+def _event_data(booking: Booking, host: User) -> EventData:
+    who = f"{booking.invitee_name} <{booking.invitee_email}>"
+    lines = [_("Booked through Kairos by %(who)s.", who=who)]
     if booking.notes:
-        lines += ["", "Notes:", booking.notes]
+        lines += ["", _("Notes:"), booking.notes]
     answers = answers_text(booking.answer_list())
     if answers:
         lines += ["", answers]
     link = meeting_link(booking)
     if link:
-        lines += ["", f"Where: {link}"]
+        lines += ["", _("Where: %(link)s", link=link)]
     return EventData(
         booking_uid=booking.uid,
         ical_uid=booking.ical_uid,

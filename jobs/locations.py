@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask_babel import gettext as _
+
 from jobs.outbox import handler
-from portal import clock
+from portal import clock, i18n
 from portal.models import Booking, User
 from portal.notify import booking_mail, mail
 from portal.notify.ical import host_url, meeting_title
@@ -30,17 +32,19 @@ def join_link_failed(booking_id: int, now: str | datetime | None = None) -> int:
     host: User = booking.host
     tz = booking_mail.zone_of(host.timezone)
     key = f"join_link_failed:{booking.id}:seq{booking.sequence}"
-    msg = mail.host_message(
-        host,
-        key,
-        "join_link_failed",
-        f"No video link for {meeting_title(booking)} with {booking.invitee_name}",
-        now=when,
-        title=meeting_title(booking),
-        invitee_name=booking.invitee_name,
-        invitee_email=booking.invitee_email,
-        when=booking_mail.when_long(booking.start_utc, booking.end_utc, tz),
-        reason=booking.join_error or "the calendar did not create one",
-        booking_url=host_url(booking),
-    )
+    with i18n.in_locale(mail.locale_for(host)):
+        title = meeting_title(booking)
+        msg = mail.host_message(
+            host,
+            key,
+            "join_link_failed",
+            _("No video link for %(title)s with %(name)s", title=title, name=booking.invitee_name),
+            now=when,
+            title=title,
+            invitee_name=booking.invitee_name,
+            invitee_email=booking.invitee_email,
+            when=booking_mail.when_long(booking.start_utc, booking.end_utc, tz),
+            reason=booking.join_error or _("the calendar did not create one"),
+            booking_url=host_url(booking),
+        )
     return int(mail.send_once(key, msg, booking_id=booking.id, now=when))

@@ -11,8 +11,11 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
 from jobs.outbox import handler
-from portal import clock
+from portal import clock, i18n
 from portal.booking import locations
 from portal.models import (
     Booking,
@@ -40,7 +43,7 @@ PROVIDER_NAMES = {
     "microsoft": "Microsoft 365 / Outlook",
     "exchange": "Exchange",
     "caldav": "CalDAV",
-    "ics": "ICS feed",
+    "ics": _l("ICS feed"),
 }
 
 
@@ -133,25 +136,29 @@ def host_action_required(
     # A member's calendar reached through the organisation's Exchange mailbox is
     # repaired by the admin, not by the member.
     corporate = bool(conn.settings_dict().get("corporate"))
-    msg = mail.host_message(
-        user,
-        key,
-        "host_action_required",
-        "Action required: reconnect your calendar",
-        now=when,
-        provider=PROVIDER_NAMES.get(conn.provider, conn.provider),
-        label=conn.label or conn.provider,
-        error=(conn.last_error or "")[:500],
-        writes=writes,
-        corporate=corporate,
-        settings_url=external_url("/settings/connections"),
-    )
+    with i18n.in_locale(mail.locale_for(user)):
+        msg = mail.host_message(
+            user,
+            key,
+            "host_action_required",
+            _("Action required: reconnect your calendar"),
+            now=when,
+            provider=str(PROVIDER_NAMES.get(conn.provider, conn.provider)),
+            label=conn.label or conn.provider,
+            error=(conn.last_error or "")[:500],
+            writes=writes,
+            corporate=corporate,
+            settings_url=external_url("/settings/connections"),
+        )
     return int(mail.send_once(key, msg, now=when))
 
 
 @handler("password_reset")
-def password_reset(reset_id: int, now: str | datetime | None = None) -> int:
-    """Send the reset link, unless it was used, expired, or the password changed meanwhile."""
+def password_reset(reset_id: int, now: str | datetime | None = None, locale: str = "") -> int:
+    """Send the reset link, unless it was used, expired, or the password changed meanwhile.
+
+    Written in the user's language, else ``locale`` (the request that asked for it).
+    """
     when = _now(now)
     reset = PasswordReset.get_or_none(PasswordReset.id == reset_id)
     if reset is None:
@@ -163,13 +170,14 @@ def password_reset(reset_id: int, now: str | datetime | None = None) -> int:
     tz = booking_mail.zone_of(user.timezone)
     expires = from_db(reset.expires_at).astimezone(tz)  # type: ignore[union-attr]
     key = f"password_reset:{reset.id}"
-    msg = mail.host_message(
-        user,
-        key,
-        "password_reset",
-        "Reset your password",
-        now=when,
-        reset_url=external_url(f"/password/reset/{token}"),
-        expires=f"{expires:%H:%M} ({tz.key}) on {expires.day} {expires:%B %Y}",
-    )
+    with i18n.in_locale(mail.locale_for(user, locale)):
+        msg = mail.host_message(
+            user,
+            key,
+            "password_reset",
+            _("Reset your password"),
+            now=when,
+            reset_url=external_url(f"/password/reset/{token}"),
+            expires=f"{i18n.moment(expires, 'full')} ({tz.key})",
+        )
     return int(mail.send_once(key, msg, now=when))

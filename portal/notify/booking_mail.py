@@ -12,6 +12,12 @@ from email.message import EmailMessage
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel.dates import format_skeleton
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
+
+from portal import i18n
 from portal.booking.questions import answered
 from portal.models import Booking, User, utcnow
 from portal.notify import calendar_links
@@ -29,41 +35,58 @@ def zone_of(name: str) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
+def clock_range(start: datetime, end: datetime) -> str:
+    """ "9:00 AM – 9:30 AM" (12-hour: spaced dash) or "09:00–09:30", in the current locale."""
+    first, last = i18n.time_label(start), i18n.time_label(end)
+    spaced = not first[:1].isdigit() or not first[-1:].isdigit()
+    return f"{first} \u2013 {last}" if spaced else f"{first}\u2013{last}"
+
+
 def when_long(start: datetime, end: datetime, tz: ZoneInfo) -> str:
-    """'Tuesday 1 December 2026, 11:00–11:30 (Europe/Berlin)' in the reader's zone."""
+    """In the reader's zone and the current locale: "Monday, December 7, 2026, 9:00 AM –
+    9:30 AM (Europe/Berlin)" / "Montag, 7. Dezember 2026, 09:00–09:30 (Europe/Berlin)"."""
     s, e = start.astimezone(tz), end.astimezone(tz)
-    day = f"{s:%A} {s.day} {s:%B %Y}"
-    return f"{day}, {s:%H:%M}–{e:%H:%M} ({tz.key})"
+    return f"{i18n.day_label(s)}, {clock_range(s, e)} ({tz.key})"
 
 
 def when_short(start: datetime, tz: ZoneInfo) -> str:
-    """'Tue 1 Dec 2026, 11:00 CET' for subject lines."""
+    """For subject lines: "Mon, Dec 7, 2026, 9:00 AM CET" / "Mo., 7. Dez. 2026, 09:00 CET"."""
     s = start.astimezone(tz)
-    return f"{s:%a} {s.day} {s:%b %Y}, {s:%H:%M} {s.tzname()}"
+    locale = i18n._locale()
+    day = format_skeleton("yMMMEd", s, locale=locale)
+    glue = str(locale.datetime_formats.get("medium", "{1}, {0}")).replace("'", "")
+    return f"{glue.replace('{1}', day).replace('{0}', i18n.time_label(s))} {s.tzname()}"
 
 
 def humanize(delta: timedelta) -> str:
-    """'45 minutes', '1 hour', '90 minutes', '24 hours', '3 days' — how far ahead."""
+    """How far ahead, in the current locale: "45 minutes", "1 hour", "90 minutes",
+    "24 hours", "3 days" / "45 Minuten", "1 Stunde" …"""
     minutes = max(0, round(delta.total_seconds() / 60))
     if minutes < 60 or (minutes < 180 and minutes % 60):
-        return f"{minutes} minute{'s' * (minutes != 1)}"
+        return ngettext("%(num)d minute", "%(num)d minutes", minutes)
     hours = round(minutes / 60)
     if hours < 48:
-        return f"{hours} hour{'s' * (hours != 1)}"
+        return ngettext("%(num)d hour", "%(num)d hours", hours)
     days = round(hours / 24)
-    return f"{days} days"
+    return ngettext("%(num)d day", "%(num)d days", days)
 
 
+# Formatted with title, other (the other side's name), when (when_short), ahead (humanize).
 SUBJECTS = {
-    ("created", "invitee"): "Confirmed: {title} with {other} on {when}",
-    ("created", "host"): "New booking: {title} with {other} on {when}",
-    ("rescheduled", "invitee"): "Rescheduled: {title} with {other}, now {when}",
-    ("rescheduled", "host"): "Rescheduled: {title} with {other}, now {when}",
-    ("cancelled", "invitee"): "Cancelled: {title} with {other} on {when}",
-    ("cancelled", "host"): "Cancelled: {title} with {other} on {when}",
-    ("reminder", "invitee"): "Reminder: {title} with {other} in {ahead} ({when})",
-    ("reminder", "host"): "Reminder: {title} with {other} in {ahead} ({when})",
+    ("created", "invitee"): _l("Confirmed: %(title)s with %(other)s on %(when)s"),
+    ("created", "host"): _l("New booking: %(title)s with %(other)s on %(when)s"),
+    ("rescheduled", "invitee"): _l("Rescheduled: %(title)s with %(other)s, now %(when)s"),
+    ("rescheduled", "host"): _l("Rescheduled: %(title)s with %(other)s, now %(when)s"),
+    ("cancelled", "invitee"): _l("Cancelled: %(title)s with %(other)s on %(when)s"),
+    ("cancelled", "host"): _l("Cancelled: %(title)s with %(other)s on %(when)s"),
+    ("reminder", "invitee"): _l("Reminder: %(title)s with %(other)s in %(ahead)s (%(when)s)"),
+    ("reminder", "host"): _l("Reminder: %(title)s with %(other)s in %(ahead)s (%(when)s)"),
 }
+
+
+def reader_locale(booking: Booking, role: str) -> str:
+    """The invitee reads the booking's language; the host their own setting."""
+    return booking.locale if role == "invitee" else booking.host.locale
 
 
 def booking_message(
@@ -75,11 +98,18 @@ def booking_message(
     reads times in theirs and replies to the invitee. Both get the meeting
     link, a link to act on the booking (the invitee their secret manage link,
     the host the booking in their settings) and the booking as an ``.ics``
-    (CANCEL once cancelled).
+    (CANCEL once cancelled). Each reads it in their language (:func:`reader_locale`):
+    the text, the dates and the ``.ics`` description.
     """
     if (event, role) not in SUBJECTS:
         raise ValueError(f"no message for {event!r} to {role!r}")
-    now = now or utcnow()
+    with i18n.in_locale(reader_locale(booking, role)):
+        return _booking_message(booking, event, role, now or utcnow(), **extra)
+
+
+def _booking_message(
+    booking: Booking, event: str, role: str, now: datetime, **extra: Any
+) -> EmailMessage:
     host: User = booking.host
     invitee_zone = zone_of(booking.invitee_timezone)
     host_zone = zone_of(host.timezone)
@@ -120,19 +150,19 @@ def booking_message(
         "ahead": humanize(booking.start_utc - now),
         "brand": sender().display_name or "Kairos",
     } | extra
-    subject = SUBJECTS[(event, role)].format(
-        title=context["title"],
-        other=context["other_name"],
-        when=when_short(booking.start_utc, tz),
-        ahead=context["ahead"],
-    )
+    subject = str(SUBJECTS[(event, role)]) % {
+        "title": context["title"],
+        "other": context["other_name"],
+        "when": when_short(booking.start_utc, tz),
+        "ahead": context["ahead"],
+    }
     text, html = render(f"booking_{event}", subject=subject, **context)
     method = "CANCEL" if event == "cancelled" else "REQUEST"
     ics = ics_attachment(booking, method, now, context["manage_url"])
     if role == "invitee":
         to = address(booking.invitee_name, booking.invitee_email)
         reply_to = address(host.display_name, host.email)
-        from_name = f"{host.display_name} via {context['brand']}"
+        from_name = _("%(name)s via %(brand)s", name=host.display_name, brand=context["brand"])
     else:
         to = address(host.display_name, host.email)
         reply_to = address(booking.invitee_name, booking.invitee_email)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
+from flask_babel import gettext as _
+
 from portal.models import Booking
 from portal.notify.ical import manage_url, meeting_link, meeting_title
 
@@ -42,11 +44,13 @@ def outlook(title: str, start: datetime, end: datetime, details: str, location: 
 
 
 def for_booking(booking: Booking, manage: str | None = None) -> dict[str, str]:
-    """``{"google": url, "outlook": url}`` for the invitee's copy of ``booking``."""
-    title = f"{meeting_title(booking)} with {booking.host.display_name}"
+    """``{"google": url, "outlook": url}`` for the invitee's copy of ``booking``, its
+    texts in the current locale."""
+    host = booking.host.display_name
+    title = _("%(title)s with %(name)s", title=meeting_title(booking), name=host)
     where = meeting_link(booking)
-    lines = [f"Where: {where}"] if where else []
-    lines.append(f"Change or cancel: {manage or manage_url(booking)}")
+    lines = [_("Where: %(link)s", link=where)] if where else []
+    lines.append(_("Change or cancel: %(url)s", url=manage or manage_url(booking)))
     details = "\n\n".join(lines)
     args = (title, booking.start_utc, booking.end_utc, details, where)
     return {"google": google(*args), "outlook": outlook(*args)}

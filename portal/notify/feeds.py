@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from icalendar import Calendar
 from peewee import JOIN
 
-from portal import clock
+from portal import clock, i18n
 from portal.models import Booking, MeetingType, User, hash_token, to_db
 from portal.notify import ical
 from portal.runtime.appconfig import external_url
@@ -96,7 +96,8 @@ def feed_bookings(user: User, now: datetime) -> list[Booking]:
 
 
 def feed_ics(user: User, now: datetime | None = None) -> bytes:
-    """The feed as iCalendar (METHOD:PUBLISH), built from ``portal.notify.ical``'s VEVENTs."""
+    """The feed as iCalendar (METHOD:PUBLISH), built from ``portal.notify.ical``'s VEVENTs,
+    their titles and descriptions in the host's language."""
     now = now or clock.now()
     cal = Calendar()
     cal.add("prodid", ical.PRODID)
@@ -107,6 +108,8 @@ def feed_ics(user: User, now: datetime | None = None) -> bytes:
     cal.add("x-wr-timezone", user.timezone)
     cal.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
     cal.add("x-published-ttl", REFRESH)
-    for booking in feed_bookings(user, now):
-        cal.add_component(ical.booking_event(booking, "PUBLISH", now, url=ical.host_url(booking)))
+    with i18n.in_locale(user.locale):
+        for booking in feed_bookings(user, now):
+            event = ical.booking_event(booking, "PUBLISH", now, url=ical.host_url(booking))
+            cal.add_component(event)
     return cal.to_ical()

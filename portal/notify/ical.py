@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from flask_babel import gettext as _
 from icalendar import Calendar, Event, vCalAddress, vText
 
 from portal.booking.links import manage_path
@@ -63,11 +64,19 @@ def meeting_title(booking: Booking) -> str:
     if booking.title:
         return booking.title
     mt: MeetingType | None = booking.meeting_type
-    return mt.name if mt is not None else (booking.type_slug or "Meeting")
+    return mt.name if mt is not None else (booking.type_slug or _("Meeting"))
 
 
 def summary(booking: Booking, host: User) -> str:
-    return one_line(f"{meeting_title(booking)}: {host.display_name} and {booking.invitee_name}")
+    """The event's title in the current locale: "Intro call: Alice and Bob"."""
+    return one_line(
+        _(
+            "%(title)s: %(host)s and %(invitee)s",
+            title=meeting_title(booking),
+            host=host.display_name,
+            invitee=booking.invitee_name,
+        )
+    )
 
 
 def _address(email: str, name: str, **params: str) -> vCalAddress:
@@ -88,6 +97,9 @@ def booking_event(
     name the invitee as ATTENDEE; PUBLISH (a download, the private feed) is
     not, and RFC 5546 §3.2.1 allows it no ATTENDEE — clients that find one
     treat the copy as an invitation to answer.
+
+    SUMMARY and DESCRIPTION are written in the current locale (``i18n.in_locale`` around
+    the call: the reader's language); every other property is for machines.
     """
     if method not in METHODS:
         raise ValueError(f"unsupported iTIP method {method!r}")
@@ -105,13 +117,14 @@ def booking_event(
     event.add("summary", summary(booking, host))
     lines = []
     if link:
-        lines.append(f"Where: {link}")
+        lines.append(_("Where: %(link)s", link=link))
     if booking.notes:
-        lines.append(f"Notes from {one_line(booking.invitee_name)}:\n{booking.notes}")
+        name = one_line(booking.invitee_name)
+        lines.append(_("Notes from %(name)s:", name=name) + f"\n{booking.notes}")
     answers = answers_text(booking.answer_list())
     if answers:
         lines.append(answers)
-    lines.append(f"Manage this booking: {manage}")
+    lines.append(_("Manage this booking: %(url)s", url=manage))
     event.add("description", "\n\n".join(lines))
     if link:
         event.add("location", link)

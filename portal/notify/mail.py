@@ -47,7 +47,8 @@ from email.parser import BytesHeaderParser, HeaderParser
 from email.utils import format_datetime, parseaddr
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, has_request_context
+from flask_babel import get_locale
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 from peewee import IntegrityError
@@ -102,6 +103,14 @@ def inert(value: Any) -> Any:
     return value
 
 
+def _inert_deep(value: Any) -> Any:
+    if type(value) in (tuple, list):
+        return type(value)(_inert_deep(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _inert_deep(v) for k, v in value.items()}
+    return inert(value)
+
+
 def template_env() -> Environment:
     """Jinja for ``templates/email``: ``.html`` autoescaped, all values through :func:`inert`."""
     folder = os.path.join(current_app.template_folder or "templates", "email")
@@ -122,8 +131,15 @@ def template_env() -> Environment:
 
 
 def render(name: str, **context: Any) -> tuple[str, str]:
-    """The text and HTML bodies of ``email/<name>.txt`` and ``email/<name>.html``."""
+    """The text and HTML bodies of ``email/<name>.txt`` and ``email/<name>.html``, in the
+    current locale (``i18n.in_locale``).
+
+    The context is made inert before rendering too: a value that fills a translated
+    sentence (``_("Hello %(name)s,", name=…)``) reaches the page inside that sentence's
+    (escaped) text, not through ``finalize``.
+    """
     env = template_env()
+    context = {key: _inert_deep(value) for key, value in context.items()}
     text = env.get_template(f"{name}.txt").render(**context)
     html = env.get_template(f"{name}.html").render(**context)
     return text, html
@@ -348,13 +364,36 @@ def send_once(
     return True
 
 
+# ---------------------------------------------------------------- languages
+
+
+def request_locale() -> str:
+    """The locale of the request being served ("" outside one): recorded with a job whose
+    e-mail may go to someone without a language setting (an invitation, a reset link)."""
+    if not has_request_context():
+        return ""
+    locale = get_locale()
+    return str(locale) if locale is not None else ""
+
+
+def locale_for(user: User | None, asked: str = "") -> str:
+    """The language a message to ``user`` is written in: their setting, else ``asked``
+    (the language of the request that caused it), else English. For ``i18n.in_locale``."""
+    own = user.locale if user is not None else ""
+    return i18n.known(own) or i18n.known(asked) or i18n.DEFAULT
+
+
 # ---------------------------------------------------------------- host messages
 
 
 def host_message(
     user: User, key: str, template: str, subject: str, now: datetime | None = None, **ctx: Any
 ) -> EmailMessage:
-    """A message to a host that is not about one booking (reconnect, password reset)."""
+    """A message to a host that is not about one booking (reconnect, password reset).
+
+    Call it inside ``i18n.in_locale(locale_for(user, …))``: the subject and the values
+    given are already in that language, and the templates render in it.
+    """
     context = {"recipient_name": user.display_name, "brand": sender().display_name or "Kairos"}
     text, html = render(template, subject=subject, **(context | ctx))
     return compose(key, address(user.display_name, user.email), subject, text, html, now=now)

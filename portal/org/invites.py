@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from peewee import IntegrityError
 
 from portal.models import Invite, Outbox, User, db, from_db, hash_token, to_db, utcnow
+from portal.notify.mail import request_locale
 from portal.org.domains import clean_email
 from portal.org.errors import AdminError
 from portal.org.signup import account_problem, create_member
@@ -73,7 +74,7 @@ def create_invite(
         )
         invite.token_hash = hash_token(invite_token(invite))
         invite.save(force_insert=True)
-        Outbox.add("invite_email", invite_id=invite.id)
+        Outbox.add("invite_email", invite_id=invite.id, locale=request_locale())
     return invite
 
 

@@ -15,6 +15,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from portal.models import Outbox, PasswordReset, User, db, from_db, hash_token, to_db, utcnow
+from portal.notify.mail import request_locale
 from portal.tokens import derived_token, find_by_token
 
 RESET_VALID_FOR = timedelta(hours=1)
@@ -58,7 +59,7 @@ def request_reset(email: str, now: datetime | None = None) -> PasswordReset | No
         )
         reset.token_hash = hash_token(reset_token(reset, user))
         reset.save(force_insert=True)
-        Outbox.add("password_reset", reset_id=reset.id)
+        Outbox.add("password_reset", reset_id=reset.id, locale=request_locale())
     return reset
 
 

@@ -73,7 +73,9 @@ def test_html_part_shows_links_and_runs_nothing(new_page, message):
     assert NAME in body
     local = start.astimezone(ZoneInfo("America/New_York"))
     until = local + timedelta(minutes=30)
-    when = f"{local:%A} {local.day} {local:%B %Y}, {local:%H:%M}–{until:%H:%M}"
+    # No booking language: English, the en-US way (Babel's 12-hour clock).
+    clock = [f"{t.hour % 12 or 12}:{t:%M}\u202f{t:%p}" for t in (local, until)]
+    when = f"{local:%A}, {local:%B} {local.day}, {local:%Y}, {clock[0]} \u2013 {clock[1]}"
     assert f"{when} (America/New_York)" in body
     assert requests == [] and errors == []  # no remote content, no script at all
 

@@ -45,16 +45,23 @@ BERLIN = ZoneInfo("Europe/Berlin")  # the invitee's zone
 HOST_ZONE = ZoneInfo("UTC")
 
 
+def us_clock(moment: datetime) -> str:
+    """A US English wall-clock time, as Babel writes it: '11:00\u202fAM'."""
+    return f"{moment.hour % 12 or 12}:{moment:%M}\u202f{moment:%p}"
+
+
 def short(start: datetime, tz: ZoneInfo) -> str:
-    """How a subject line names a time: 'Tue 1 Dec 2026, 11:00 CET' (the zone's own name)."""
+    """How a subject line names a time (English, no booking locale: en-US):
+    'Tue, Dec 1, 2026, 11:00\u202fAM CET' (the zone's own name)."""
     s = start.astimezone(tz)
-    return f"{s:%a} {s.day} {s:%b %Y}, {s:%H:%M} {s.tzname()}"
+    return f"{s:%a}, {s:%b} {s.day}, {s:%Y}, {us_clock(s)} {s.tzname()}"
 
 
 def long(start: datetime, tz: ZoneInfo, minutes: int = 30) -> str:
-    """How a body names a meeting: 'Tuesday 1 December 2026, 11:00–11:30 (Europe/Berlin)'."""
+    """How a body names a meeting (en-US):
+    'Tuesday, December 1, 2026, 11:00\u202fAM – 11:30\u202fAM (Europe/Berlin)'."""
     s, e = start.astimezone(tz), (start + timedelta(minutes=minutes)).astimezone(tz)
-    return f"{s:%A} {s.day} {s:%B %Y}, {s:%H:%M}–{e:%H:%M} ({tz.key})"
+    return f"{s:%A}, {s:%B} {s.day}, {s:%Y}, {us_clock(s)} \u2013 {us_clock(e)} ({tz.key})"
 
 
 class Inbox:
@@ -241,7 +248,7 @@ def test_reschedule_and_cancel_keep_uid_with_rising_sequence(mail_app, setup, sm
     assert events[1][2]["DTSTART"].dt == LATER
 
     text, html = bodies(invitee[1])
-    assert f"(was {long(SLOT, BERLIN)})" in text
+    assert f"Previously: {long(SLOT, BERLIN)}" in text
     assert long(LATER, BERLIN) in text
     with mail_app.app_context():
         assert external_url(links.manage_path(moved)) in text

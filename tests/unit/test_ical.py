@@ -14,6 +14,7 @@ import pytest
 from flask import Flask
 from icalendar import Calendar
 
+from portal import i18n
 from portal.models import Booking, MeetingType, User
 from portal.notify.ical import booking_ics, one_line
 
@@ -24,6 +25,7 @@ START = datetime(2026, 12, 1, 10, 0)  # naive UTC, as stored
 def flask_app():
     app = Flask("ical-test")
     app.config.update(SECRET_KEY="k", BASE_URL="https://book.example.org")
+    i18n.init_app(app)  # SUMMARY and DESCRIPTION are translated (English here)
     with app.app_context():
         yield app
 

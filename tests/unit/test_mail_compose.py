@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import email
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email import policy
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
 
-from portal.notify.booking_mail import humanize
+from portal import i18n
+from portal.notify.booking_mail import humanize, when_long, when_short
 from portal.notify.mail import (
     Attachment,
     address,
@@ -91,6 +93,60 @@ def test_inert_drops_controls_but_keeps_text():
 )
 def test_humanize(minutes, text):
     assert humanize(timedelta(minutes=minutes)) == text
+
+
+@pytest.fixture
+def babel_app():
+    app = Flask("portal")  # its root is the package: the translations sit beside it
+    i18n.init_app(app)
+    with app.app_context():
+        yield app
+
+
+START = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+@pytest.mark.parametrize(
+    ("tag", "long", "short"),
+    [
+        (
+            "en",
+            "Monday, December 7, 2026, 9:00\u202fAM \u2013 9:30\u202fAM (Europe/Berlin)",
+            "Mon, Dec 7, 2026, 9:00\u202fAM CET",
+        ),
+        ("en_GB", "Monday, 7 December 2026, 09:00\u201309:30 (Europe/Berlin)", None),
+        (
+            "de",
+            "Montag, 7. Dezember 2026, 09:00\u201309:30 (Europe/Berlin)",
+            "Mo., 7. Dez. 2026, 09:00 CET",
+        ),
+        ("fr", "lundi 7 d\u00e9cembre 2026, 09:00\u201309:30 (Europe/Berlin)", None),
+        ("es", "lunes, 7 de diciembre de 2026, 9:00\u20139:30 (Europe/Berlin)", None),
+    ],
+)
+def test_dates_in_the_readers_locale(babel_app, tag, long, short):
+    with i18n.in_locale(tag):
+        assert when_long(START, START + timedelta(minutes=30), BERLIN) == long
+        if short:
+            assert when_short(START, BERLIN) == short
+
+
+@pytest.mark.parametrize(
+    ("tag", "minutes", "text"),
+    [
+        ("de", 1, "1 Minute"),
+        ("de", 45, "45 Minuten"),
+        ("de", 60, "1 Stunde"),
+        ("de", 2880, "2 Tagen"),
+        ("fr", 1440, "24 heures"),
+        ("es", 60, "1 hora"),
+        ("es", 4320, "3 días"),
+    ],
+)
+def test_humanize_in_the_readers_language(babel_app, tag, minutes, text):
+    with i18n.in_locale(tag):
+        assert humanize(timedelta(minutes=minutes)) == text
 
 
 @pytest.fixture
