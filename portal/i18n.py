@@ -20,12 +20,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date, datetime, time
 from functools import lru_cache
 from typing import Literal
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_date, format_skeleton, format_time, get_day_names
+from babel.dates import (
+    format_date,
+    format_interval,
+    format_skeleton,
+    format_time,
+    get_day_names,
+)
 from flask import Flask, current_app, g, has_request_context, request
 from flask_babel import Babel, force_locale, get_locale, get_translations
 from jinja2 import Environment
@@ -74,6 +80,10 @@ def install(env: Environment) -> None:
         date_medium=date_medium,
         short_day=short_day,
         moment=moment,
+        clock=clock,
+        day_month=day_month,
+        weekday_short=weekday_short,
+        day_range=day_range,
     )
 
 
@@ -235,6 +245,28 @@ def moment(value: datetime, kind: str = "datetime") -> str:
         return day
     glue = str(locale.datetime_formats.get("medium", "{1}, {0}"))
     return glue.replace("{1}", day).replace("{0}", clock).replace("'", "")
+
+
+def clock(value: time | int) -> str:
+    """A wall-clock time of no particular day (grid rows), or a whole hour given as an int:
+    "9:00 AM" (en-US) / "09:00" (de)."""
+    at = time(value % 24) if isinstance(value, int) else value
+    return format_time(at, "short", locale=_locale())
+
+
+def day_month(day: date | datetime) -> str:
+    """ "Dec 7" / "7. Dez." (no weekday, no year) for compact headings."""
+    return format_skeleton("MMMd", day, locale=_locale())
+
+
+def weekday_short(day: date | datetime) -> str:
+    """ "Mon" / "Mo." """
+    return format_date(day, "EEE", locale=_locale())
+
+
+def day_range(first: date, last: date) -> str:
+    """ "Dec 7 – 13, 2026" / "07.–13.12.2026": two days as one span."""
+    return format_interval(first, last, "yMMMd", locale=_locale())
 
 
 def weekday_names(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext as _
 
 from portal.org.errors import AdminError
 
@@ -25,11 +26,13 @@ def parse_domains(text: str) -> list[str]:
             # The library checks the domain part as it would in an address.
             validate_email(f"x@{domain}", check_deliverability=False)
         except EmailNotValidError:
-            raise ValueError(f"“{part}” is not an e-mail domain like example.com") from None
+            raise ValueError(
+                _("“%(text)s” is not an e-mail domain like example.com", text=part)
+            ) from None
         if domain not in out:
             out.append(domain)
     if len(out) > MAX_DOMAINS:
-        raise ValueError(f"at most {MAX_DOMAINS} domains")
+        raise ValueError(_("at most %(num)d domains", num=MAX_DOMAINS))
     return out
 
 
@@ -37,4 +40,4 @@ def clean_email(email: str) -> str:
     try:
         return validate_email((email or "").strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
-        raise AdminError(f"invalid e-mail address: {exc}", "email") from exc
+        raise AdminError(_("this is not a valid e-mail address"), "email") from exc

@@ -25,6 +25,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
+from flask_babel import gettext as _
+
 from portal import clock
 from portal.booking import availability as engine
 from portal.booking import service
@@ -131,7 +133,7 @@ class Cell:
 @dataclass(frozen=True)
 class Week:
     days: list[date]
-    times: list[str]  # row labels, wall clock in the host's zone
+    times: list[time]  # row labels, wall clock in the host's zone (formatted by the page)
     rows: list[list[Cell | None]]  # rows[time][day]; None: a local time that does not exist
     people: list[User]
     zone: str
@@ -179,7 +181,6 @@ def week_grid(
 
     times, rows = [], []
     for minute in range(first, last, 30):
-        label = f"{minute // 60:02d}:{minute % 60:02d}"
         row: list[Cell | None] = []
         for day in days:
             local = datetime.combine(day, time(minute // 60, minute % 60), tzinfo=tz)
@@ -191,7 +192,7 @@ def week_grid(
             states = tuple(_state(p, s, e) for p in weeks)
             everyone = s > now and all(covers(p.free, s, s + length) for p in weeks)
             row.append(Cell(s, states, everyone))
-        times.append(label)
+        times.append(time(minute // 60, minute % 60))
         rows.append(row)
     return Week(days, times, rows, people, tz.key, monday)
 
@@ -217,21 +218,21 @@ def clean_meeting(
 ) -> tuple[str, str]:
     """Check what the host asked for; BookingError names the field at fault."""
     if not coworkers:
-        raise BookingError("pick at least one co-worker", "with")
+        raise BookingError(_("pick at least one co-worker"), "with")
     if len(coworkers) > MAX_COWORKERS:
-        raise BookingError(f"pick at most {MAX_COWORKERS} co-workers", "with")
+        raise BookingError(_("pick at most %(num)d co-workers", num=MAX_COWORKERS), "with")
     if any(c.id == host.id or not c.is_active for c in coworkers):
-        raise BookingError("pick active co-workers other than yourself", "with")
+        raise BookingError(_("pick active co-workers other than yourself"), "with")
     if duration not in DURATIONS:
-        raise BookingError("pick one of the offered lengths", "duration")
+        raise BookingError(_("pick one of the offered lengths"), "duration")
     if start.tzinfo is None:
-        raise BookingError("the time needs a UTC offset", "start")
+        raise BookingError(_("the time needs a UTC offset"), "start")
     title = one_line(title or "") or "Meeting"
     if len(title) > MAX_TITLE:
-        raise BookingError(f"use at most {MAX_TITLE} characters", "title")
+        raise BookingError(_("use at most %(num)d characters", num=MAX_TITLE), "title")
     location = one_line(location or "")
     if len(location) > MAX_LOCATION:
-        raise BookingError(f"use at most {MAX_LOCATION} characters", "location")
+        raise BookingError(_("use at most %(num)d characters", num=MAX_LOCATION), "location")
     return title, location
 
 
@@ -248,8 +249,10 @@ def _live(
             ]
         except live_check.LiveCheckFailed as exc:
             raise CalendarUnavailable(
-                f"we could not check {person.display_name}'s calendar just now; "
-                "please try again shortly"
+                _(
+                    "we could not check %(name)s's calendar just now; please try again shortly",
+                    name=person.display_name,
+                )
             ) from exc
     return out
 
@@ -273,9 +276,9 @@ def book_meeting(
     start = start.astimezone(UTC)
     end = start + timedelta(minutes=duration)
     if start <= now:
-        raise BookingError("this time is in the past", "start")
+        raise BookingError(_("this time is in the past"), "start")
     if start > now + timedelta(weeks=WEEKS_AHEAD):
-        raise BookingError("pick a time within the next year", "start")
+        raise BookingError(_("pick a time within the next year"), "start")
     people = [host, *coworkers]
     live = _live(people, start, end, now)
     pad = timedelta(days=1)
@@ -283,11 +286,16 @@ def book_meeting(
         for person in people:
             fresh = User.get_by_id(person.id)
             if not fresh.is_active:
-                raise BookingError(f"{fresh.display_name} is no longer a member", "with")
+                raise BookingError(
+                    _("%(name)s is no longer a member", name=fresh.display_name), "with"
+                )
             week = availability(fresh, start - pad, end + pad)
             if not covers(week.free, start, end) or overlaps(live[person.id], start, end):
                 raise SlotTaken(
-                    f"{fresh.display_name} is no longer free at this time; please pick another",
+                    _(
+                        "%(name)s is no longer free at this time; please pick another",
+                        name=fresh.display_name,
+                    ),
                     "start",
                 )
         booking = _insert(host, coworkers, start, end, title, location)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 
+from flask_babel import gettext as _
 from peewee import IntegrityError
 
 from portal.models import Invite, Outbox, User, db, from_db, hash_token, to_db, utcnow
@@ -59,7 +60,7 @@ def create_invite(
     now = now or utcnow()
     email = clean_email(email)
     if User.by_email(email) is not None:
-        raise AdminError("someone with this e-mail address already has an account", "email")
+        raise AdminError(_("someone with this e-mail address already has an account"), "email")
     with db.atomic():
         Invite.update(revoked_at=to_db(now)).where(
             Invite.email == email, Invite.accepted_at.is_null(), Invite.revoked_at.is_null()
@@ -137,11 +138,11 @@ def accept_invite(
             if not claimed:
                 raise gone
             if User.by_email(invite.email) is not None:
-                raise AdminError("an account with this e-mail address exists; sign in instead")
+                raise AdminError(_("an account with this e-mail address exists; sign in instead"))
             user = create_member(invite.email, name, slug, password, invite.is_admin)
             Invite.update(user=user).where(Invite.id == invite.id).execute()
     except IntegrityError:
         # A concurrent sign-up took the link name (or the address) after the checks above;
         # the whole transaction, including spending the link, was rolled back.
-        raise AdminError("another member has this link name", "slug") from None
+        raise AdminError(_("another member has this link name"), "slug") from None
     return user

@@ -14,6 +14,8 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 
+from flask_babel import gettext as _
+
 from portal.models import Outbox, PasswordReset, User, db, from_db, hash_token, to_db, utcnow
 from portal.notify.mail import request_locale
 from portal.tokens import derived_token, find_by_token
@@ -94,11 +96,11 @@ def find_reset(token: str, now: datetime | None = None) -> PasswordReset | None:
 def password_problem(password: str, confirm: str) -> tuple[str, str] | None:
     """(field, message) when the new password is not acceptable."""
     if len(password or "") < MIN_PASSWORD:
-        return "password", f"use at least {MIN_PASSWORD} characters"
+        return "password", _("use at least %(num)d characters", num=MIN_PASSWORD)
     if len(password) > MAX_PASSWORD:
-        return "password", f"use at most {MAX_PASSWORD} characters"
+        return "password", _("use at most %(num)d characters", num=MAX_PASSWORD)
     if password != confirm:
-        return "confirm", "the two passwords differ"
+        return "confirm", _("the two passwords differ")
     return None
 
 

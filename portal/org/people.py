@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
 from peewee import fn
 
 from portal.models import ApiToken, Connection, OAuthFlow, User, db
@@ -54,9 +55,9 @@ def set_admin(user: User, value: bool) -> User:
     with db.atomic():
         fresh = User.get_by_id(user.id)
         if not value and fresh.is_admin and fresh.is_active and active_admin_count() <= 1:
-            raise AdminError("the organisation needs at least one admin")
+            raise AdminError(_("the organisation needs at least one admin"))
         if value and not fresh.is_active:
-            raise AdminError("reactivate this member first")
+            raise AdminError(_("reactivate this member first"))
         User.update(is_admin=value).where(User.id == user.id).execute()
         fresh.is_admin = value
     return fresh
@@ -71,11 +72,11 @@ def deactivate(actor: User, user: User) -> User:
     public pages answer 404 because they filter on ``is_active``.
     """
     if user.id == actor.id:
-        raise AdminError("you cannot deactivate your own account")
+        raise AdminError(_("you cannot deactivate your own account"))
     with db.atomic():
         fresh = User.get_by_id(user.id)
         if fresh.is_admin and fresh.is_active and active_admin_count() <= 1:
-            raise AdminError("the organisation needs at least one admin")
+            raise AdminError(_("the organisation needs at least one admin"))
         User.update(is_active=False).where(User.id == user.id).execute()
         Connection.update(
             secret="", status="needs_reconnect", last_error="the member was deactivated"

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
 from portal.models import AppSetting, User, db
 from portal.org.domains import email_domain
 from portal.org.errors import AdminError
@@ -22,9 +25,9 @@ PROVIDERS = ("google", "microsoft", "exchange", "caldav", "ics")
 PROVIDER_TITLES = {
     "google": "Google Calendar",
     "microsoft": "Microsoft 365 / Outlook",
-    "exchange": "Exchange (personal)",
+    "exchange": _l("Exchange (personal)"),
     "caldav": "CalDAV / iCloud",
-    "ics": "ICS feed",
+    "ics": _l("ICS feed"),
 }
 CONNECT_POLICIES = ("everyone", "members", "domains")
 
@@ -87,11 +90,11 @@ def _existing(members: frozenset[int]) -> frozenset[int]:
 def connect_rule_problem(rule: ConnectRule) -> tuple[str, str] | None:
     """(field, message) when ``rule`` cannot be saved."""
     if rule.policy not in CONNECT_POLICIES:
-        return "connect_policy", "choose who may connect calendars"
+        return "connect_policy", _("choose who may connect calendars")
     if rule.policy == "domains" and not rule.domains:
-        return "connect_domains", "name at least one domain"
+        return "connect_domains", _("name at least one domain")
     if rule.policy == "members" and not _existing(rule.members):
-        return "connect_policy", "tick at least one member, or choose another option"
+        return "connect_policy", _("tick at least one member, or choose another option")
     return None
 
 
@@ -124,7 +127,7 @@ def provider_allowed(user: User, provider: str) -> bool:
 
 def not_allowed_message(provider: str) -> str:
     title = PROVIDER_TITLES.get(provider, provider)
-    return f"your organisation does not allow connecting {title} accounts"
+    return _("your organisation does not allow connecting %(provider)s accounts", provider=title)
 
 
 def not_allowed_sentence(provider: str) -> str:
@@ -153,7 +156,7 @@ def signup_allowed(email: str) -> bool:
 def signup_problem(enabled: bool, domains: list[str]) -> tuple[str, str] | None:
     """(field, message) when self-signup cannot be saved like this."""
     if enabled and not domains:
-        return "signup_domains", "name the e-mail domains that may sign up"
+        return "signup_domains", _("name the e-mail domains that may sign up")
     return None
 
 

@@ -9,28 +9,30 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask_babel import gettext as _
 from peewee import IntegrityError
 
-from portal.models import User, db, validate_slug
+from portal.models import User, db
 from portal.org.domains import clean_email
 from portal.org.errors import AdminError
 from portal.org.member_defaults import member_defaults
 from portal.org.passwords import password_problem
 from portal.org.settings import signup_allowed
+from portal.org.users import slug_problem
 
 
 def account_problem(name: str, slug: str, password: str, confirm: str) -> tuple[str, str] | None:
     """(field, message) for the first thing wrong with a new account's details."""
     name = (name or "").strip()
     if not name:
-        return "name", "enter your name"
+        return "name", _("enter your name")
     if len(name) > 200 or any(ch in name for ch in "\r\n\x00"):
-        return "name", "use one line of at most 200 characters"
-    problem = validate_slug(slug or "")
+        return "name", _("use one line of at most 200 characters")
+    problem = slug_problem(slug or "")
     if problem:
         return "slug", problem
     if User.get_or_none(User.slug == slug) is not None:
-        return "slug", "another member has this link name"
+        return "slug", _("another member has this link name")
     return password_problem(password, confirm)
 
 
@@ -52,9 +54,9 @@ def sign_up(
     """Self-signup, when the admin allows it and the address is in an allowed domain."""
     email = clean_email(email)
     if not signup_allowed(email):
-        raise AdminError("sign-up is not open to this e-mail address", "email")
+        raise AdminError(_("sign-up is not open to this e-mail address"), "email")
     if User.by_email(email) is not None:
-        raise AdminError("an account with this e-mail address exists; sign in instead", "email")
+        raise AdminError(_("an account with this e-mail address exists; sign in instead"), "email")
     slug = (slug or "").strip().lower()
     problem = account_problem(name, slug, password, confirm)
     if problem:
@@ -63,4 +65,4 @@ def sign_up(
         with db.atomic():
             return create_member(email, name, slug, password, False)
     except IntegrityError:
-        raise AdminError("this e-mail address or link name was just taken", "slug") from None
+        raise AdminError(_("this e-mail address or link name was just taken"), "slug") from None

@@ -11,10 +11,27 @@ import re
 import secrets
 from typing import TYPE_CHECKING
 
+from flask_babel import lazy_gettext as _l
+
 from portal.models import DEFAULT_WEEKLY, MeetingType, User, WeeklyHours, db, validate_slug
 
 if TYPE_CHECKING:
     from portal.org.member_defaults import MemberDefaults
+
+
+# validate_slug's refusals (portal.models holds no translations), in the reader's language.
+_SLUG_PROBLEMS = {
+    "use 1–40 lowercase letters, digits and dashes": _l(
+        "use 1–40 lowercase letters, digits and dashes"
+    ),
+    "this word is reserved": _l("this word is reserved"),
+}
+
+
+def slug_problem(slug: str) -> str | None:
+    """What is wrong with ``slug`` as a link name, for a person; None when it is fine."""
+    problem = validate_slug(slug)
+    return str(_SLUG_PROBLEMS.get(problem, problem)) if problem else None
 
 
 def create_user(

@@ -97,8 +97,11 @@ def update(domains: tuple[str, ...] = DOMAINS) -> None:
         _write(FOLDER / f"{domain}.pot", _po_bytes(template, header=False))
         for lang in TRANSLATED:
             catalog = load_po(lang, domain)
+            created = catalog.creation_date
             catalog.update(template, no_fuzzy_matching=True, update_header_comment=False)
-            catalog.revision_date = catalog.creation_date  # stable bytes when nothing changed
+            # Keep the header's dates: a catalogue whose messages did not change keeps
+            # its bytes, so branches that re-extract do not collide on the header.
+            catalog.creation_date = catalog.revision_date = created
             _write(po_path(lang, domain), _po_bytes(catalog))
             _write(po_path(lang, domain).with_suffix(".mo"), _mo_bytes(catalog))
 

@@ -16,6 +16,9 @@ from __future__ import annotations
 from functools import wraps
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, RadioField, SelectChoice, StringField
@@ -26,6 +29,20 @@ from portal.calendars.providers import InvalidSetup
 from portal.models import User
 from portal.web.guards import hosts_only
 from portal.web.render import form_status, is_htmx, render
+
+# exchange_org's words for roles and access, in the reader's language (portal.calendars
+# holds no translations); the keys are exchange_org's.
+ROLES = {
+    "main": _l("Main booking calendar"),
+    "busy": _l("Busy-time source"),
+    "additional": _l("Additional booking calendar"),
+}
+ROLE_HELP = {
+    "main": _l("new bookings are written here, and its busy times block slots"),
+    "busy": _l("its busy times block slots; bookings go to another calendar"),
+    "additional": _l("every booking is copied here as well; it does not block slots"),
+}
+ACCESS_TYPES = {"delegate": _l("Delegate access"), "impersonation": _l("Impersonation")}
 
 bp = Blueprint("admin_exchange", __name__)
 
@@ -56,52 +73,56 @@ def admin_only(view):
 
 class OrganisationForm(FlaskForm):
     email = EmailField(
-        "Mailbox address",
+        _l("Mailbox address"),
         validators=[
-            InputRequired("enter the organisation mailbox's e-mail address"),
+            InputRequired(_l("enter the organisation mailbox's e-mail address")),
             Length(max=254),
-            Email("enter an e-mail address like kairos@example.com"),
+            Email(_l("enter an e-mail address like kairos@example.com")),
         ],
-        description="A dedicated mailbox, e.g. kairos@example.com.",
+        description=_l("A dedicated mailbox, e.g. kairos@example.com."),
     )
     password = PasswordField(
-        "Password",
+        _l("Password"),
         validators=[Optional(), Length(max=1000)],
-        description="Leave blank to keep the stored password.",
+        description=_l("Leave blank to keep the stored password."),
         render_kw={"autocomplete": "new-password"},
     )
     username = StringField(
-        "User name",
+        _l("User name"),
         validators=[Optional(), Length(max=256)],
-        description="Optional: blank (the address is used), the address, or DOMAIN\\user.",
+        description=_l("Optional: blank (the address is used), the address, or DOMAIN\\user."),
         render_kw={"autocomplete": "off", "spellcheck": "false"},
     )
     ews_url = StringField(
-        "EWS URL",
+        _l("EWS URL"),
         validators=[Optional(), Length(max=2000)],
-        description="Optional: e.g. https://mail.example.com/EWS/Exchange.asmx. "
-        "Blank finds it with Autodiscover.",
+        description=_l(
+            "Optional: e.g. https://mail.example.com/EWS/Exchange.asmx. "
+            "Blank finds it with Autodiscover."
+        ),
         render_kw={"autocomplete": "off", "spellcheck": "false", "inputmode": "url"},
     )
     access = RadioField(
-        "How the mailbox reaches members' calendars",
-        choices=[SelectChoice(k, label) for k, label in exchange_org.ACCESS_TYPES.items()],
+        _l("How the mailbox reaches members' calendars"),
+        choices=[SelectChoice(k, label) for k, label in ACCESS_TYPES.items()],
         default="delegate",
-        description="Delegate access: each member grants it (Editor) on their calendar. "
-        "Impersonation: an Exchange admin grants it the ApplicationImpersonation role.",
+        description=_l(
+            "Delegate access: each member grants it (Editor) on their calendar. "
+            "Impersonation: an Exchange admin grants it the ApplicationImpersonation role."
+        ),
     )
 
 
 class MailboxForm(FlaskForm):
-    mailbox = StringField("Exchange address", validators=[Optional(), Length(max=254)])
+    mailbox = StringField(_l("Exchange address"), validators=[Optional(), Length(max=254)])
 
 
 class RoleForm(FlaskForm):
     role = RadioField(
-        "How Kairos uses your Exchange calendar",
-        choices=[SelectChoice(key, label) for key, label in exchange_org.ROLES.items()]
-        + [SelectChoice("none", "Not used")],
-        validators=[InputRequired("choose how Kairos should use this calendar")],
+        _l("How Kairos uses your Exchange calendar"),
+        choices=[SelectChoice(key, label) for key, label in ROLES.items()]
+        + [SelectChoice("none", _l("Not used"))],
+        validators=[InputRequired(_l("choose how Kairos should use this calendar"))],
     )
 
 
@@ -123,7 +144,7 @@ def _members() -> list[dict]:
                 "user": user,
                 "mailbox": member.mailbox,
                 "mapped": member.mailbox != user.email.lower(),
-                "role": exchange_org.ROLES.get(member.role, "Not used"),
+                "role": ROLES.get(member.role, _("Not used")),
                 "status": member.connection.status if member.connection else "",
                 "error": member.connection.last_error if member.connection else "",
             }
@@ -176,7 +197,7 @@ def admin():
     except InvalidSetup as exc:
         _form_error(form, exc, "ews_url")
         return _admin_page(form, form_status(422))
-    flash(f"Connected to Exchange as {org.email}.", "info")
+    flash(_("Connected to Exchange as %(email)s.", email=org.email), "info")
     if is_htmx():
         return _admin_page()
     return redirect(url_for("admin_exchange.admin"))
@@ -190,7 +211,14 @@ def admin_remove():
     if not form.validate_on_submit():
         abort(400)
     count = exchange_org.remove()
-    flash(f"Removed the organisation mailbox ({count} member calendars disconnected).", "info")
+    flash(
+        ngettext(
+            "Removed the organisation mailbox (%(num)d member calendar disconnected).",
+            "Removed the organisation mailbox (%(num)d member calendars disconnected).",
+            count,
+        ),
+        "info",
+    )
     return redirect(url_for("admin_exchange.admin"))
 
 
@@ -209,7 +237,14 @@ def admin_member(user_id: int):
     except InvalidSetup as exc:
         flash(f"{user.email}: {exc.message}", "error")
     else:
-        flash(f"{user.email} uses {exchange_org.member_mailbox(user)} on Exchange.", "info")
+        flash(
+            _(
+                "%(email)s uses %(mailbox)s on Exchange.",
+                email=user.email,
+                mailbox=exchange_org.member_mailbox(user),
+            ),
+            "info",
+        )
     return redirect(url_for("admin_exchange.admin"))
 
 
@@ -230,7 +265,7 @@ def _member_page(form: RoleForm | None = None, status: int = 200):
         form=form,
         org=org,
         member=member,
-        role_help=exchange_org.ROLE_HELP,
+        role_help=ROLE_HELP,
     )
 
 
@@ -247,7 +282,7 @@ def member():
     except InvalidSetup as exc:
         _form_error(form, exc, "role")
         return _member_page(form, form_status(422))
-    flash("Saved how Kairos uses your Exchange calendar.", "info")
+    flash(_("Saved how Kairos uses your Exchange calendar."), "info")
     if is_htmx():
         return _member_page()
     return redirect(url_for("admin_exchange.member"))

@@ -19,6 +19,8 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_user
 from peewee import IntegrityError
 
@@ -76,9 +78,10 @@ def _sign_in(user: User) -> None:
 def _too_many_attempts(form: LoginForm, target: str | None, wait: int):
     """The sign-in form again, refused before any password is checked."""
     minutes = max(1, -(-wait // 60))
-    error = (
-        "Too many failed sign-in attempts. "
-        f"Please try again in {minutes} minute{'s' if minutes != 1 else ''}."
+    error = ngettext(
+        "Too many failed sign-in attempts. Please try again in %(num)d minute.",
+        "Too many failed sign-in attempts. Please try again in %(num)d minutes.",
+        minutes,
     )
     body = render_template("auth/login.html", form=form, error=error, next=target)
     return body, 429, {"Retry-After": str(wait)}
@@ -102,7 +105,7 @@ def login():
         if user is not None:
             _sign_in(user)
             return redirect(target or url_for("settings.index"))
-        error = "That e-mail and password do not match an account."
+        error = _("That e-mail and password do not match an account.")
     return render_template("auth/login.html", form=form, error=error, next=target)
 
 
@@ -110,7 +113,7 @@ def login():
 def logout():
     """Sign out (POST only, CSRF-checked, so a link on another site cannot sign you out)."""
     end_session()
-    flash("You are signed out.", "info")
+    flash(_("You are signed out."), "info")
     return redirect(url_for("auth.login"))
 
 
@@ -139,6 +142,6 @@ def setup():
         except IntegrityError:
             abort(404)
         _sign_in(user)
-        flash("Welcome to Kairos. Start with your weekly hours.", "info")
+        flash(_("Welcome to Kairos. Start with your weekly hours."), "info")
         return redirect(url_for("settings.hours"))
     return render_template("auth/setup.html", form=form, timezones=timezone_names())

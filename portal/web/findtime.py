@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from flask import Blueprint, flash, redirect, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal import clock
@@ -104,7 +105,7 @@ def index():
     ids = _ids(request.args.getlist("with"))
     errors = {}
     if len(ids) > findtime.MAX_COWORKERS:
-        errors["with"] = f"pick at most {findtime.MAX_COWORKERS} co-workers"
+        errors["with"] = _("pick at most %(num)d co-workers", num=findtime.MAX_COWORKERS)
         ids = ids[: findtime.MAX_COWORKERS]
     return _page(
         _coworkers(ids),
@@ -127,7 +128,7 @@ def book():
     location = request.form.get("location", "")
     errors: dict[str, str] = {}
     if len(coworkers) != len(ids):
-        errors["with"] = "a co-worker you picked is no longer available"
+        errors["with"] = _("a co-worker you picked is no longer available")
     try:
         start = parse_start(request.form.get("start"))
     except BookingError as exc:
@@ -142,7 +143,7 @@ def book():
             status = exc.status
         else:
             names = ", ".join(c.display_name for c in coworkers)
-            flash(f"Booked “{meeting.title}” with {names}.", "info")
+            flash(_("Booked “%(title)s” with %(names)s.", title=meeting.title, names=names), "info")
             return redirect(url_for("settings.appointments_detail", uid=meeting.uid))
     when = start.date() if isinstance(start, datetime) else None
     return _page(

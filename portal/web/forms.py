@@ -12,6 +12,8 @@ from functools import lru_cache
 from urllib.parse import urlsplit
 from zoneinfo import available_timezones
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -52,8 +54,8 @@ from portal.api.schemas.meeting_types import (
 from portal.booking.locations import KINDS as LOCATION_KINDS
 from portal.booking.locations import MAX_LOCATION
 from portal.booking.wallclock import format_clock, parse_clock
-from portal.models import validate_slug
 from portal.org.passwords import MAX_PASSWORD, MIN_PASSWORD
+from portal.org.users import slug_problem
 
 MAX_ORIGINS = 50
 
@@ -67,19 +69,19 @@ def timezone_names() -> tuple[str, ...]:
 def valid_timezone(_form, field) -> None:
     field.data = (field.data or "").strip()
     if field.data not in timezone_names():
-        raise ValidationError("pick a time zone from the list, e.g. Europe/Berlin")
+        raise ValidationError(_("pick a time zone from the list, e.g. Europe/Berlin"))
 
 
 def slug_rule(_form, field) -> None:
     field.data = (field.data or "").strip().lower()
-    problem = validate_slug(field.data)
+    problem = slug_problem(field.data)
     if problem:
         raise ValidationError(problem)
 
 
 def single_line(_form, field) -> None:
     if field.data and any(ch in field.data for ch in "\r\n\x00"):
-        raise ValidationError("use a single line")
+        raise ValidationError(_("use a single line"))
 
 
 def _strip(value):
@@ -88,13 +90,13 @@ def _strip(value):
 
 class LoginForm(FlaskForm):
     email = StringField(
-        "E-mail",
+        _l("E-mail"),
         validators=[InputRequired(), Length(max=254)],
         filters=[_strip],
         render_kw={"type": "email", "autocomplete": "username", "autofocus": True},
     )
     password = PasswordField(
-        "Password",
+        _l("Password"),
         validators=[InputRequired(), Length(max=MAX_PASSWORD)],
         render_kw={"autocomplete": "current-password"},
     )
@@ -102,137 +104,139 @@ class LoginForm(FlaskForm):
 
 class SetupForm(FlaskForm):
     name = StringField(
-        "Your name", validators=[DataRequired(), Length(max=200), single_line], filters=[_strip]
+        _l("Your name"), validators=[DataRequired(), Length(max=200), single_line], filters=[_strip]
     )
     email = StringField(
-        "E-mail",
+        _l("E-mail"),
         validators=[InputRequired(), Email(granular_message=True), Length(max=254)],
         filters=[_strip],
         render_kw={"type": "email", "autocomplete": "username"},
     )
     slug = StringField(
-        "Link name",
+        _l("Link name"),
         validators=[InputRequired(), slug_rule],
-        description="Your booking page will be at /<link name>.",
+        description=_l("Your booking page will be at /<link name>."),
         render_kw={"autocapitalize": "none", "spellcheck": "false"},
     )
-    timezone = StringField("Time zone", validators=[InputRequired(), valid_timezone])
+    timezone = StringField(_l("Time zone"), validators=[InputRequired(), valid_timezone])
     password = PasswordField(
-        "Password",
+        _l("Password"),
         validators=[InputRequired(), Length(min=MIN_PASSWORD, max=MAX_PASSWORD)],
-        description=f"At least {MIN_PASSWORD} characters.",
+        description=_l("At least %(num)d characters.", num=MIN_PASSWORD),
         render_kw={"autocomplete": "new-password"},
     )
     confirm = PasswordField(
-        "Repeat the password",
-        validators=[InputRequired(), EqualTo("password", message="the passwords differ")],
+        _l("Repeat the password"),
+        validators=[InputRequired(), EqualTo("password", message=_l("the passwords differ"))],
         render_kw={"autocomplete": "new-password"},
     )
 
 
 class ProfileForm(FlaskForm):
     name = StringField(
-        "Name", validators=[DataRequired(), Length(max=200), single_line], filters=[_strip]
+        _l("Name"), validators=[DataRequired(), Length(max=200), single_line], filters=[_strip]
     )
     slug = StringField(
-        "Link name",
+        _l("Link name"),
         validators=[InputRequired(), slug_rule],
-        description="Your public page is /<link name>; changing it breaks links you shared.",
+        description=_l("Your public page is /<link name>; changing it breaks links you shared."),
         render_kw={"autocapitalize": "none", "spellcheck": "false"},
     )
     timezone = StringField(
-        "Time zone",
+        _l("Time zone"),
         validators=[InputRequired(), valid_timezone],
-        description="Your weekly hours and date overrides are read in this zone.",
+        description=_l("Your weekly hours and date overrides are read in this zone."),
     )
     lead_time_minutes = IntegerField(
-        "Minimum notice (minutes)",
+        _l("Minimum notice (minutes)"),
         validators=[InputRequired(), NumberRange(*HOST_LEAD_TIME)],
-        description="No one can book sooner than this; a meeting type may ask for more.",
+        description=_l("No one can book sooner than this; a meeting type may ask for more."),
     )
-    allow_booking = BooleanField("Allow visitors to book me")
+    allow_booking = BooleanField(_l("Allow visitors to book me"))
 
 
 class PasswordForm(FlaskForm):
     current_password = PasswordField(
-        "Current password",
+        _l("Current password"),
         validators=[InputRequired(), Length(max=MAX_PASSWORD)],
         render_kw={"autocomplete": "current-password"},
     )
     new_password = PasswordField(
-        "New password",
+        _l("New password"),
         validators=[InputRequired(), Length(min=MIN_PASSWORD, max=MAX_PASSWORD)],
         render_kw={"autocomplete": "new-password"},
     )
     confirm = PasswordField(
-        "Repeat the new password",
-        validators=[InputRequired(), EqualTo("new_password", message="the passwords differ")],
+        _l("Repeat the new password"),
+        validators=[InputRequired(), EqualTo("new_password", message=_l("the passwords differ"))],
         render_kw={"autocomplete": "new-password"},
     )
 
 
 class MeetingTypeForm(FlaskForm):
     name = StringField(
-        "Name", validators=[DataRequired(), Length(max=MAX_NAME), single_line], filters=[_strip]
+        _l("Name"), validators=[DataRequired(), Length(max=MAX_NAME), single_line], filters=[_strip]
     )
     slug = StringField(
-        "Link name",
+        _l("Link name"),
         validators=[InputRequired(), slug_rule],
-        description="The last part of the booking link: /<you>/<link name>.",
+        description=_l("The last part of the booking link: /<you>/<link name>."),
         render_kw={"autocapitalize": "none", "spellcheck": "false"},
     )
     description = TextAreaField(
-        "Description", validators=[Length(max=MAX_DESCRIPTION)], filters=[_strip]
+        _l("Description"), validators=[Length(max=MAX_DESCRIPTION)], filters=[_strip]
     )
     duration_minutes = IntegerField(
-        "Duration (minutes)", default=30, validators=[InputRequired(), NumberRange(*DURATION)]
+        _l("Duration (minutes)"), default=30, validators=[InputRequired(), NumberRange(*DURATION)]
     )
     buffer_before_minutes = IntegerField(
-        "Buffer before (minutes)",
+        _l("Buffer before (minutes)"),
         default=0,
         validators=[InputRequired(), NumberRange(*BUFFER)],
-        description="Free time kept before the meeting.",
+        description=_l("Free time kept before the meeting."),
     )
     buffer_after_minutes = IntegerField(
-        "Buffer after (minutes)",
+        _l("Buffer after (minutes)"),
         default=0,
         validators=[InputRequired(), NumberRange(*BUFFER)],
-        description="Free time kept after the meeting.",
+        description=_l("Free time kept after the meeting."),
     )
     lead_time_minutes = IntegerField(
-        "Minimum notice (minutes)",
+        _l("Minimum notice (minutes)"),
         default=0,
         validators=[InputRequired(), NumberRange(*LEAD_TIME)],
     )
     window_days = IntegerField(
-        "Bookable days ahead",
+        _l("Bookable days ahead"),
         default=60,
         validators=[InputRequired(), NumberRange(*WINDOW_DAYS)],
     )
     slot_interval_minutes = IntegerField(
-        "Start times every (minutes)",
+        _l("Start times every (minutes)"),
         validators=[Optional(), NumberRange(*INTERVAL)],
-        description="Leave empty to use the duration.",
+        description=_l("Leave empty to use the duration."),
     )
     daily_limit = IntegerField(
-        "At most per day",
+        _l("At most per day"),
         validators=[Optional(), NumberRange(*DAILY_LIMIT)],
-        description="Leave empty for no limit.",
+        description=_l("Leave empty for no limit."),
     )
     location_kind = SelectField(
-        "Where",
+        _l("Where"),
         choices=[SelectChoice(k, label) for k, label in LOCATION_KINDS.items()],
         default="custom",
-        description="Google Meet and Teams links are made in your calendar for new bookings, "
-        "one per booking.",
+        description=_l(
+            "Google Meet and Teams links are made in your calendar for new bookings, "
+            "one per booking."
+        ),
     )
     location = StringField(
-        "Location or meeting link",
+        _l("Location or meeting link"),
         validators=[Length(max=MAX_LOCATION), single_line],
         filters=[_strip],
-        description="The link, phone number or address, for the kinds that need one.",
+        description=_l("The link, phone number or address, for the kinds that need one."),
     )
-    is_active = BooleanField("Offered on my booking page", default=True)
+    is_active = BooleanField(_l("Offered on my booking page"), default=True)
 
 
 RANGE_SPLIT = re.compile(r"\s*[–—-]\s*")
@@ -245,38 +249,38 @@ def parse_ranges(text: str) -> list[tuple[str, str]]:
     """
     parts = [p for p in re.split(r"[,;\n]+", text or "") if p.strip()]
     if not parts:
-        raise ValueError("give at least one range, e.g. 09:00–12:00")
+        raise ValueError(_("give at least one range, e.g. 09:00–12:00"))
     if len(parts) > 24:
-        raise ValueError("at most 24 ranges")
+        raise ValueError(_("at most 24 ranges"))
     spans: list[tuple[int, int]] = []
     for part in parts:
         ends = RANGE_SPLIT.split(part.strip())
         if len(ends) != 2:
-            raise ValueError(f"“{part.strip()}” is not a range like 09:00–12:00")
+            raise ValueError(_("“%(text)s” is not a range like 09:00–12:00", text=part.strip()))
         start, end = (parse_clock(end.strip(), loose=True) for end in ends)
         if start is None or end is None:
-            raise ValueError(f"“{part.strip()}”: times are HH:MM, 00:00 to 24:00")
+            raise ValueError(_("“%(text)s”: times are HH:MM, 00:00 to 24:00", text=part.strip()))
         if end <= start:
-            raise ValueError(f"“{part.strip()}” ends before it starts")
+            raise ValueError(_("“%(text)s” ends before it starts", text=part.strip()))
         spans.append((start, end))
     spans.sort()
-    for (_, prev_end), (start, _) in zip(spans, spans[1:], strict=False):
+    for (_start, prev_end), (start, _end) in zip(spans, spans[1:], strict=False):
         if start < prev_end:
-            raise ValueError("ranges overlap")
+            raise ValueError(_("ranges overlap"))
     return [(format_clock(a), format_clock(b)) for a, b in spans]
 
 
 class OverrideForm(FlaskForm):
-    date = DateField("Date", validators=[InputRequired(message="pick a date")])
+    date = DateField(_l("Date"), validators=[InputRequired(message=_l("pick a date"))])
     mode = RadioField(
-        "On that day",
-        choices=[SelectChoice("off", "Day off"), SelectChoice("hours", "Special hours")],
+        _l("On that day"),
+        choices=[SelectChoice("off", _l("Day off")), SelectChoice("hours", _l("Special hours"))],
         default="off",
         validators=[InputRequired()],
     )
     hours = StringField(
-        "Hours",
-        description="One or more ranges, e.g. 09:00–12:00, 14:00–18:00.",
+        _l("Hours"),
+        description=_l("One or more ranges, e.g. 09:00–12:00, 14:00–18:00."),
         filters=[_strip],
         render_kw={"placeholder": "09:00–12:00, 14:00–18:00", "autocomplete": "off"},
     )
@@ -288,9 +292,9 @@ class OverrideForm(FlaskForm):
 
     def validate_date(self, field) -> None:
         if self.today and field.data and field.data < self.today:
-            raise ValidationError("this date is in the past")
+            raise ValidationError(_("this date is in the past"))
         if self.today and field.data and (field.data - self.today).days > 3 * 366:
-            raise ValidationError("pick a date within the next three years")
+            raise ValidationError(_("pick a date within the next three years"))
 
     def validate_hours(self, field) -> None:
         if self.mode.data != "hours":
@@ -303,17 +307,17 @@ class OverrideForm(FlaskForm):
 
 class TokenForm(FlaskForm):
     name = StringField(
-        "Token name",
+        _l("Token name"),
         validators=[DataRequired(), Length(max=100), single_line],
         filters=[_strip],
-        description="What will use it, e.g. “website” or “zapier”.",
+        description=_l("What will use it, e.g. “website” or “zapier”."),
         render_kw={"autocomplete": "off"},
     )
 
 
 class CancelForm(FlaskForm):
     reason = TextAreaField(
-        "Reason (optional, sent to the invitee)",
+        _l("Reason (optional, sent to the invitee)"),
         validators=[Length(max=5000)],
         filters=[_strip],
     )
@@ -334,27 +338,27 @@ def normalize_origin(text: str) -> str:
     if raw.endswith("/") and raw.count("/") == 3:
         raw = raw[:-1]
     if any(ch.isspace() for ch in raw) or any(ch in raw for ch in "*;,'\"\\"):
-        raise ValueError("use scheme://host[:port], e.g. https://www.example.com")
+        raise ValueError(_("use scheme://host[:port], e.g. https://www.example.com"))
     parts = urlsplit(raw)
     if parts.scheme.lower() not in DEFAULT_PORTS:
-        raise ValueError("only http:// and https:// sites can embed the booking page")
+        raise ValueError(_("only http:// and https:// sites can embed the booking page"))
     if parts.path or parts.query or parts.fragment or raw.endswith(("?", "#")):
-        raise ValueError("give the site's origin only, without a path")
+        raise ValueError(_("give the site's origin only, without a path"))
     if parts.username is not None or parts.password is not None or "@" in parts.netloc:
-        raise ValueError("no user name or password in the address")
+        raise ValueError(_("no user name or password in the address"))
     try:
         port = parts.port
     except ValueError as exc:
-        raise ValueError("the port must be a number from 1 to 65535") from exc
+        raise ValueError(_("the port must be a number from 1 to 65535")) from exc
     host = (parts.hostname or "").lower()
     try:
         host = host.encode("idna").decode("ascii") if host and not host.isascii() else host
     except UnicodeError as exc:
-        raise ValueError("this is not a valid host name") from exc
+        raise ValueError(_("this is not a valid host name")) from exc
     if not host or not HOST_RE.match(host) or len(host) > 253:
-        raise ValueError("this is not a valid host name")
+        raise ValueError(_("this is not a valid host name"))
     if port == 0:
-        raise ValueError("the port must be a number from 1 to 65535")
+        raise ValueError(_("the port must be a number from 1 to 65535"))
     scheme = parts.scheme.lower()
     if port is None or port == DEFAULT_PORTS[scheme]:
         return f"{scheme}://{host}"
@@ -363,8 +367,8 @@ def normalize_origin(text: str) -> str:
 
 class EmbedForm(FlaskForm):
     origins = TextAreaField(
-        "Sites allowed to embed your booking pages",
-        description="One per line, like https://www.example.com (scheme, host and port only).",
+        _l("Sites allowed to embed your booking pages"),
+        description=_l("One per line, like https://www.example.com (scheme, host and port only)."),
         render_kw={"rows": 4, "spellcheck": "false", "autocapitalize": "none"},
     )
 
@@ -375,14 +379,21 @@ class EmbedForm(FlaskForm):
     def validate_origins(self, field) -> None:
         lines = [ln.strip() for ln in (field.data or "").splitlines() if ln.strip()]
         if len(lines) > MAX_ORIGINS:
-            raise ValidationError(f"at most {MAX_ORIGINS} sites")
+            raise ValidationError(_("at most %(num)d sites", num=MAX_ORIGINS))
         clean: list[str] = []
         problems: list[str] = []
         for number, line in enumerate(lines, 1):
             try:
                 origin = normalize_origin(line)
             except ValueError as exc:
-                problems.append(f"line {number} (“{line[:80]}”): {exc}")
+                problems.append(
+                    _(
+                        "line %(num)d (“%(text)s”): %(problem)s",
+                        num=number,
+                        text=line[:80],
+                        problem=exc,
+                    )
+                )
                 continue
             if origin not in clean:
                 clean.append(origin)

@@ -10,6 +10,7 @@ a forged, replayed-elsewhere or stale form is refused.
 from __future__ import annotations
 
 from flask import current_app
+from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 SALT = "kairos.public-form"
@@ -40,13 +41,13 @@ def issue(host_id: int, type_id: int, booking_uid: str = "") -> str:
 def verify(token: str | None, host_id: int, type_id: int, booking_uid: str = "") -> None:
     """Raise :class:`FormTokenError` unless ``token`` is fresh and bound to this scope."""
     if not token or len(token) > 500:
-        raise FormTokenError("this form is missing its security token")
+        raise FormTokenError(_("this form is missing its security token"))
     max_age = current_app.config["FORM_TOKEN_MAX_AGE"]
     try:
         scope = _serializer().loads(token, max_age=max_age)
     except SignatureExpired as exc:
-        raise FormTokenError("this form has expired", expired=True) from exc
+        raise FormTokenError(_("this form has expired"), expired=True) from exc
     except BadSignature as exc:
-        raise FormTokenError("this form's security token is not valid") from exc
+        raise FormTokenError(_("this form's security token is not valid")) from exc
     if scope != _scope(host_id, type_id, booking_uid):
-        raise FormTokenError("this form's security token belongs to another page")
+        raise FormTokenError(_("this form's security token belongs to another page"))

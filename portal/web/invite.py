@@ -10,6 +10,8 @@ send no referrer and are never cached.
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import Length
@@ -30,22 +32,22 @@ SIGNUP_LIMIT = "10/hour"
 
 class AccountForm(FlaskForm):
     name = StringField(
-        "Your name", validators=[Length(max=200)], render_kw={"autocomplete": "name"}
+        _l("Your name"), validators=[Length(max=200)], render_kw={"autocomplete": "name"}
     )
     slug = StringField(
-        "Link name",
+        _l("Link name"),
         validators=[Length(max=40)],
-        description="Your booking page will be at /<link name>.",
+        description=_l("Your booking page will be at /<link name>."),
         render_kw={"autocapitalize": "none", "spellcheck": "false"},
     )
     password = PasswordField(
-        "Password",
+        _l("Password"),
         validators=[Length(max=MAX_PASSWORD)],
-        description=f"At least {MIN_PASSWORD} characters.",
+        description=_l("At least %(num)d characters.", num=MIN_PASSWORD),
         render_kw={"autocomplete": "new-password"},
     )
     confirm = PasswordField(
-        "Repeat the password",
+        _l("Repeat the password"),
         validators=[Length(max=MAX_PASSWORD)],
         render_kw={"autocomplete": "new-password"},
     )
@@ -53,7 +55,7 @@ class AccountForm(FlaskForm):
 
 class SignupForm(AccountForm):
     email = EmailField(
-        "Work e-mail", validators=[Length(max=254)], render_kw={"autocomplete": "email"}
+        _l("Work e-mail"), validators=[Length(max=254)], render_kw={"autocomplete": "email"}
     )
 
 
@@ -83,7 +85,7 @@ def accept(token: str):
                 form[exc.field].errors.append(exc.message)
         else:
             _sign_in(user)
-            flash("Welcome! Check your weekly hours, then connect your calendar.", "info")
+            flash(_("Welcome! Check your weekly hours, then connect your calendar."), "info")
             return redirect(url_for("settings.hours"))
     status = 422 if form.is_submitted() else 200
     page = render_template("admin/invite.html", form=form, email=invite.email, error=error)
@@ -110,7 +112,7 @@ def signup():
             form[exc.field or "email"].errors.append(exc.message)
         else:
             _sign_in(user)
-            flash("Welcome! Check your weekly hours, then connect your calendar.", "info")
+            flash(_("Welcome! Check your weekly hours, then connect your calendar."), "info")
             return redirect(url_for("settings.hours"))
     status = 422 if form.is_submitted() else 200
     page = render_template("admin/signup.html", form=form, domains=signup_domains())

@@ -11,6 +11,7 @@ in the calendars package; these views only parse, call and redirect.
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
@@ -123,7 +124,9 @@ def offer(provider: str, nonce: str) -> Response | str:
     target = safe_next(request.values.get("next")) or url_for("settings.index")
     if flow is None:
         if request.method == "POST":
-            flash("That offer has expired; connect the calendar from the Calendars page.", "info")
+            flash(
+                _("That offer has expired; connect the calendar from the Calendars page."), "info"
+            )
         return redirect(target)
     if request.method == "POST":
         if request.form.get("decision") == "connect":
@@ -132,7 +135,14 @@ def offer(provider: str, nonce: str) -> Response | str:
             except FlowError as exc:
                 flash(str(exc), "error")
                 return redirect(target)
-            flash(f"Connected {flows.title(provider)} ({conn.label}).", "success")
+            flash(
+                _(
+                    "Connected %(provider)s (%(account)s).",
+                    provider=flows.title(provider),
+                    account=conn.label,
+                ),
+                "success",
+            )
             return redirect(_connections_page())
         flows.decline_offer(flow)
         return redirect(target)

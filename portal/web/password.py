@@ -9,6 +9,8 @@ no referrer and are never cached.
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import Email, InputRequired, Length
@@ -29,18 +31,18 @@ bp = Blueprint("password", __name__, url_prefix="/password")
 
 class ForgotForm(FlaskForm):
     email = EmailField(
-        "E-mail",
+        _l("E-mail"),
         validators=[
-            InputRequired("enter the e-mail address of your account"),
+            InputRequired(_l("enter the e-mail address of your account")),
             Length(max=254),
-            Email("enter an e-mail address like name@example.com"),
+            Email(_l("enter an e-mail address like name@example.com")),
         ],
     )
 
 
 class ResetForm(FlaskForm):
-    password = PasswordField("New password", validators=[Length(max=MAX_PASSWORD)])
-    confirm = PasswordField("New password again", validators=[Length(max=MAX_PASSWORD)])
+    password = PasswordField(_l("New password"), validators=[Length(max=MAX_PASSWORD)])
+    confirm = PasswordField(_l("New password again"), validators=[Length(max=MAX_PASSWORD)])
 
 
 def _private(body: str, status: int = 200) -> tuple[str, int, dict[str, str]]:
@@ -78,7 +80,7 @@ def reset(token: str):
         if problem:
             errors[problem[0]] = problem[1]
         elif redeem(token, form.password.data) is not None:
-            flash("Your password was changed. Sign in with the new one.", "success")
+            flash(_("Your password was changed. Sign in with the new one."), "success")
             return redirect("/login")
         else:  # redeemed by a concurrent request a moment ago
             return _private(render_template("password/invalid.html"), 404)

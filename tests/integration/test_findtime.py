@@ -122,7 +122,8 @@ def grid(app, office, monday=None, duration=30, now=None):
 
 
 def cell(week, day: date, label: str):
-    return week.rows[week.times.index(label)][week.days.index(day)]
+    """The cell of ``day`` at wall-clock ``label`` ("10:00") in the host's zone."""
+    return week.rows[week.times.index(time.fromisoformat(label))][week.days.index(day)]
 
 
 # ---------------------------------------------------------------- intervals
@@ -155,7 +156,7 @@ def test_grid_merges_hours_calendars_and_zones(app, office):
     assert week.zone == "Europe/Berlin" and len(week.days) == 5  # nobody works weekends
     assert [p.id for p in week.people] == [office["hana"].id, office["ivo"].id, office["jo"].id]
     # Rows cover everyone's hours in the host's zone: Hana and Jo 09–17, Ivo 11–13 Berlin.
-    assert week.times[0] == "09:00" and week.times[-1] == "16:30"
+    assert week.times[0] == time(9, 0) and week.times[-1] == time(16, 30)
     c = cell(week, tue, "10:00")
     assert c.states == ("free", "off", "busy") and not c.everyone  # Ivo not yet at work, Jo busy
     c = cell(week, tue, "11:00")

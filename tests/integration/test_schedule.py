@@ -7,6 +7,7 @@ import re
 from zoneinfo import ZoneInfo
 
 import pytest
+from babel.dates import format_interval
 
 from portal.booking import schedule, service
 from portal.calendars import sync
@@ -82,7 +83,10 @@ def test_items_merge_hide_own_events_and_skip_other_hosts(app, world):
 def test_day_list(client, world):
     AuthActions(client).login()
     page = client.get("/settings/schedule").text
-    assert f"{day(0):%d %b} – {day(13):%d %b %Y}" in page and "(Europe/Berlin)" in page
+    # The two weeks as one span in the page's language (no Accept-Language: US English).
+    span = format_interval(day(0), day(13), "yMMMd", locale="en_US")  # "Dec 7 – 20, 2026"
+    assert span in page and "(Europe/Berlin)" in page
+    assert day(1).strftime("%A, %B ") in page  # the day headings: "Tuesday, December 8, 2026"
     tuesday = page[page.index(f'id="day-{ymd(1)}"') : page.index(f'id="day-{ymd(2)}"')]
     assert "10:00–10:30" in tuesday and "Intro call: Ada Invitee" in tuesday  # Berlin time
     assert "ada@example.com" in tuesday and "https://meet.example/a" in tuesday

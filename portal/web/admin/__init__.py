@@ -14,6 +14,7 @@ so this module imports none.
 from __future__ import annotations
 
 from flask import Blueprint, current_app, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal.org import settings
@@ -52,16 +53,16 @@ def has_exchange_page() -> bool:
 def _admin_nav():
     def admin_tabs() -> list[tuple[str, str, bool]]:
         tabs = [
-            (url_for("admin.index"), "People", request.endpoint == "admin.index"),
+            (url_for("admin.index"), _("People"), request.endpoint == "admin.index"),
             (
                 url_for("admin.organisation"),
-                "Organisation",
+                _("Organisation"),
                 request.endpoint == "admin.organisation",
             ),
-            (url_for("admin.jobs"), "Job health", request.endpoint == "admin.jobs"),
+            (url_for("admin.jobs"), _("Job health"), request.endpoint == "admin.jobs"),
         ]
         if has_exchange_page():
-            tabs.append((EXCHANGE_PATH, "Exchange", request.path.rstrip("/") == EXCHANGE_PATH))
+            tabs.append((EXCHANGE_PATH, _("Exchange"), request.path.rstrip("/") == EXCHANGE_PATH))
         return tabs
 
     return {"admin_tabs": admin_tabs}

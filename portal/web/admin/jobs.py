@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flask import flash, redirect, url_for
+from flask_babel import gettext as _
 from redis.exceptions import RedisError
 
 from portal.org import health
@@ -40,18 +41,18 @@ def _job_action(act: Callable[[str], bool], job_id: str, done: str):
     try:
         ok = act(job_id)
     except RedisError as exc:
-        ok, message = False, f"Redis is unavailable: {exc}"
+        ok, message = False, _("Redis is unavailable: %(error)s", error=exc)
     else:
-        message = done if ok else "That job is no longer failed."
+        message = done if ok else _("That job is no longer failed.")
     flash(message, "info" if ok else "error")
     return redirect(url_for("admin.jobs"))
 
 
 @bp.post("/jobs/<job_id>/retry")
 def retry_job(job_id: str):
-    return _job_action(health.retry_failed, job_id, f"Job {job_id} is queued again.")
+    return _job_action(health.retry_failed, job_id, _("Job %(job)s is queued again.", job=job_id))
 
 
 @bp.post("/jobs/<job_id>/discard")
 def discard_job(job_id: str):
-    return _job_action(health.discard_failed, job_id, f"Job {job_id} was discarded.")
+    return _job_action(health.discard_failed, job_id, _("Job %(job)s was discarded.", job=job_id))

@@ -4,6 +4,8 @@ and the defaults for new members, saved together (``portal.org.settings``)."""
 from __future__ import annotations
 
 from flask import flash, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, RadioField, SelectChoice, StringField
 from wtforms.validators import InputRequired, Length, NumberRange
@@ -18,11 +20,11 @@ from portal.web.render import form_status, is_htmx, render
 
 
 class OrganisationForm(FlaskForm):
-    self_signup = BooleanField("Let people sign up by themselves")
+    self_signup = BooleanField(_l("Let people sign up by themselves"))
     signup_domains = StringField(
-        "Allowed e-mail domains for sign-up",
+        _l("Allowed e-mail domains for sign-up"),
         validators=[Length(max=2000)],
-        description="Separated by commas, e.g. example.com, example.org.",
+        description=_l("Separated by commas, e.g. example.com, example.org."),
     )
     provider_google = BooleanField(settings.PROVIDER_TITLES["google"])
     provider_microsoft = BooleanField(settings.PROVIDER_TITLES["microsoft"])
@@ -30,43 +32,45 @@ class OrganisationForm(FlaskForm):
     provider_caldav = BooleanField(settings.PROVIDER_TITLES["caldav"])
     provider_ics = BooleanField(settings.PROVIDER_TITLES["ics"])
     connect_policy = RadioField(
-        "Who may connect calendars",
+        _l("Who may connect calendars"),
         choices=[
-            SelectChoice("everyone", "Every member"),
-            SelectChoice("members", "Only the members ticked below"),
-            SelectChoice("domains", "Members whose e-mail address is in these domains"),
+            SelectChoice("everyone", _l("Every member")),
+            SelectChoice("members", _l("Only the members ticked below")),
+            SelectChoice("domains", _l("Members whose e-mail address is in these domains")),
         ],
         default="everyone",
         validators=[InputRequired()],
     )
     connect_domains = StringField(
-        "Domains that may connect calendars",
+        _l("Domains that may connect calendars"),
         validators=[Length(max=2000)],
-        description="Separated by commas. Admins may always connect.",
+        description=_l("Separated by commas. Admins may always connect."),
     )
     default_timezone = StringField(
-        "Time zone", validators=[InputRequired(), valid_timezone], default="UTC"
+        _l("Time zone"), validators=[InputRequired(), valid_timezone], default="UTC"
     )
     lead_time_minutes = IntegerField(
-        "Minimum notice (minutes)", validators=[InputRequired(), NumberRange(*LEAD_TIME)], default=0
+        _l("Minimum notice (minutes)"),
+        validators=[InputRequired(), NumberRange(*LEAD_TIME)],
+        default=0,
     )
     buffer_before_minutes = IntegerField(
-        "Buffer before meetings (minutes)",
+        _l("Buffer before meetings (minutes)"),
         validators=[InputRequired(), NumberRange(*BUFFER)],
         default=0,
     )
     buffer_after_minutes = IntegerField(
-        "Buffer after meetings (minutes)",
+        _l("Buffer after meetings (minutes)"),
         validators=[InputRequired(), NumberRange(*BUFFER)],
         default=0,
     )
-    hours_0 = StringField("Monday", validators=[Length(max=500)])
-    hours_1 = StringField("Tuesday", validators=[Length(max=500)])
-    hours_2 = StringField("Wednesday", validators=[Length(max=500)])
-    hours_3 = StringField("Thursday", validators=[Length(max=500)])
-    hours_4 = StringField("Friday", validators=[Length(max=500)])
-    hours_5 = StringField("Saturday", validators=[Length(max=500)])
-    hours_6 = StringField("Sunday", validators=[Length(max=500)])
+    hours_0 = StringField(_l("Monday"), validators=[Length(max=500)])
+    hours_1 = StringField(_l("Tuesday"), validators=[Length(max=500)])
+    hours_2 = StringField(_l("Wednesday"), validators=[Length(max=500)])
+    hours_3 = StringField(_l("Thursday"), validators=[Length(max=500)])
+    hours_4 = StringField(_l("Friday"), validators=[Length(max=500)])
+    hours_5 = StringField(_l("Saturday"), validators=[Length(max=500)])
+    hours_6 = StringField(_l("Sunday"), validators=[Length(max=500)])
 
 
 def _org_form(org: settings.Organisation) -> OrganisationForm:
@@ -163,6 +167,6 @@ def organisation():
         return _org_page(form, members, status=form_status(422))
     settings.save_organisation(org)
     if not is_htmx():
-        flash("Organisation settings saved.", "info")
+        flash(_("Organisation settings saved."), "info")
         return redirect(url_for("admin.organisation"))
     return _stored_org_page(saved=True)

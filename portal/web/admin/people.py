@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from flask import abort, flash, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField
@@ -18,14 +20,14 @@ from portal.web.render import form_status, render
 
 class InviteForm(FlaskForm):
     email = EmailField(
-        "E-mail address",
+        _l("E-mail address"),
         validators=[
-            InputRequired("enter the co-worker's e-mail address"),
+            InputRequired(_l("enter the co-worker's e-mail address")),
             Length(max=254),
-            Email("enter an e-mail address like name@example.com"),
+            Email(_l("enter an e-mail address like name@example.com")),
         ],
     )
-    is_admin = BooleanField("Make them an admin too")
+    is_admin = BooleanField(_l("Make them an admin too"))
 
 
 def _people_page(
@@ -76,7 +78,7 @@ def revoke(invite_id: int):
     if row is None:
         abort(404)
     if invites.revoke_invite(row):
-        flash(f"The invitation for {row.email} no longer works.", "info")
+        flash(_("The invitation for %(email)s no longer works.", email=row.email), "info")
     return _after_action()
 
 
@@ -103,7 +105,13 @@ def set_admin(user_id: int):
         people.set_admin(user, value)
     except AdminError as exc:
         return _after_action(exc.message)
-    flash(f"{user.display_name} {'is now an admin' if value else 'is no longer an admin'}.", "info")
+    name = user.display_name
+    flash(
+        _("%(name)s is now an admin.", name=name)
+        if value
+        else _("%(name)s is no longer an admin.", name=name),
+        "info",
+    )
     if not value and user.id == current_user.id:
         return redirect(url_for("settings.index"))  # these pages are not theirs any more
     return _after_action()
@@ -117,8 +125,11 @@ def deactivate(user_id: int):
     except AdminError as exc:
         return _after_action(exc.message)
     flash(
-        f"{user.display_name} is deactivated: signed out, booking pages closed, "
-        "calendar access removed. Their bookings are kept.",
+        _(
+            "%(name)s is deactivated: signed out, booking pages closed, calendar access "
+            "removed. Their bookings are kept.",
+            name=user.display_name,
+        ),
         "info",
     )
     return _after_action()
@@ -128,5 +139,8 @@ def deactivate(user_id: int):
 def reactivate(user_id: int):
     user = _member(user_id)
     people.reactivate(user)
-    flash(f"{user.display_name} can sign in again (and reconnect their calendars).", "info")
+    flash(
+        _("%(name)s can sign in again (and reconnect their calendars).", name=user.display_name),
+        "info",
+    )
     return _after_action()
