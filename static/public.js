@@ -12,6 +12,11 @@
   }
   function targetOf(event) { return (event.detail && event.detail.target) || event.target; }
 
+  /* Texts in the page's language, from <body data-texts> (templates/public/layout.html). */
+  var TEXTS = {};
+  try { TEXTS = JSON.parse(document.body.getAttribute("data-texts") || "{}"); } catch (err) { TEXTS = {}; }
+  function t(key, english) { return TEXTS[key] || english; }
+
   /* ------------------------------------------------------------ month grid (ARIA grid) */
 
   /* One Tab stop for the whole month: the chosen day, else the first day with times.
@@ -116,7 +121,7 @@
   document.addEventListener("htmx:beforeRequest", function (e) {
     var target = targetOf(e);
     if (!target || (target.id !== "slots" && target.id !== "picker")) return;
-    status("Loading times…");
+    status(t("loading", "Loading times…"));
     var slots = document.getElementById("slots");
     if (slots) slots.setAttribute("aria-busy", "true");
   });
@@ -134,7 +139,7 @@
     if (!target || (target.id !== "slots" && target.id !== "picker")) return;
     var slots = document.getElementById("slots");
     if (slots) slots.removeAttribute("aria-busy");
-    status("The times could not be loaded. Please try again.");
+    status(t("load_failed", "The times could not be loaded. Please try again."));
   }
   document.addEventListener("htmx:responseError", loadFailed);
   document.addEventListener("htmx:sendError", loadFailed);
@@ -242,8 +247,8 @@
     input.className = "tz-search";
     input.autocomplete = "off";
     input.spellcheck = false;
-    input.placeholder = "Find a city, country or UTC+2";
-    input.setAttribute("aria-label", "Find a city or country in the list");
+    input.placeholder = t("zone_search", "Find a city, country or UTC+2");
+    input.setAttribute("aria-label", t("zone_search_label", "Find a city or country in the list"));
     input.setAttribute("aria-controls", "tz");
     var row = select.closest(".tz-row") || select;
     row.parentNode.insertBefore(input, row);
@@ -288,13 +293,13 @@
     source.select();
     if (navigator.clipboard && window.isSecureContext) {
       navigator.clipboard.writeText(source.value).then(
-        function () { done("Copied"); },
-        function () { done("Press Ctrl+C to copy"); }
+        function () { done(t("copied", "Copied")); },
+        function () { done(t("copy_keys", "Press Ctrl+C to copy")); }
       );
     } else {
       var ok = false;
       try { ok = document.execCommand("copy"); } catch (err) { ok = false; }
-      done(ok ? "Copied" : "Press Ctrl+C to copy");
+      done(ok ? t("copied", "Copied") : t("copy_keys", "Press Ctrl+C to copy"));
     }
   });
 
@@ -311,11 +316,11 @@
     var keep = document.createElement("button");
     keep.type = "button";
     keep.className = "secondary";
-    keep.textContent = "No, keep it";
+    keep.textContent = t("keep_it", "No, keep it");
     var label = button.textContent;
     form.dataset.confirmed = "asked";
     button.parentNode.insertBefore(question, button);
-    button.textContent = "Yes, cancel booking";
+    button.textContent = t("yes_cancel", "Yes, cancel booking");
     button.setAttribute("aria-describedby", "confirm-question");
     button.insertAdjacentElement("afterend", keep);
     button.insertAdjacentText("afterend", " ");

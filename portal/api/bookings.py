@@ -7,7 +7,7 @@ from datetime import datetime
 
 from flask import g, jsonify, url_for
 
-from portal import clock
+from portal import clock, i18n
 from portal.api.base import ApiError, bp, day_range, not_found, operation, require_token
 from portal.api.schemas.bookings import (
     MAX_SLOT_RANGE_DAYS,
@@ -106,6 +106,7 @@ def create_booking(host: str, type: str, body: BookingRequest):
         now=clock.now(),
         answers=body.answers,
         live_timeout=live_check_timeout(),
+        locale=body.language or (i18n.browser_locale() or i18n.DEFAULT).split("_")[0],
     )
     _check_replay(result, mt, body.start, email)
     answer = shape.booking_dict(

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext as _
 
 MAX_NAME = 200
 MAX_NOTES = 5000
@@ -50,7 +51,7 @@ def zone(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     # OSError: a key naming a tzdata directory ("Europe") fails as IsADirectoryError.
     except (ZoneInfoNotFoundError, ValueError, TypeError, OSError) as exc:
-        raise BookingError("unknown time zone", "timezone") from exc
+        raise BookingError(_("unknown time zone"), "timezone") from exc
 
 
 def is_valid_zone(name: str) -> bool:
@@ -64,20 +65,23 @@ def is_valid_zone(name: str) -> bool:
 def clean_invitee(name: str, email: str, timezone: str, notes: str) -> tuple[str, str, str, str]:
     name = (name or "").strip()
     if not name:
-        raise BookingError("name is required", "name")
+        raise BookingError(_("name is required"), "name")
     if len(name) > MAX_NAME:
-        raise BookingError(f"name is longer than {MAX_NAME} characters", "name")
+        raise BookingError(_("name is longer than %(max)d characters", max=MAX_NAME), "name")
     if any(ch in name for ch in "\r\n\x00"):
-        raise BookingError("name cannot contain line breaks", "name")
+        raise BookingError(_("name cannot contain line breaks"), "name")
     try:
         email = validate_email((email or "").strip(), check_deliverability=False).normalized
     except EmailNotValidError as exc:
-        raise BookingError(f"invalid e-mail address: {exc}", "email") from exc
+        message = _("invalid e-mail address")
+        if message == "invalid e-mail address":  # in English the validator's reason helps
+            message = f"{message}: {exc}"
+        raise BookingError(message, "email") from exc
     timezone = (timezone or "UTC").strip()
     zone(timezone)
     notes = notes or ""
     if len(notes) > MAX_NOTES:
-        raise BookingError(f"notes are longer than {MAX_NOTES} characters", "notes")
+        raise BookingError(_("notes are longer than %(max)d characters", max=MAX_NOTES), "notes")
     return name, email.lower(), timezone, notes
 
 

@@ -30,6 +30,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from flask_babel import gettext as _
+
 from portal.models import Booking, Calendar, Connection, MeetingType, Outbox, User, from_db
 
 KINDS: dict[str, str] = {
@@ -299,11 +301,11 @@ def describe(kind: str, location: str) -> str:
     if kind in CONFERENCE_NAMES:
         return CONFERENCE_NAMES[kind]
     if kind in ("link", "personal"):
-        return "Online meeting"
+        return _("Online meeting")
     if kind == "phone":
-        return "Phone call"
+        return _("Phone call")
     if kind == "custom" and location.startswith(("https://", "http://")):
-        return "Online meeting"
+        return _("Online meeting")
     return location
 
 

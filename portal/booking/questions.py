@@ -22,6 +22,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import gettext as _
+
 from portal.models import MeetingType, Question
 
 KINDS: dict[str, str] = {
@@ -210,12 +212,12 @@ def normalize_phone(value: str) -> str | None:
 
 def _text(value: object, field: str, limit: int, one_line: bool) -> str:
     if not isinstance(value, str):
-        raise QuestionError(field, "expected text")
+        raise QuestionError(field, _("expected text"))
     value = value.replace("\r\n", "\n").strip()
     if one_line and "\n" in value:
-        raise QuestionError(field, "use a single line")
+        raise QuestionError(field, _("use a single line"))
     if len(value) > limit:
-        raise QuestionError(field, f"at most {limit} characters")
+        raise QuestionError(field, _("at most %(max)d characters", max=limit))
     return value
 
 
@@ -228,14 +230,16 @@ def clean_answer(q: Question, value: object) -> str | list[str]:
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise QuestionError(field, "expected a list of choices")
+            raise QuestionError(field, _("expected a list of choices"))
         options = q.option_list()
         unknown = [v for v in value if v not in options]
         if unknown:
-            raise QuestionError(field, f"“{unknown[0][:80]}” is not one of the choices")
+            raise QuestionError(
+                field, _("“%(answer)s” is not one of the choices", answer=unknown[0][:80])
+            )
         chosen = [o for o in options if o in value]  # the host's order, no duplicates
         if q.required and not chosen:
-            raise QuestionError(field, "please choose at least one")
+            raise QuestionError(field, _("please choose at least one"))
         return chosen
     if value is None:
         value = ""
@@ -245,14 +249,14 @@ def clean_answer(q: Question, value: object) -> str | list[str]:
         text = _text(value, field, MAX_SHORT, one_line=True)
     if not text:
         if q.required:
-            raise QuestionError(field, "this question needs an answer")
+            raise QuestionError(field, _("this question needs an answer"))
         return ""
     if q.kind == "single_choice" and text not in q.option_list():
-        raise QuestionError(field, "please pick one of the choices")
+        raise QuestionError(field, _("please pick one of the choices"))
     if q.kind == "phone":
         phone = normalize_phone(text)
         if phone is None:
-            raise QuestionError(field, "enter a phone number, e.g. +49 30 1234567")
+            raise QuestionError(field, _("enter a phone number, e.g. +49 30 1234567"))
         return phone
     return text
 
@@ -265,12 +269,12 @@ def clean_answers(mt: MeetingType, raw: Mapping[str, Any] | None) -> list[dict[s
     """
     raw = raw or {}
     if not isinstance(raw, Mapping):
-        raise QuestionError("answers", "expected an object of question keys to answers")
+        raise QuestionError("answers", _("expected an object of question keys to answers"))
     questions = mt.question_list()
     known = {q.key for q in questions}
     for key in raw:
         if key not in known:
-            raise QuestionError(f"answers.{key}", "this meeting type has no such question")
+            raise QuestionError(f"answers.{key}", _("this meeting type has no such question"))
     return [
         {"key": q.key, "label": q.label, "kind": q.kind, "value": clean_answer(q, raw.get(q.key))}
         for q in questions

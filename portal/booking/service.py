@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from flask_babel import gettext as _
 from peewee import IntegrityError
 
 from portal.booking import availability as engine
@@ -114,7 +115,7 @@ def live_busy(
         return live_check.live_busy(host, lo, hi, timeout, now=now)
     except live_check.LiveCheckFailed as exc:
         raise CalendarUnavailable(
-            "we could not check the host's calendar just now; please try again shortly"
+            _("we could not check the host's calendar just now; please try again shortly")
         ) from exc
 
 
@@ -149,7 +150,7 @@ class Offer:
     def check(self, host: User, exclude: int | None = None) -> None:
         """Raise unless the start is offered given the host's bookings as they are now."""
         if self.start < self.now:
-            raise BookingError("this time is in the past", "start")
+            raise BookingError(_("this time is in the past"), "start")
         end = self.start + self.mrules.duration
         booked = existing_bookings(host, self.start - _PAD, end + _PAD, exclude=exclude)
         rules, mrules, now, start = self.rules, self.mrules, self.now, self.start
@@ -161,8 +162,8 @@ class Offer:
         # no UID to recognise it by (portal.calendars.own_events does where they do).
         external = [b for b in self.busy if not _within_booking(b, booked)]
         if engine.is_offered(rules, mrules, external, [], now, start):
-            raise SlotTaken("this time was just taken; please pick another", "start")
-        raise BookingError("this time is not available", "start")
+            raise SlotTaken(_("this time was just taken; please pick another"), "start")
+        raise BookingError(_("this time is not available"), "start")
 
 
 # Busy time and bookings are read this far around the slot: more than any buffer, and the
@@ -190,12 +191,14 @@ def book(
     now: datetime,
     answers: dict | None = None,
     live_timeout: float = LIVE_CHECK_TIMEOUT,
+    locale: str = "",
 ) -> Result:
     """Create a confirmed booking if ``start`` is still offered; exactly one racer wins.
 
     ``answers`` maps the type's question keys to the invitee's answers
     (``portal.booking.questions``); a bad one is refused on ``answers.<key>``.
     ``live_timeout`` bounds the re-read of the host's calendars (see ``live_busy``).
+    ``locale`` is the invitee's language ("de"), kept for their e-mails and pages.
     """
     name, email, timezone, notes = clean_invitee(name, email, timezone, notes)
     try:
@@ -223,6 +226,7 @@ def book(
                 notes,
                 idempotency_key,
                 answers=json.dumps(answered, ensure_ascii=False),
+                locale=locale,
             )
             write_back.attach_calendar_event(booking)
             recorded = record_event(booking, "created", now=now, new=True)
@@ -234,6 +238,11 @@ def book(
         raise
     outbox.send(recorded)
     return Result(booking, True)
+
+
+def _status(status: str) -> str:
+    """A booking's status as words in a refusal ("already cancelled")."""
+    return {"cancelled": _("cancelled"), "rescheduled": _("rescheduled")}.get(status, status)
 
 
 def _prior(host: User, idempotency_key: str | None) -> Booking | None:
@@ -295,13 +304,13 @@ def cancel(
     (e.g. to record that it did not take place).
     """
     if len(reason or "") > MAX_NOTES:
-        raise BookingError("reason is too long", "reason")
+        raise BookingError(_("reason is too long"), "reason")
     with host_lock(booking.host_id):
         fresh = Booking.get_by_id(booking.id)
         if fresh.status != "confirmed":
-            raise NotAllowed(f"this booking is already {fresh.status}")
+            raise NotAllowed(_("this booking is already %(status)s", status=_status(fresh.status)))
         if by == "invitee" and fresh.start_utc <= now:
-            raise NotAllowed("this meeting has already started")
+            raise NotAllowed(_("this meeting has already started"))
         fresh.status = "cancelled"
         fresh.cancelled_by = by
         fresh.cancel_reason = reason or ""
@@ -333,12 +342,17 @@ def reschedule(
     with host_lock(booking.host_id):
         old = Booking.get_by_id(booking.id)
         if old.status != "confirmed":
-            raise NotAllowed(f"this booking is {old.status} and cannot be rescheduled")
+            raise NotAllowed(
+                _(
+                    "this booking is %(status)s and cannot be rescheduled",
+                    status=_status(old.status),
+                )
+            )
         if old.start_utc <= now:
-            raise NotAllowed("this meeting has already started and cannot be rescheduled")
+            raise NotAllowed(_("this meeting has already started and cannot be rescheduled"))
         mt = MeetingType.get_or_none(MeetingType.id == old.meeting_type_id)
         if mt is None:
-            raise NotAllowed("this meeting type no longer exists")
+            raise NotAllowed(_("this meeting type no longer exists"))
         host = User.get_by_id(old.host_id)
         Offer.read(host, mt, start, now, live).check(host, exclude=old.id)
         old.status = "rescheduled"
@@ -358,6 +372,7 @@ def reschedule(
             sequence=old.sequence + 1,
             rescheduled_from=old,
             answers=old.answers,
+            locale=old.locale,  # a moved booking keeps its invitee's language
         )
         # The calendar event follows the booking it now belongs to.
         moved = CalendarEvent.update(booking=new).where(CalendarEvent.booking == old).execute()

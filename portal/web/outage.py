@@ -20,9 +20,11 @@ import sqlite3
 
 import psycopg2
 from flask import Blueprint, Flask, current_app, jsonify, request
+from flask_babel import gettext as _
 from peewee import InterfaceError, OperationalError, PeeweeException
 from playhouse.pool import MaxConnectionsExceeded
 
+from portal import i18n
 from portal.models import db
 
 # How long a client is asked to wait: a restarting PostgreSQL or a held SQLite lock
@@ -71,7 +73,9 @@ def unavailable(exc: Exception):
     current_app.logger.warning(
         "database unavailable (%s %s): %s", request.method, request.path, exc
     )
-    message = "The service is temporarily unavailable. Please try again shortly."
+    # The visitor's language from the request alone: a host's own setting needs a query.
+    i18n.use_locale(i18n.browser_locale() or i18n.DEFAULT)
+    message = _("The service is temporarily unavailable. Please try again shortly.")
     if request.path.startswith("/api/"):
         response = jsonify({"error": {"code": "unavailable", "message": message}})
     else:

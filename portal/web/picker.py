@@ -20,9 +20,12 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from flask import current_app, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
-from portal import clock
+from portal import clock, i18n
 from portal.booking import slot_memo
 from portal.booking.rules import available_slots, local_day_range
 from portal.models import MeetingType, User, db
@@ -58,43 +61,72 @@ def add_month(first: date, months: int) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
+# The tz database's regions as the zone list's groups.
+REGIONS = {
+    "Africa": _l("Africa"),
+    "America": _l("America"),
+    "Antarctica": _l("Antarctica"),
+    "Arctic": _l("Arctic"),
+    "Asia": _l("Asia"),
+    "Atlantic": _l("Atlantic"),
+    "Australia": _l("Australia"),
+    "Europe": _l("Europe"),
+    "Indian": _l("Indian Ocean"),
+    "Pacific": _l("Pacific"),
+}
+
+
 def zone_options(selected: str) -> Markup:
     """The zone select's ``<optgroup>``s: canonical zones by region (:mod:`portal.web.timezones`).
 
-    Each option reads "Kathmandu, Nepal (UTC+05:45, now 14:50)", so the local time tells
-    the visitor at a glance whether it is theirs; the labels change once a minute.
+    Each option reads "Kathmandu, Nepal (UTC+05:45, now 2:50 PM)" in the page's language,
+    so the local time tells the visitor at a glance whether it is theirs; the labels change
+    once a minute.
     """
-    return _zone_options(selected, clock.now().replace(second=0, microsecond=0))
+    locale = str(get_locale() or i18n.DEFAULT)
+    return _zone_options(selected, clock.now().replace(second=0, microsecond=0), locale)
 
 
 @lru_cache(maxsize=64)
-def _zone_options(selected: str, minute: datetime) -> Markup:
+def _zone_options(selected: str, minute: datetime, locale: str) -> Markup:
     option = Markup('<option value="{}"{}>{}</option>')
     chosen = Markup(" selected")
+    pattern = _("%(where)s (%(offset)s, now %(time)s)")
     groups: list[Markup] = []
     if selected not in {z.name for z in timezones.zones()}:  # a valid zone with no place
-        groups.append(option.format(selected, chosen, timezones.describe(selected, minute)))
+        text = timezones.describe(selected, minute, locale, pattern)
+        groups.append(option.format(selected, chosen, text))
     for region, members in groupby(timezones.zones(), key=lambda z: z.region):
-        options = Markup("").join(
-            option.format(z.name, chosen if z.name == selected else "", timezones.label(z, minute))
-            for z in members
+        labelled = sorted(
+            ((timezones.label(z, minute, locale, pattern), z) for z in members),
+            key=lambda pair: pair[0].casefold(),
         )
-        groups.append(Markup('<optgroup label="{}">{}</optgroup>').format(region, options))
+        options = Markup("").join(
+            option.format(z.name, chosen if z.name == selected else "", text)
+            for text, z in labelled
+        )
+        name = str(REGIONS.get(region, region))
+        groups.append(Markup('<optgroup label="{}">{}</optgroup>').format(name, options))
     return Markup("").join(groups)
 
 
 def day_label(day: date) -> str:
-    return f"{day:%A}, {day.day} {day:%B %Y}"
+    return i18n.day_label(day)
 
 
 def time_label(moment: datetime) -> str:
-    return f"{moment:%H:%M}"
+    return i18n.time_label(moment)
 
 
 def slot_label(start: datetime, minutes: int) -> str:
-    """A time button's accessible name: "Monday 7 December 2026, 09:00–09:30"."""
+    """A time button's accessible name: "Monday, December 7, 2026, 9:00 AM – 9:30 AM"."""
     end = start + timedelta(minutes=minutes)
-    return f"{start:%A} {start.day} {start:%B %Y}, {time_label(start)}\u2013{time_label(end)}"
+    return _(
+        "%(day)s, %(start)s – %(end)s",
+        day=i18n.day_label(start),
+        start=i18n.time_label(start),
+        end=i18n.time_label(end),
+    )
 
 
 # --------------------------------------------------------------------------- the picker
@@ -164,7 +196,7 @@ class Picker:
 
     @property
     def month_label(self) -> str:
-        return f"{self.month:%B %Y}"
+        return i18n.month_label(self.month)
 
 
 def _compute_slots_by_day(

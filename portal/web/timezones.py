@@ -16,6 +16,9 @@ from functools import cache, lru_cache
 from importlib.resources import files
 from zoneinfo import ZoneInfo
 
+from babel import Locale
+from babel.dates import format_time, get_timezone_location
+
 
 @dataclass(frozen=True)
 class Zone:
@@ -23,6 +26,7 @@ class Zone:
     region: str  # "America"
     place: str  # "Buenos Aires"
     country: str  # "Argentina"
+    code: str = ""  # "AR", the ISO 3166 code (for the country's name in other languages)
 
 
 def _rows(filename: str) -> list[list[str]]:
@@ -42,7 +46,7 @@ def zones() -> tuple[Zone, ...]:
         country = countries.get(code, code)
         parts = rest.replace("_", " ").split("/")
         place = parts[-1] if parts[0] in (parts[-1], country) else f"{parts[-1]} ({parts[0]})"
-        found.add(Zone(name, region, place, country))
+        found.add(Zone(name, region, place, country, code))
     return tuple(sorted(found, key=lambda z: (z.region != "UTC", z.region, z.place)))
 
 
@@ -96,14 +100,35 @@ def offset_label(moment: datetime) -> str:
     return f"UTC{sign}{hours:02d}:{mins:02d}"
 
 
-def label(zone: Zone, now: datetime) -> str:
-    """``Kathmandu, Nepal (UTC+05:45, now 14:50)``: what the option shows and is searched by."""
+# What an option says, with the place, the offset and the local time; callers pass it
+# translated (the place names themselves come from CLDR).
+PATTERN = "%(where)s (%(offset)s, now %(time)s)"
+
+
+@lru_cache(maxsize=4096)
+def where(zone: Zone, locale: str = "en") -> str:
+    """ "Kathmandu, Nepal" / "Katmandou, Népal": the place and country in ``locale``.
+
+    English keeps the tz database's own names; other languages take CLDR's exemplar city
+    and country name (through Babel), falling back to the English ones.
+    """
+    lang = Locale.parse(locale)
+    place, country = zone.place, zone.country
+    if lang.language != "en" and zone.code:
+        place = get_timezone_location(zone.name, locale=lang, return_city=True) or place
+        country = lang.territories.get(zone.code, country)
+    return f"{place}, {country}" if country else place
+
+
+def label(zone: Zone, now: datetime, locale: str = "en", pattern: str = PATTERN) -> str:
+    """``Kathmandu, Nepal (UTC+05:45, now 2:50 PM)``: what the option shows and is searched
+    by, in ``locale`` (its names and its clock); ``pattern`` is :data:`PATTERN` translated."""
     local = now.astimezone(_zoneinfo(zone.name))
-    where = f"{zone.place}, {zone.country}" if zone.country else zone.place
-    return f"{where} ({offset_label(local)}, now {local:%H:%M})"
+    time = format_time(local, "short", locale=locale)
+    return pattern % {"where": where(zone, locale), "offset": offset_label(local), "time": time}
 
 
-def describe(name: str, now: datetime) -> str:
+def describe(name: str, now: datetime, locale: str = "en", pattern: str = PATTERN) -> str:
     """The label of any valid zone, listed or not (an unlisted one shows its own name)."""
     zone = _by_name().get(canonical(name)) or Zone(name, "Other", name.replace("_", " "), "")
-    return label(zone, now)
+    return label(zone, now, locale, pattern)

@@ -178,3 +178,44 @@ def test_public_pages_fit_a_phone(live_server, alice, new_page):
     page.goto(live_server.at("/nobody"))
     checks.append(("not found", no_horizontal_overflow(page)))
     assert [name for name, ok in checks if not ok] == []
+
+
+def test_invitee_switches_to_german_and_books(live_server, alice, new_page):
+    """The language switcher, then day, time and booking: all of it in German, kept in the
+    booking (issue #14)."""
+    from babel.dates import format_date
+
+    page = new_page()  # an English (en-GB) browser
+    page.goto(live_server.at("/alice/intro"))
+    switcher = page.get_by_role("navigation", name="Language")
+    switcher.get_by_role("link", name="Deutsch").click()
+    expect(page.locator("html")).to_have_attribute("lang", "de")
+    expect(page.get_by_role("heading", name="Tag und Uhrzeit wählen")).to_be_visible()
+    expect(page.get_by_role("navigation", name="Sprache").get_by_role("link", name="Deutsch"))
+    expect(page.locator("table.cal thead th").first).to_contain_text("Mo.")
+
+    day = a_weekday_ahead()
+    if page.locator(f'a.cal-day[data-date="{day.isoformat()}"]').count() == 0:
+        page.get_by_role("link", name="Nächster Monat").click()
+    page.locator(f'a.cal-day[data-date="{day.isoformat()}"]').click()
+    heading = format_date(day, "full", locale="de")  # "Dienstag, 1. Dezember 2026"
+    expect(page.locator("#slots .slots-title")).to_have_text(heading)
+    expect(page).to_have_url(re.compile(r"lang=de"))
+    first = page.locator("#slots a.slot").first
+    expect(first).to_have_text("09:00")
+    expect(first).to_have_attribute("aria-label", f"{heading}, 09:00 – 09:30")
+    first.click()
+
+    expect(page.get_by_role("heading", name="Ihre Angaben")).to_be_visible()
+    page.get_by_label("Ihr Name").fill("Bruno Gast")
+    page.get_by_label("E-Mail").fill("bruno@example.com")
+    page.get_by_role("button", name="Buchung bestätigen").click()
+
+    expect(page.locator(".status")).to_have_text("Bestätigt")
+    expect(
+        page.get_by_role("heading", name="Ihr Termin mit Alice Example ist gebucht")
+    ).to_be_visible()
+    expect(page.locator(".details")).to_contain_text(f"{heading}, 09:00 – 09:30")
+    expect(page.locator("html")).to_have_attribute("lang", "de")
+    with live_server.app.app_context(), db.connection_context():
+        assert Booking.get(Booking.invitee_email == "bruno@example.com").locale == "de"

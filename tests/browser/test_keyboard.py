@@ -109,8 +109,9 @@ def test_book_by_keyboard_within_the_budget(live_server, alice, new_page):
     first = page.locator("#slots a.slot").first
     expect(first).to_be_focused()
     label = first.get_attribute("aria-label")
-    assert label.startswith(f"{target:%A} {target.day} {target:%B %Y}, ")
-    assert re.search(r", \d\d:\d\d–\d\d:\d\d$", label), label
+    # The browser reads British English: "Wednesday, 9 December 2026, 09:00 – 09:30".
+    assert label.startswith(f"{target:%A}, {target.day} {target:%B %Y}, ")
+    assert re.search(r", \d\d:\d\d – \d\d:\d\d$", label), label
     assert "Loading times…" in page.evaluate("window.__status")
     assert "busy" in page.evaluate("window.__status")
     expect(page.locator("#slots")).not_to_have_attribute("aria-busy", "true")

@@ -14,6 +14,7 @@ from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from babel.dates import format_date
 
 from portal.booking import links, service
 from portal.models import Booking, User, db
@@ -21,11 +22,13 @@ from portal.notify import booking_mail
 from tests.support.clock import at, day
 
 HX_SLOTS = {"HX-Request": "true", "HX-Target": "slots"}
+EN_GB = {"Accept-Language": "en-GB"}
 SLOT_AT = at(1, 9, tz="Europe/Berlin")  # Tuesday 09:00 in Berlin: the day's first slot
 
 
 def spoken(d) -> str:
-    return f"{d:%A}, {d.day} {d:%B %Y}"
+    """A day as the pages name it in (US) English: "Tuesday, December 1, 2026"."""
+    return format_date(d, "full", locale="en")
 
 
 @pytest.fixture
@@ -70,9 +73,13 @@ def test_each_step_has_its_own_title(client, site):
 def test_time_buttons_are_named_with_their_date_and_range(client, site):
     page = client.get(f"/alice/intro?tz=Europe/Berlin&date={day(1)}").text
     names = re.findall(r'class="slot" href="[^"]+" aria-label="([^"]+)">([^<]+)<', page)
-    d = day(1)
-    assert names[0] == (f"{d:%A} {d.day} {d:%B %Y}, 09:00–09:30", "09:00")
-    assert names[-1] == (f"{d:%A} {d.day} {d:%B %Y}, 16:30–17:00", "16:30")
+    d = spoken(day(1))
+    assert names[0] == (f"{d}, 9:00\u202fAM – 9:30\u202fAM", "9:00\u202fAM")
+    assert names[-1] == (f"{d}, 4:30\u202fPM – 5:00\u202fPM", "4:30\u202fPM")
+    # 24-hour times where the reader's English writes them so.
+    page = client.get(f"/alice/intro?tz=Europe/Berlin&date={day(1)}", headers=EN_GB).text
+    names = re.findall(r'class="slot" href="[^"]+" aria-label="([^"]+)">([^<]+)<', page)
+    assert names[0] == (f"{format_date(day(1), 'full', locale='en_GB')}, 09:00 – 09:30", "09:00")
 
 
 def test_month_is_a_grid_with_named_days(client, site):

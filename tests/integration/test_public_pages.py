@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
+from babel.dates import format_date, format_time
 
 from portal.booking import service
 from portal.models import Booking, MeetingType, User, db
@@ -21,18 +22,24 @@ SLOT = iso_z(SLOT_AT)
 
 
 def spoken(d: date) -> str:
-    """How the pages name a day: 'Tuesday, 1 December 2026'."""
-    return f"{d:%A}, {d.day} {d:%B %Y}"
+    """How the pages name a day (no Accept-Language: US English): 'Tuesday, December 1, 2026'."""
+    return format_date(d, "full", locale="en")
 
 
 def hhmm(instant: datetime, tz: ZoneInfo) -> str:
-    return instant.astimezone(tz).strftime("%H:%M")
+    """A time as the pages show it in US English: '3:00\u202fAM'."""
+    return format_time(instant.astimezone(tz), "short", locale="en")
+
+
+def clock(hour: int, minute: int = 0) -> str:
+    """'9:00\u202fAM', '4:30\u202fPM': a slot's time on a page in (US) English."""
+    return hhmm(at(1, hour, minute, tz="Europe/Berlin"), BERLIN)
 
 
 def slot_span(instant: datetime, tz: ZoneInfo) -> str:
-    """'Tuesday, 1 December 2026, 03:00–03:30' in ``tz``."""
+    """'Tuesday, December 1, 2026, 3:00\u202fAM – 3:30\u202fAM' in ``tz``."""
     end = instant + timedelta(minutes=30)
-    return f"{spoken(instant.astimezone(tz).date())}, {hhmm(instant, tz)}–{hhmm(end, tz)}"
+    return f"{spoken(instant.astimezone(tz).date())}, {hhmm(instant, tz)} – {hhmm(end, tz)}"
 
 
 @pytest.fixture
@@ -141,7 +148,7 @@ def test_slots_fragment_for_htmx_is_the_named_block(client, site):
     assert resp.status_code == 200
     assert "<html" not in resp.text and "<table" not in resp.text
     times = re.findall(r'class="slot"[^>]*>([^<]+)<', resp.text)
-    assert times[0] == "09:00" and times[-1] == "16:30" and len(times) == 16
+    assert times[0] == clock(9) and times[-1] == clock(16, 30) and len(times) == 16
     assert "HX-Request" in resp.headers.get("Vary", "")
 
 
@@ -281,7 +288,7 @@ def test_lost_race_says_just_taken_and_shows_fresh_slots(client, site, app, now)
     assert "This time was just taken" in resp.text
     assert spoken(day(1)) in resp.text
     times = re.findall(r'class="slot"[^>]*>([^<]+)<', resp.text)
-    assert "09:00" not in times and times[0] == "09:30"
+    assert clock(9) not in times and times[0] == clock(9, 30)
     assert count(Booking) == 1
 
 
@@ -374,9 +381,9 @@ def test_reschedule_to_a_new_slot(client, booked, app):
     times = re.findall(r'class="slot"[^>]*>([^<]+)<', page.text)
     # The booking being moved (09:00) does not block its neighbours, and is not offered
     # as its own new time.
-    assert times[0] == "09:30" and "09:00" not in times
+    assert times[0] == clock(9, 30) and clock(9) not in times
     confirm = client.get(links[1].replace("&amp;", "&"))
-    assert "Move your booking?" in confirm.text and "10:00" in confirm.text
+    assert "Move your booking?" in confirm.text and clock(10) in confirm.text
     assert "Cancel this booking" not in confirm.text
     fields = form_fields(confirm.text)
     resp = client.post(f"{path}/reschedule", data=fields)

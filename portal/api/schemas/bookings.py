@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field, WithJsonSchema
 
-from portal.api.schemas.base import Body, DateTime, Day, Instant, Query, Reply, Zone, absent, whole
+from portal.api.schemas.base import (
+    Body,
+    DateTime,
+    Day,
+    Instant,
+    Query,
+    Reply,
+    Zone,
+    absent,
+    fail,
+    whole,
+)
 from portal.api.schemas.meeting_types import LocationKind
 from portal.booking.checks import MAX_NAME, MAX_NOTES
 from portal.booking.questions import MAX_LONG
+from portal.i18n import LANGUAGES
 
 MAX_SLOT_RANGE_DAYS = 62
 MAX_EMAIL = 320
@@ -54,6 +66,20 @@ else:
     )
 
 
+def _language(value: str) -> str:
+    if value not in LANGUAGES:
+        raise fail("expected one of " + ", ".join(LANGUAGES))
+    return value
+
+
+#: a language Kairos writes its pages and e-mails in
+Language = Annotated[
+    str,
+    AfterValidator(_language),
+    WithJsonSchema({"type": "string", "enum": list(LANGUAGES)}),
+]
+
+
 class BookingRequest(Body):
     start: Instant = Field(description="one of the offered slots, with an offset")
     name: Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
@@ -71,6 +97,10 @@ class BookingRequest(Body):
     answers: dict[str, AnswerValue] = absent(
         description="the meeting type's questions (`GET …/questions`) by key: text, or a list "
         "of choices for checkboxes; a bad answer is 422 `answers.<key>`",
+    )
+    language: Language = absent(
+        description="the invitee's language for their e-mails and pages; default the "
+        "request's `Accept-Language` (English when none matches)",
     )
 
 

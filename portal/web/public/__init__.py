@@ -18,8 +18,9 @@ them all, so this module imports none.
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app
+from flask import Blueprint, current_app, request
 
+from portal import i18n
 from portal.booking import locations, questions
 from portal.extensions import limiter
 from portal.models import utcnow
@@ -39,6 +40,21 @@ def booking_rate_limit() -> str:
 public_post_limit = limiter.shared_limit(booking_rate_limit, scope="public-post")
 
 
+def lang_args() -> dict[str, str]:
+    """``{"lang": …}`` when this page was asked for in a language (``?lang=``), else {}.
+
+    The choice travels in the links (the pages live in cookieless iframes too), so every
+    link and form of the public pages passes it on: ``url_for(…, **lang_args())``.
+    """
+    lang = request.args.get("lang", "")
+    return {"lang": lang} if i18n.known(lang) else {}
+
+
+def weekday_headers() -> list[tuple[str, str]]:
+    """The month grid's column heads, Monday first: ("Mo", "Monday") / ("Mo", "Montag")."""
+    return list(zip(i18n.weekday_names("short"), i18n.weekday_names("wide"), strict=True))
+
+
 def is_link(location: str) -> bool:
     return location.startswith(("https://", "http://"))
 
@@ -49,6 +65,8 @@ def _template_helpers() -> dict:
         "day_label": day_label,
         "time_label": time_label,
         "slot_label": slot_label,
+        "weekday_headers": weekday_headers,
+        "lang_args": lang_args,
         "calendar_links": calendar_links.for_booking,
         "zone_options": zone_options,
         "is_link": is_link,

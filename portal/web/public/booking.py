@@ -9,16 +9,18 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import redirect, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
-from portal import clock
+from portal import clock, i18n
 from portal.booking import questions, service
 from portal.extensions import csrf
 from portal.models import MeetingType, User
 from portal.runtime.appconfig import live_check_timeout
 from portal.web import formtoken
 from portal.web.picker import Picker, build_picker, picker_block, slots_by_day
-from portal.web.public import bp, public_post_limit
+from portal.web.public import bp, lang_args, public_post_limit
 from portal.web.public.gates import (
     allow_framing,
     guard_post,
@@ -32,7 +34,7 @@ from portal.web.public.gates import (
 from portal.web.public.manage import manage_url
 from portal.web.render import render
 
-GONE = "That time is no longer available. Please pick another."
+GONE = _l("That time is no longer available. Please pick another.")
 
 
 @dataclass
@@ -109,7 +111,7 @@ def _page(
 
 def _picker(user: User, mt: MeetingType, embed: bool, tz_name: str, **options) -> Picker:
     path = {"host": user.slug, "type_slug": mt.slug}
-    return build_picker(user, mt, page_endpoint(embed), path, {}, tz_name, **options)
+    return build_picker(user, mt, page_endpoint(embed), path, lang_args(), tz_name, **options)
 
 
 @bp.get("/<host>")
@@ -137,7 +139,7 @@ def book(host: str, type_slug: str, embed: bool):
     block = picker_block()
     picker = _picker(user, mt, embed, tz_name, day_only=block == "slots")
     if request.args.get("start"):  # a link to a time that is not one (9999-12-31, a typo)
-        picker.notice = GONE
+        picker.notice = str(GONE)
     return _page(user, mt, embed, block=block, picker=picker)
 
 
@@ -150,7 +152,7 @@ def _form_or_gone(user: User, mt: MeetingType, embed: bool, tz_name: str, start:
         form = BookingForm.blank(start, tz_name, mt.duration_minutes, token)
         return _page(user, mt, embed, form=form)
     picker = _picker(user, mt, embed, tz_name, selected=day, fresh=True)
-    picker.notice = GONE
+    picker.notice = str(GONE)
     return _page(user, mt, embed, picker=picker)
 
 
@@ -165,7 +167,7 @@ def book_submit(host: str, type_slug: str, embed: bool):
     start = parse_start(request.form.get("start"))
     if start is None:
         picker = _picker(user, mt, embed, tz_name)
-        picker.notice = "Please pick a time."
+        picker.notice = _("Please pick a time.")
         return _page(user, mt, embed, picker=picker, status=422)
     form = BookingForm.submitted(user, mt, start, tz_name, request.form)
     try:
@@ -181,10 +183,11 @@ def book_submit(host: str, type_slug: str, embed: bool):
             now=clock.now(),
             answers=form.answers,
             live_timeout=live_check_timeout(),
+            locale=i18n.request_language(),
         )
     except service.BookingError as exc:
         return _refused(user, mt, embed, form, exc)
-    return redirect(manage_url(result.booking, embed, booked="1"), code=303)
+    return redirect(manage_url(result.booking, embed, booked="1", **lang_args()), code=303)
 
 
 def _refused(user: User, mt: MeetingType, embed: bool, form: BookingForm, exc):
@@ -192,9 +195,9 @@ def _refused(user: User, mt: MeetingType, embed: bool, form: BookingForm, exc):
     if exc.field == "start":
         picker = _picker(user, mt, embed, form.tz, selected=form.local_start.date(), fresh=True)
         picker.notice = (
-            "This time was just taken. Please pick another."
+            _("This time was just taken. Please pick another.")
             if isinstance(exc, service.SlotTaken)
-            else f"{sentence(exc.message)}. Please pick another time."
+            else _("%(reason)s. Please pick another time.", reason=sentence(exc.message))
         )
         return _page(user, mt, embed, picker=picker, status=exc.status)
     form.errors[exc.field or "form"] = sentence(exc.message)

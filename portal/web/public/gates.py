@@ -9,6 +9,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from flask import abort, current_app, g, request
+from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from portal.booking import checks, links, service
@@ -109,14 +110,16 @@ def _check_origin(user: User) -> None:
         # post an opaque origin; Sec-Fetch-Site, which pages cannot set, vouches for them.
         return
     if origin.rstrip("/") not in _own_origins() | set(_allowed_origins(user)):
-        abort(403, "This form cannot be sent from that site.")
+        abort(403, _("This form cannot be sent from that site."))
 
 
 def _check_form_token(host_id: int, type_id: int, booking_uid: str = "") -> None:
     try:
         formtoken.verify(request.form.get("form_token"), host_id, type_id, booking_uid)
     except formtoken.FormTokenError as exc:
-        abort(403, sentence(exc.message) + ". Nothing was sent.")
+        if exc.expired:
+            abort(403, _("This form has expired. Nothing was sent."))
+        abort(403, _("This form's security check failed. Nothing was sent."))
 
 
 def guard_post(host: User, type_id: int, booking_uid: str = "") -> None:

@@ -6,16 +6,17 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 from flask import Response, redirect, request, url_for
+from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
-from portal import clock
+from portal import clock, i18n
 from portal.booking import links, service
 from portal.extensions import csrf
 from portal.models import Booking, MeetingType, User
 from portal.runtime.appconfig import external_url, live_check_timeout
 from portal.web import formtoken
 from portal.web.picker import Picker, build_picker, picker_block
-from portal.web.public import bp, public_post_limit
+from portal.web.public import bp, lang_args, public_post_limit
 from portal.web.public.gates import (
     allow_framing,
     guard_post,
@@ -87,7 +88,7 @@ def _manage_page(ctx: dict, block: str | None = None, status: int = 200) -> Base
 def _reschedule_picker(ctx: dict, embed: bool, token: str, **options) -> Picker:
     """The times the booking could move to; the time it already has is left out."""
     booking = ctx["booking"]
-    keep = {"token": token, "reschedule": "1"}
+    keep = {"token": token, "reschedule": "1", **lang_args()}
     picker = build_picker(
         ctx["host"],
         ctx["mt"],
@@ -110,6 +111,7 @@ def manage(uid: str, embed: bool):
     """The invitee's page for one booking, behind the secret token from the confirmation."""
     token = request.args.get("token", "")
     booking = managed_or_404(uid, token)
+    i18n.use_locale(booking.locale)  # the invitee's language, from the e-mail's link too
     ctx = _manage_context(booking, embed)
     allow_framing(ctx["host"])
     block = None
@@ -137,6 +139,7 @@ def invite_ics(uid: str):
 def _managed_post(uid: str) -> Booking:
     """The common gate of the manage POSTs: secret token, then the public POST gate."""
     booking = managed_or_404(uid, request.form.get("token", ""))
+    i18n.use_locale(booking.locale)
     host = User.get_by_id(booking.host_id)
     guard_post(host, booking.meeting_type_id or 0, booking.uid)
     return booking
@@ -158,7 +161,7 @@ def cancel(uid: str, embed: bool):
         else:
             ctx["notice"] = f"{sentence(exc.message)}."
         return _manage_page(ctx, status=exc.status)
-    return no_referrer(redirect(manage_url(booking, embed), code=303))
+    return no_referrer(redirect(manage_url(booking, embed, **lang_args()), code=303))
 
 
 @bp.post("/booking/<uid>/reschedule", defaults={"embed": False})
@@ -169,7 +172,7 @@ def reschedule(uid: str, embed: bool):
     start = parse_start(request.form.get("start"))
     try:
         if start is None:
-            raise service.BookingError("please pick a new time", "start")
+            raise service.BookingError(_("please pick a new time"), "start")
         new = service.reschedule(
             booking, start, by="invitee", now=clock.now(), live_timeout=live_check_timeout()
         )
@@ -179,7 +182,7 @@ def reschedule(uid: str, embed: bool):
             day = start.astimezone(ZoneInfo(ctx["tz"])).date() if start else None
             picker = _reschedule_picker(ctx, embed, ctx["token"], selected=day, fresh=True)
             picker.notice = (
-                "This time was just taken. Please pick another."
+                _("This time was just taken. Please pick another.")
                 if isinstance(exc, service.SlotTaken)
                 else f"{sentence(exc.message)}."
             )
@@ -187,7 +190,7 @@ def reschedule(uid: str, embed: bool):
         else:
             ctx["notice"] = f"{sentence(exc.message)}."
         return _manage_page(ctx, status=exc.status)
-    return no_referrer(redirect(manage_url(new, embed, rescheduled="1"), code=303))
+    return no_referrer(redirect(manage_url(new, embed, rescheduled="1", **lang_args()), code=303))
 
 
 # Reachable from other sites' iframes, without the session cookie that Flask-WTF's token
