@@ -73,6 +73,7 @@ def install(env: Environment) -> None:
         time_range=time_range,
         date_medium=date_medium,
         short_day=short_day,
+        day_month=day_month,
         moment=moment,
     )
 
@@ -210,6 +211,11 @@ def time_range(start: datetime, end: datetime) -> str:
 def short_day(day: date | datetime) -> str:
     """ "Mon, Dec 7" / "Mo., 7. Dez." for compact lists and subject lines."""
     return format_skeleton("MMMEd", day, locale=_locale())
+
+
+def day_month(day: date | datetime) -> str:
+    """ "Dec 7" / "7. Dez." for column heads under a weekday name."""
+    return format_skeleton("MMMd", day, locale=_locale())
 
 
 def moment(value: datetime, kind: str = "datetime") -> str:
