@@ -81,7 +81,8 @@ def test_items_merge_hide_own_events_and_skip_other_hosts(app, world):
 
 def test_day_list(client, world):
     AuthActions(client).login()
-    page = client.get("/settings/schedule").text
+    # British English: the 24-hour times below (en-US would read "10:00 AM–10:30 AM").
+    page = client.get("/settings/schedule", headers={"Accept-Language": "en-GB"}).text
     assert f"{day(0):%d %b} – {day(13):%d %b %Y}" in page and "(Europe/Berlin)" in page
     tuesday = page[page.index(f'id="day-{ymd(1)}"') : page.index(f'id="day-{ymd(2)}"')]
     assert "10:00–10:30" in tuesday and "Intro call: Ada Invitee" in tuesday  # Berlin time
