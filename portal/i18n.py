@@ -79,9 +79,9 @@ def install(env: Environment) -> None:
         time_range=time_range,
         date_medium=date_medium,
         short_day=short_day,
+        day_month=day_month,
         moment=moment,
         clock=clock,
-        day_month=day_month,
         weekday_short=weekday_short,
         day_range=day_range,
     )

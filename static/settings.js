@@ -40,9 +40,15 @@
   var changes = 0;
   var sent = 0;
 
+  // The page's own words, in its language: data-msg-* on the settings body (layout.html).
+  function msg(name, fallback) {
+    var body = document.querySelector(".settings-body");
+    return (body && body.getAttribute("data-msg-" + name)) || fallback;
+  }
+
   function showSaving() {
     var status = document.getElementById("hours-status");
-    if (status) { status.textContent = "Saving…"; status.className = "save-state saving"; }
+    if (status) { status.textContent = msg("saving", "Saving…"); status.className = "save-state saving"; }
   }
 
   function save(grid) {
@@ -148,7 +154,7 @@
     if (!e.target.closest || !e.target.closest("#hours")) return;
     var status = document.getElementById("hours-status");
     if (status) {
-      status.textContent = "Not saved: the server refused the change. Reload the page and try again.";
+      status.textContent = msg("refused", "Not saved: the server refused the change. Reload the page and try again.");
       status.className = "save-state failed";
     }
   });
@@ -156,7 +162,7 @@
     if (!e.target.closest || !e.target.closest("#hours")) return;
     var status = document.getElementById("hours-status");
     if (status) {
-      status.textContent = "Not saved: no connection. Your next change will try again.";
+      status.textContent = msg("offline", "Not saved: no connection. Your next change will try again.");
       status.className = "save-state failed";
     }
   });
@@ -176,13 +182,13 @@
     source.select();
     if (navigator.clipboard && window.isSecureContext) {
       navigator.clipboard.writeText(source.value).then(
-        function () { done("Copied"); },
-        function () { done("Press Ctrl+C to copy"); }
+        function () { done(msg("copied", "Copied")); },
+        function () { done(msg("copy-by-hand", "Press Ctrl+C to copy")); }
       );
     } else {
       var ok = false;
       try { ok = document.execCommand("copy"); } catch (err) { ok = false; }
-      done(ok ? "Copied" : "Press Ctrl+C to copy");
+      done(ok ? msg("copied", "Copied") : msg("copy-by-hand", "Press Ctrl+C to copy"));
     }
   });
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from flask_babel import gettext as _
 from peewee import IntegrityError
 
 from portal.booking import locations
@@ -22,7 +23,9 @@ class SlugTaken(BookingError):
     code = "slug_taken"
 
     def __init__(self, slug: object) -> None:
-        super().__init__(f"you already have a meeting type with the link name {slug!r}", "slug")
+        super().__init__(
+            _("you already have a meeting type with the link name “%(slug)s”", slug=slug), "slug"
+        )
 
 
 def save_meeting_type(

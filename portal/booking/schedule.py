@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext as _
 from peewee import JOIN
 
 from portal.booking.rules import cached_busy
 from portal.booking.shape import booking_dict
+from portal.i18n import time_label
 from portal.models import Booking, MeetingType, User, to_db
 from portal.notify.ical import meeting_title
 
@@ -40,7 +42,7 @@ class Item:
 
 
 def busy_label(calendar: str) -> str:
-    return f"Busy · {calendar}" if calendar else "Busy"
+    return _("Busy · %(calendar)s", calendar=calendar) if calendar else _("Busy")
 
 
 def _merge(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
@@ -101,15 +103,18 @@ def by_day(found: list[Item], first: date, last: date, tz: ZoneInfo) -> dict[dat
 
 
 def span_text(item: Item, day: date, tz: ZoneInfo) -> str:
-    """The item's times on ``day``: "09:00–09:30", "all day", "22:00–…" (goes on), "…–10:00"."""
+    """The item's times on ``day`` in the page's language: "9:00 AM–9:30 AM" / "09:00–09:30",
+    "all day", "22:00–…" (goes on), "…–10:00"."""
     s, e = item.local(tz)
     midnight = datetime.combine(day, time(0), tz)
     next_midnight = datetime.combine(day + timedelta(days=1), time(0), tz)
     before, after = s < midnight, e > next_midnight
     if s <= midnight and e >= next_midnight:
-        return "all day"
-    start = "…" if before else s.strftime("%H:%M")
-    end = "…" if after else ("24:00" if e == next_midnight else e.strftime("%H:%M"))
+        return _("all day")
+    start = "…" if before else time_label(s)
+    end = "…" if after else time_label(e)
+    if e == next_midnight and end.startswith("00:00"):  # 24-hour clocks end the day at 24:00
+        end = "24:00"
     return f"{start}–{end}"
 
 

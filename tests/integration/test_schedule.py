@@ -7,7 +7,7 @@ import re
 from zoneinfo import ZoneInfo
 
 import pytest
-from babel.dates import format_interval
+from babel.dates import format_date, format_interval
 
 from portal.booking import schedule, service
 from portal.calendars import sync
@@ -82,11 +82,11 @@ def test_items_merge_hide_own_events_and_skip_other_hosts(app, world):
 
 def test_day_list(client, world):
     AuthActions(client).login()
-    page = client.get("/settings/schedule").text
-    # The two weeks as one span in the page's language (no Accept-Language: US English).
-    span = format_interval(day(0), day(13), "yMMMd", locale="en_US")  # "Dec 7 – 20, 2026"
+    # British English: the 24-hour times below (en-US would read "10:00 AM–10:30 AM").
+    page = client.get("/settings/schedule", headers={"Accept-Language": "en-GB"}).text
+    span = format_interval(day(0), day(13), "yMMMd", locale="en_GB")  # "7–20 Dec 2026"
     assert span in page and "(Europe/Berlin)" in page
-    assert day(1).strftime("%A, %B ") in page  # the day headings: "Tuesday, December 8, 2026"
+    assert format_date(day(1), "full", locale="en_GB") in page  # "Tuesday 8 December 2026"
     tuesday = page[page.index(f'id="day-{ymd(1)}"') : page.index(f'id="day-{ymd(2)}"')]
     assert "10:00–10:30" in tuesday and "Intro call: Ada Invitee" in tuesday  # Berlin time
     assert "ada@example.com" in tuesday and "https://meet.example/a" in tuesday

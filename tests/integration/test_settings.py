@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+from babel.dates import format_date, format_skeleton, format_time, get_day_names
 
 from portal import clock
 from portal.booking import service
@@ -27,6 +29,8 @@ from tests.support.clock import at, day
 from tests.support.clock import day as clock_day
 
 HX = {"HX-Request": "true"}
+BERLIN = ZoneInfo("Europe/Berlin")
+GB = {"Accept-Language": "en-GB"}
 
 
 @pytest.fixture
@@ -49,6 +53,11 @@ def q(app):
 
 def html(response) -> str:
     return response.get_data(as_text=True)
+
+
+def medium(value) -> str:
+    """A date as the pages write it in (US) English: "Dec 14, 2026"."""
+    return format_date(value, "medium", locale="en_US")
 
 
 def error_for(page: str, field: str) -> str:
@@ -193,13 +202,14 @@ def _hours(q, user):
     )
 
 
-def test_posting_cells_merges_them_into_windows(client, auth, alice, q):
+def test_posting_cells_merges_them_into_windows(app, client, auth, alice, q):
     cells = ["0-18", "0-19", "0-20", "0-24", "6-46", "6-47", "2-0"]
     response = auth.post("/settings/hours", {"cell": cells}, headers=HX)
     assert response.status_code == 200
-    assert re.fullmatch(
-        r'<span id="hours-status" class="save-state saved">Saved at \d\d:\d\d</span>',
-        html(response).strip(),
+    # The app's clock in the host's zone, as en-US writes a time ("9:00 AM").
+    saved_at = format_time(app.config["CLOCK"]().astimezone(BERLIN), "short", locale="en_US")
+    assert html(response).strip() == (
+        f'<span id="hours-status" class="save-state saved">Saved at {saved_at}</span>'
     )
     assert _hours(q, alice) == [
         (0, "09:00", "10:30"),
@@ -256,7 +266,10 @@ def test_overrides_add_replace_list_and_delete(client, auth, alice, q):
     rows = q(lambda: list(DateOverride.select().where(DateOverride.user == alice.id)))
     assert len(rows) == 1
     assert json.loads(rows[0].intervals) == [["09:00", "12:30"], ["14:00", "18:00"]]
-    assert "09:00–12:30, 14:00–18:00" in html(client.get("/settings/overrides"))
+    listed = html(client.get("/settings/overrides"))
+    assert "9:00\u202fAM–12:30\u202fPM, 2:00\u202fPM–6:00\u202fPM" in listed  # en-US
+    gb = html(client.get("/settings/overrides", headers={"Accept-Language": "en-GB"}))
+    assert "09:00–12:30, 14:00–18:00" in gb
 
     gone = auth.post(f"/settings/overrides/{rows[0].id}/delete", headers=HX)
     assert gone.status_code == 200 and "No upcoming overrides" in html(gone)
@@ -463,10 +476,11 @@ def preview_setup(app, hosts, alice, now):
 
 
 def test_preview_explains_every_blocked_cell(client, preview_setup):
-    response = client.get(f"/settings/preview?type={preview_setup.id}&week={day(2)}")
+    address = f"/settings/preview?type={preview_setup.id}&week={day(2)}"
+    response = client.get(address, headers=GB)  # 24-hour times; en-US is checked below
     page = html(response)
     assert response.status_code == 200
-    assert f"Week of {day(0):%d %b %Y}" in page  # any day picks its Monday
+    assert f"Week of {format_date(day(0), 'medium', locale='en_GB')}" in page  # its Monday
     expected = {
         "Mon 09:30": "Too soon: inside the minimum notice",
         "Mon 11:00": "Open: invitees can book this time",
@@ -481,19 +495,30 @@ def test_preview_explains_every_blocked_cell(client, preview_setup):
         "Sat 10:00": "Outside your hours",
         "Fri 16:30": "Too far ahead: beyond the booking window",
     }
+    names = get_day_names("wide", locale="en")  # 0 = Monday
+    days = {short: names[i] for i, short in enumerate(("Mon", "Tue", "Wed", "Thu", "Fri", "Sat"))}
     for when, why in expected.items():
-        assert f'<span class="vh">{when}: {why}</span>' in page, when
+        name, clock_time = when.split()
+        assert f'<span class="vh">{days[name]} {clock_time}: {why}</span>' in page, when
     # Blocked spans are also listed as text.
-    assert f"Tue {day(1):%d %b} 14:00–15:00</strong> — Busy on calendar Work" in page
+    tuesday = format_skeleton("MMMEd", day(1), locale="en_GB")
+    assert f"{tuesday}, 14:00–15:00</strong> — Busy on calendar Work" in page
     # Rows outside everyone's hours are folded away and said so.
     assert "Not shown: 00:00–09:00 and 17:00–24:00" in page
+    # The same week in US English: 12-hour times, "Dec 15"-style dates.
+    us = html(client.get(address))
+    assert f"Week of {medium(day(0))}" in us
+    assert '<span class="vh">Monday 9:30\u202fAM: Too soon: inside the minimum notice</span>' in us
+    tuesday = format_skeleton("MMMEd", day(1), locale="en_US")
+    assert f"{tuesday}, 2:00\u202fPM–3:00\u202fPM</strong> — Busy on calendar Work" in us
+    assert "Not shown: 12:00\u202fAM–9:00\u202fAM and 5:00\u202fPM–12:00\u202fAM" in us
 
 
 def test_preview_navigates_by_week_and_type_with_htmx(client, preview_setup, hosts, alice):
     other = hosts.meeting_type(alice, "long", name="Long", duration_minutes=120)
     part = html(client.get(f"/settings/preview?type={other.id}&week={day(7)}", headers=HX))
     assert part.lstrip().startswith('<div id="preview">')
-    assert f"Week of {day(7):%d %b %Y}" in part
+    assert f"Week of {medium(day(7))}" in part
     assert f'<option value="{other.id}" selected>' in part
     assert f"week={day(0)}" in part and f"week={day(14)}" in part
 
@@ -510,8 +535,8 @@ def test_preview_skips_to_next_week_when_nothing_is_left(app, client, alice, hos
     friday_evening = at(4, 18, tz="Europe/Berlin")
     app.config["CLOCK"].freeze(friday_evening)
     hosts.meeting_type(alice, "intro")
-    assert f"Week of {day(7):%d %b %Y}" in html(client.get("/settings/preview"))
-    assert f"Week of {day(0):%d %b %Y}" in html(client.get(f"/settings/preview?week={day(4)}"))
+    assert f"Week of {medium(day(7))}" in html(client.get("/settings/preview"))
+    assert f"Week of {medium(day(0))}" in html(client.get(f"/settings/preview?week={day(4)}"))
 
 
 # ---------------------------------------------------------------- appointments
@@ -546,7 +571,7 @@ def test_appointment_tabs(client, booked):
     past = html(client.get("/settings/appointments?tab=past", headers=HX))
     assert "Invitee old" in past and "Invitee next" not in past
     cancelled = html(client.get("/settings/appointments?tab=cancelled"))
-    assert "Invitee off" in cancelled and "Cancelled by invitee" in cancelled
+    assert "Invitee off" in cancelled and "Cancelled by the invitee" in cancelled
     assert client.get("/settings/appointments?tab=bogus&page=x").status_code == 200
 
 

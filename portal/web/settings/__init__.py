@@ -13,6 +13,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Blueprint, current_app, flash, redirect, request, url_for
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from portal.i18n import moment
@@ -21,7 +22,6 @@ from portal.web.guards import hosts_only
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
-DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 SLOTS = 48  # half hours in a day: the cells of the hours grid and of the preview
 
 
@@ -35,7 +35,7 @@ class NavItem:
     """
 
     endpoint: str
-    label: str
+    label: str  # lazy: read in the page's language when the navigation is drawn
     admin_only: bool = False
     group: str = ""  # links of one group share a top-level entry; "" = its own entry
 
@@ -48,22 +48,22 @@ class NavItem:
 
 
 NAV: list[NavItem] = [
-    NavItem("settings.index", "Overview"),
-    NavItem("settings.appointments", "Appointments", group="Appointments"),
-    NavItem("settings.schedule", "Schedule", group="Appointments"),
-    NavItem("findtime.index", "Find a time", group="Appointments"),
-    NavItem("settings.types", "Meeting types"),
-    NavItem("settings.hours", "Weekly hours", group="Availability"),
-    NavItem("settings.overrides", "Date overrides", group="Availability"),
-    NavItem("settings.preview", "Preview", group="Availability"),
-    NavItem("connections.index", "Calendars"),
-    NavItem("settings.embed", "Embed", group="Sharing"),
-    NavItem("settings.meeting_details", "Meeting link", group="Sharing"),
-    NavItem("settings.feed", "Calendar feed", group="Sharing"),
-    NavItem("settings.webhooks", "Webhooks", group="Sharing"),
-    NavItem("settings.tokens", "API tokens", group="Sharing"),
-    NavItem("settings.profile", "Profile"),
-    NavItem("admin.index", "Admin", admin_only=True),
+    NavItem("settings.index", _l("Overview")),
+    NavItem("settings.appointments", _l("Appointments"), group=_l("Appointments")),
+    NavItem("settings.schedule", _l("Schedule"), group=_l("Appointments")),
+    NavItem("findtime.index", _l("Find a time"), group=_l("Appointments")),
+    NavItem("settings.types", _l("Meeting types")),
+    NavItem("settings.hours", _l("Weekly hours"), group=_l("Availability")),
+    NavItem("settings.overrides", _l("Date overrides"), group=_l("Availability")),
+    NavItem("settings.preview", _l("Preview"), group=_l("Availability")),
+    NavItem("connections.index", _l("Calendars")),
+    NavItem("settings.embed", _l("Embed"), group=_l("Sharing")),
+    NavItem("settings.meeting_details", _l("Meeting link"), group=_l("Sharing")),
+    NavItem("settings.feed", _l("Calendar feed"), group=_l("Sharing")),
+    NavItem("settings.webhooks", _l("Webhooks"), group=_l("Sharing")),
+    NavItem("settings.tokens", _l("API tokens"), group=_l("Sharing")),
+    NavItem("settings.profile", _l("Profile")),
+    NavItem("admin.index", _l("Admin"), admin_only=True),
 ]
 
 
@@ -85,8 +85,8 @@ def _nav():
                 continue
             if item.admin_only and not getattr(current_user, "is_admin", False):
                 continue
-            link = (url_for(item.endpoint), item.label, item.is_active())
-            label = item.group or item.label
+            link = (url_for(item.endpoint), str(item.label), item.is_active())
+            label = str(item.group or item.label)
             if groups and item.group and groups[-1].label == label:
                 last = groups[-1]
                 groups[-1] = NavGroup(label, last.url, last.active or link[2], [*last.links, link])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import abort, request
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal import clock
@@ -15,6 +16,21 @@ from portal.web.render import is_htmx, render
 from portal.web.settings import bp, done
 
 TABS = ("upcoming", "past", "cancelled")
+
+
+def tab_names() -> dict[str, str]:
+    """Each tab's label, and the caption of its table, in the page's language."""
+    return {"upcoming": _("Upcoming"), "past": _("Past"), "cancelled": _("Cancelled")}
+
+
+def tab_captions(zone: str) -> dict[str, str]:
+    return {
+        "upcoming": _("Upcoming appointments, times in %(zone)s", zone=zone),
+        "past": _("Past appointments, times in %(zone)s", zone=zone),
+        "cancelled": _("Cancelled appointments, times in %(zone)s", zone=zone),
+    }
+
+
 PER_PAGE = 25
 
 
@@ -56,6 +72,8 @@ def appointments():
         "appointments",
         tab=tab,
         tabs=TABS,
+        tab_names=tab_names(),
+        tab_captions=tab_captions(current_user.timezone),
         rows=rows,
         counts=counts,
         page=page,
@@ -93,11 +111,11 @@ def appointments_cancel(uid: str):
     if not form.validate_on_submit():
         return _detail(row, form)
     if row.end_utc <= clock.now():
-        return _detail(row, form, "This meeting is over; there is nothing to cancel.")
+        return _detail(row, form, _("This meeting is over; there is nothing to cancel."))
     try:
         row = service.cancel(row, by="host", reason=form.reason.data or "", now=clock.now())
     except BookingError as exc:
         return _detail(Booking.get_by_id(row.id), form, exc.message)
     if not is_htmx():
-        return done("The meeting is cancelled.", "settings.appointments_detail", uid=uid)
+        return done(_("The meeting is cancelled."), "settings.appointments_detail", uid=uid)
     return _detail(row, CancelForm(formdata=None))

@@ -12,6 +12,9 @@ disconnect. Every connection and calendar is looked up through
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, redirect, request, url_for
+from flask_babel import LazyString
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
@@ -42,58 +45,66 @@ class ConnectForm(FlaskForm):
 
 class IcsForm(ConnectForm):
     url = StringField(
-        "Feed address",
-        validators=[DataRequired("enter the feed's address"), Length(max=2000)],
-        description="The calendar's “secret address in iCal format” (Google), “ICS link” "
-        "(Outlook) or any https:// or webcal:// link to an .ics file. Read-only: "
-        "Kairos uses it for busy times only.",
+        _l("Feed address"),
+        validators=[DataRequired(_l("enter the feed's address")), Length(max=2000)],
+        description=_l(
+            "The calendar's “secret address in iCal format” (Google), “ICS link” "
+            "(Outlook) or any https:// or webcal:// link to an .ics file. Read-only: "
+            "Kairos uses it for busy times only."
+        ),
     )
 
 
 class CalDavForm(ConnectForm):
     url = StringField(
-        "Server address",
-        validators=[DataRequired("enter the server's address"), Length(max=2000)],
-        description="iCloud: https://caldav.icloud.com/ · Fastmail: https://caldav.fastmail.com/ · "
-        "Nextcloud: https://your.server/remote.php/dav/",
+        _l("Server address"),
+        validators=[DataRequired(_l("enter the server's address")), Length(max=2000)],
+        description=_l(
+            "iCloud: https://caldav.icloud.com/ · Fastmail: https://caldav.fastmail.com/ · "
+            "Nextcloud: https://your.server/remote.php/dav/"
+        ),
     )
     username = StringField(
-        "User name", validators=[DataRequired("enter your user name"), Length(max=320)]
+        _l("User name"), validators=[DataRequired(_l("enter your user name")), Length(max=320)]
     )
     password = PasswordField(
-        "Password",
-        validators=[DataRequired("enter the password"), Length(max=1000)],
-        description="iCloud needs an app-specific password: create one at appleid.apple.com "
-        "→ Sign-In and Security → App-Specific Passwords. Your Apple ID password will not work.",
+        _l("Password"),
+        validators=[DataRequired(_l("enter the password")), Length(max=1000)],
+        description=_l(
+            "iCloud needs an app-specific password: create one at appleid.apple.com "
+            "→ Sign-In and Security → App-Specific Passwords. Your Apple ID password will not work."
+        ),
     )
 
 
 class ExchangeForm(ConnectForm):
     email = StringField(
-        "E-mail address", validators=[DataRequired("enter your address"), Length(max=320)]
+        _l("E-mail address"), validators=[DataRequired(_l("enter your address")), Length(max=320)]
     )
     password = PasswordField(
-        "Password",
-        validators=[DataRequired("enter the password"), Length(max=1000)],
-        description="Your Exchange password, or an app password if your organisation uses them.",
+        _l("Password"),
+        validators=[DataRequired(_l("enter the password")), Length(max=1000)],
+        description=_l(
+            "Your Exchange password, or an app password if your organisation uses them."
+        ),
     )
     ews_url = StringField(
-        "EWS address (optional)",
+        _l("EWS address (optional)"),
         validators=[Optional(), Length(max=2000)],
-        description="Leave empty to find it automatically (autodiscover).",
+        description=_l("Leave empty to find it automatically (autodiscover)."),
     )
     username = StringField(
-        "User name (optional)",
+        _l("User name (optional)"),
         validators=[Optional(), Length(max=320)],
-        description=r"When it is not your e-mail address, e.g. DOMAIN\user.",
+        description=_l(r"When it is not your e-mail address, e.g. DOMAIN\user."),
     )
 
 
 # provider → (title, form class); a provider appears once it is in the registry
-FORMS: dict[str, tuple[str, type[ConnectForm]]] = {
+FORMS: dict[str, tuple[str | LazyString, type[ConnectForm]]] = {
     "caldav": ("CalDAV / iCloud", CalDavForm),
-    "ics": ("ICS feed", IcsForm),
-    "exchange": ("Exchange (personal)", ExchangeForm),
+    "ics": (_l("ICS feed"), IcsForm),
+    "exchange": (_l("Exchange (personal)"), ExchangeForm),
 }
 
 
@@ -117,6 +128,8 @@ def _field_error(form: ConnectForm, exc: InvalidSetup) -> None:
 
 
 def provider_title(name: str) -> str:
+    if name in FORMS:  # the title this page translates
+        return str(FORMS[name][0])
     try:
         return provider_class(name).title or name
     except KeyError:
@@ -161,7 +174,7 @@ def _page(forms=None, status: int = 200, opened: str = "", message: str = ""):
         connections=connections,
         calendars_of=_calendars_of(connections),
         forms=forms or _forms(formdata=None),
-        titles={name: title for name, (title, _cls) in FORMS.items()},
+        titles={name: str(title) for name, (title, _cls) in FORMS.items()},
         opened=opened,
         message=message,
     )
@@ -188,9 +201,10 @@ def add(provider: str):
             _field_error(form, exc)
         else:
             refresh_queue.request_refresh(conn)
+            message = _("Connected %(name)s. Reading its busy times…", name=conn.label)
             if not is_htmx():
-                return done(f"Connected {conn.label}. Reading its busy times…", "connections.index")
-            return _page(message=f"Connected {conn.label}. Reading its busy times…")
+                return done(message, "connections.index")
+            return _page(message=message)
     return _page(_forms(bound=(provider, form)), opened=provider)
 
 
@@ -209,13 +223,16 @@ def calendar_flags(connection_id: int, calendar_id: int):
             sync.set_calendar_flags(calendar, conflict=turned_on)
             if turned_on:
                 refresh_queue.request_refresh(conn)
-            message = f"{calendar.name}: {'checked' if turned_on else 'not checked'} for conflicts."
+            if turned_on:
+                message = _("%(name)s: checked for conflicts.", name=calendar.name)
+            else:
+                message = _("%(name)s: not checked for conflicts.", name=calendar.name)
         elif action == "write":
             sync.set_calendar_flags(calendar, write=True)
-            message = f"New bookings go to {calendar.name}."
+            message = _("New bookings go to %(name)s.", name=calendar.name)
         elif action == "no-write":
             sync.set_calendar_flags(calendar, write=False)
-            message = "New bookings are not written to any calendar."
+            message = _("New bookings are not written to any calendar.")
         else:
             abort(400)
     except InvalidSetup as exc:
@@ -230,12 +247,12 @@ def refresh(connection_id: int):
     """Refresh now: one deduplicated job; the card then polls its status."""
     conn = _own_connection(connection_id)
     if conn.status == "needs_reconnect":
-        message = "Reconnect this account first."
+        message = _("Reconnect this account first.")
     else:
         refresh_queue.request_refresh(conn)
         message = ""
     if not is_htmx():
-        return done(message or f"Refreshing {conn.label}…", "connections.index")
+        return done(message or _("Refreshing %(name)s…", name=conn.label), "connections.index")
     return _card(_own_connection(connection_id), message)
 
 
@@ -283,13 +300,13 @@ def reconnect(connection_id: int):
             _field_error(form, exc)
         else:
             refresh_queue.request_refresh(conn)
-            return done(f"Reconnected {conn.label}.", "connections.index")
+            return done(_("Reconnected %(name)s.", name=conn.label), "connections.index")
     return render(
         "settings/connection_reconnect.html",
         None,
         conn=conn,
         form=form,
-        title=FORMS[conn.provider][0],
+        title=str(FORMS[conn.provider][0]),
     )
 
 
@@ -299,9 +316,10 @@ def disconnect(connection_id: int):
     conn = _own_connection(connection_id)
     label = conn.label
     sync.disconnect(conn)
+    message = _("Disconnected %(name)s; its password or token is deleted.", name=label)
     if not is_htmx():
-        return done(f"Disconnected {label}; its password or token is deleted.", "connections.index")
-    return _page(message=f"Disconnected {label}; its password or token is deleted.")
+        return done(message, "connections.index")
+    return _page(message=message)
 
 
 @bp.route("/bookings/<uid>/retry", methods=["POST"])
@@ -311,7 +329,7 @@ def retry_write(uid: str):
     if booking is None:
         abort(404)
     queued = write_back.retry_write_back(booking)
-    message = "Writing the event to your calendar again…" if queued else "Nothing to retry."
+    message = _("Writing the event to your calendar again…") if queued else _("Nothing to retry.")
     if "settings.appointments_detail" in current_app.view_functions:
         return done(message, "settings.appointments_detail", uid=uid)
     return done(message, "connections.index")

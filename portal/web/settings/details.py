@@ -8,6 +8,8 @@ The calendar feed is a secret URL serving the host's bookings as iCalendar
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
@@ -23,15 +25,19 @@ from portal.web.settings import bp, done
 
 class MeetingDetailsForm(FlaskForm):
     meeting_link = StringField(
-        "Personal meeting link",
-        description="Your Zoom, Teams, Webex or other room, e.g. https://zoom.us/j/123456789. "
-        "Meeting types set to “My personal meeting link” send invitees here.",
+        _l("Personal meeting link"),
+        description=_l(
+            "Your Zoom, Teams, Webex or other room, e.g. https://zoom.us/j/123456789. "
+            "Meeting types set to “My personal meeting link” send invitees here."
+        ),
         render_kw={"type": "url", "inputmode": "url", "spellcheck": "false", "autocomplete": "url"},
     )
     email_signature = TextAreaField(
-        "E-mail signature",
-        description="Plain text under the e-mails your invitees get (confirmations, changes, "
-        "reminders). Links and markup are shown as typed.",
+        _l("E-mail signature"),
+        description=_l(
+            "Plain text under the e-mails your invitees get (confirmations, changes, "
+            "reminders). Links and markup are shown as typed."
+        ),
         render_kw={"rows": 4},
     )
 
@@ -78,7 +84,7 @@ def meeting_details():
             form[exc.field].errors.append(exc.message)
         else:
             if not is_htmx():
-                return done("Meeting link and signature saved.", "settings.meeting_details")
+                return done(_("Meeting link and signature saved."), "settings.meeting_details")
             saved = True
     return render("details/meeting.html", "meeting", form=form, saved=saved)
 
@@ -103,7 +109,7 @@ def feed_regenerate():
     user = User.get_by_id(current_user.id)
     had = bool(user.feed_salt)
     feeds.regenerate(user)
-    message = "New feed URL created; the old one no longer works." if had else "Feed created."
+    message = _("New feed URL created; the old one no longer works.") if had else _("Feed created.")
     if not is_htmx():
         return done(message, "settings.feed")
     return _feed_page(message)
@@ -114,5 +120,5 @@ def feed_revoke():
     """Turn the feed off; calendars subscribed to it stop getting bookings."""
     feeds.revoke(User.get_by_id(current_user.id))
     if not is_htmx():
-        return done("The calendar feed is off.", "settings.feed")
-    return _feed_page("The calendar feed is off.")
+        return done(_("The calendar feed is off."), "settings.feed")
+    return _feed_page(_("The calendar feed is off."))

@@ -9,7 +9,10 @@ that do not allow scripts. The allow-list feeds ``frame-ancestors`` and the
 
 from __future__ import annotations
 
+from html import escape
+
 from flask import request
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal.models import MeetingType, User
@@ -21,10 +24,11 @@ from portal.web.settings import base_url, bp, done
 def snippets(host: str, type_slug: str) -> dict[str, str]:
     base = base_url()
     page = f"{base}/embed/{host}/{type_slug}"
+    title = escape(_("Book a meeting"))  # read by screen readers on the host's own site
     return {
         "script": f'<script src="{base}/static/embed.js" data-kairos="{page}" async></script>',
         "iframe": (
-            f'<iframe src="{page}" title="Book a meeting" loading="lazy" '
+            f'<iframe src="{page}" title="{title}" loading="lazy" '
             'style="width:100%;min-height:680px;border:0"></iframe>'
         ),
     }
@@ -59,6 +63,6 @@ def embed():
         user.embed_origins = "\n".join(form.clean)
         user.save()
         if not is_htmx():
-            return done("Allowed sites saved.", "settings.embed")
+            return done(_("Allowed sites saved."), "settings.embed")
         return _page(EmbedForm(formdata=None, data={"origins": "\n".join(form.clean)}), saved=True)
     return _page(form)

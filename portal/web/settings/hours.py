@@ -8,19 +8,21 @@ them through htmx. The server keeps windows, not cells: adjacent cells merge.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, time
 
 from flask import abort, request
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal import clock
 from portal.booking.checks import zone
 from portal.booking.hours import delete_override, save_availability, save_override
 from portal.booking.wallclock import format_clock, parse_clock
+from portal.i18n import date_medium, time_label, weekday_names
 from portal.models import DateOverride, WeeklyHours
 from portal.web.forms import OverrideForm, timezone_names
 from portal.web.render import is_htmx, render
-from portal.web.settings import DAYS, SLOTS, bp, done
+from portal.web.settings import SLOTS, bp, done
 
 CELL_RE = re.compile(r"^([0-6])-([0-9]|[1-3][0-9]|4[0-7])$")
 
@@ -75,12 +77,28 @@ def parse_cells(values: list[str]) -> list[list[bool]] | None:
     return grid
 
 
+def clock_label(text: str) -> str:
+    """A stored wall-clock time ("13:30", "24:00") as the page's language writes it
+    ("1:30 PM" / "13:30"); "24:00" is the end of the day, midnight in 12-hour locales."""
+    minutes = parse_clock(text, loose=True)
+    if minutes is None:
+        return text
+    shown = time_label(datetime.combine(date(2000, 1, 3), time(minutes // 60 % 24, minutes % 60)))
+    if minutes == 24 * 60 and shown.startswith("00:00"):
+        return "24:00"
+    return shown
+
+
+def ranges_label(ranges) -> str:
+    """``[("09:00", "12:00"), …]`` as "9:00 AM–12:00 PM, …" in the page's language."""
+    return ", ".join(f"{clock_label(a)}–{clock_label(b)}" for a, b in ranges)
+
+
 def summary(windows: dict[int, list[tuple[str, str]]]) -> list[tuple[str, str]]:
-    """``[("Monday", "09:00–12:00, 13:00–17:00"), …]`` for the text version of the grid."""
-    return [
-        (DAYS[d], ", ".join(f"{a}–{b}" for a, b in windows.get(d, [])) or "unavailable")
-        for d in range(7)
-    ]
+    """``[("Monday", "9:00 AM–12:00 PM, 1:00 PM–5:00 PM"), …]`` for the text version of the
+    grid, in the page's language."""
+    names = weekday_names("wide")
+    return [(names[d], ranges_label(windows.get(d, [])) or _("unavailable")) for d in range(7)]
 
 
 def _hours_page(
@@ -89,6 +107,7 @@ def _hours_page(
     code: int = 200,
     posted: list[list[bool]] | None = None,
     timezone: str | None = None,
+    zone_error: bool = False,
 ):
     """The grid page (or its status line for htmx); a refused POST shows what was posted."""
     rows = list(WeeklyHours.select().where(WeeklyHours.user == current_user.id))
@@ -99,13 +118,16 @@ def _hours_page(
         status=code,
         grid=posted or stored,
         ragged=ragged,
-        days=DAYS,
+        days=weekday_names("wide"),
+        short_days=weekday_names("abbreviated"),
+        times=[clock_label(format_clock(s * 30)) for s in range(SLOTS + 1)],
         slots=SLOTS,
         state=state,
         error=error,
+        zone_error=zone_error,
         timezone=current_user.timezone if timezone is None else timezone,
         timezones=timezone_names(),
-        saved_at=datetime.now(zone(current_user.timezone)).strftime("%H:%M"),
+        saved_at=time_label(clock.now().astimezone(zone(current_user.timezone))),
     )
 
 
@@ -117,17 +139,20 @@ def hours():
     grid = parse_cells(request.form.getlist("cell"))
     if grid is None:
         # Only a tampered form gets here; htmx shows it through its error handler.
-        return _hours_page(error="Some cells were not understood; nothing was saved.", code=422)
+        return _hours_page(error=_("Some cells were not understood; nothing was saved."), code=422)
     # The zone the hours are in, as in PUT /api/v1/availability; absent keeps the host's.
     tz_name = (request.form.get("timezone") or current_user.timezone).strip()
     if tz_name not in timezone_names():
         shown = tz_name if len(tz_name) <= 60 else tz_name[:60] + "…"
-        error = f"Time zone: “{shown}” is not one we know (e.g. Europe/Berlin); nothing was saved."
-        return _hours_page(error=error, code=422, posted=grid, timezone=tz_name)
+        error = _(
+            "Time zone: “%(zone)s” is not one we know (e.g. Europe/Berlin); nothing was saved.",
+            zone=shown,
+        )
+        return _hours_page(error=error, code=422, posted=grid, timezone=tz_name, zone_error=True)
     moved = tz_name != current_user.timezone
     save_availability(current_user.id, windows_from_cells(grid), timezone=tz_name)
     if not is_htmx():
-        return done("Weekly hours saved.", "settings.hours")
+        return done(_("Weekly hours saved."), "settings.hours")
     if moved:  # every time on the page is in the old zone: show it afresh
         return "", 200, {"HX-Refresh": "true"}
     return _hours_page(state="saved")
@@ -173,9 +198,9 @@ def overrides():
     if form.validate_on_submit():
         windows = form.ranges if form.mode.data == "hours" else []
         save_override(current_user.id, form.date.data, windows)
-        label = form.date.data.strftime("%a %d %b %Y")
+        label = date_medium(form.date.data)
         if not is_htmx():
-            return done(f"Saved the override for {label}.", "settings.overrides")
+            return done(_("Saved the override for %(date)s.", date=label), "settings.overrides")
         return _overrides_page(OverrideForm(formdata=None, today=host_today()), saved=label)
     return _overrides_page(form)
 
@@ -186,15 +211,15 @@ def overrides_delete(override_id: int):
     if not delete_override(current_user.id, override_id):
         abort(404)
     if not is_htmx():
-        return done("Override removed.", "settings.overrides")
+        return done(_("Override removed."), "settings.overrides")
     return _overrides_page(OverrideForm(formdata=None, today=host_today()))
 
 
 def override_label(row: DateOverride) -> str:
     ranges = row.interval_list()
     if not ranges:
-        return "Day off"
-    return ", ".join(f"{a}–{b}" for a, b in ranges)
+        return _("Day off")
+    return ranges_label(ranges)
 
 
 @bp.app_template_filter("override_hours")

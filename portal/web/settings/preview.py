@@ -7,33 +7,38 @@ so the preview cannot disagree with what invitees are offered.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from flask import abort, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from portal import clock
 from portal.booking.checks import zone
 from portal.booking.explain import explain
 from portal.booking.rules import cached_busy, existing_bookings, host_rules, meeting_rules
+from portal.i18n import short_day, time_label, weekday_names
 from portal.models import MeetingType
 from portal.web.render import render
-from portal.web.settings import DAYS, SLOTS, bp
+from portal.web.settings import SLOTS, bp
 
 CELL = timedelta(minutes=30)
 # Wide enough for any buffer or meeting reaching into the week from outside it.
 PAD = timedelta(days=2)
 
+# The word in each cell (the legend explains them); lazy, read in the page's language.
 SHORT = {
-    None: "Open",
+    None: _l("Open"),
     "outside_hours": "",
-    "lead_time": "Notice",
-    "window": "Window",
-    "daily_limit": "Limit",
-    "busy": "Busy",
-    "booked": "Booked",
-    "buffer": "Buffer",
+    "lead_time": _l("Notice"),
+    "window": _l("Window"),
+    "daily_limit": _l("Limit"),
+    "busy": _l("Busy"),
+    "booked": _l("Booked"),
+    "buffer": _l("Buffer"),
 }
 
 
@@ -51,26 +56,35 @@ class Cell:
 def describe(reason: str | None, detail: str, type_names: dict[str, str]) -> str:
     """The sentence a host reads for one cell; ``detail`` as ``explain`` documents it."""
     if reason is None:
-        return "Open: invitees can book this time"
+        return _("Open: invitees can book this time")
     if reason == "outside_hours":
-        return "Outside your hours"
+        return _("Outside your hours")
     if reason == "lead_time":
-        return "Too soon: inside the minimum notice"
+        return _("Too soon: inside the minimum notice")
     if reason == "window":
-        return "Too far ahead: beyond the booking window"
+        return _("Too far ahead: beyond the booking window")
     if reason == "daily_limit":
-        return f"Daily limit reached ({detail})" if detail else "Daily limit reached"
+        # The engine's detail is "N of M booked that day" (stdlib only, so not translated).
+        counts = re.match(r"(\d+) of (\d+)", detail)
+        if counts:
+            taken, limit = int(counts.group(1)), int(counts.group(2))
+            return _(
+                "Daily limit reached (%(taken)d of %(limit)d booked that day)",
+                taken=taken,
+                limit=limit,
+            )
+        return _("Daily limit reached")
     if reason == "busy":
-        return f"Busy on calendar {detail}" if detail else "Busy on a calendar"
+        return _("Busy on calendar %(name)s", name=detail) if detail else _("Busy on a calendar")
     if reason == "booked":
         name = type_names.get(detail)
-        return f"Booked: {name}" if name else "Booked"
+        return _("Booked: %(name)s", name=name) if name else _("Booked")
     if reason == "buffer":
         if detail in type_names:
-            return f"Buffer next to a booking ({type_names[detail]})"
+            return _("Buffer next to a booking (%(name)s)", name=type_names[detail])
         if detail:
-            return f"Buffer next to busy time on calendar {detail}"
-        return "Buffer next to a meeting"
+            return _("Buffer next to busy time on calendar %(name)s", name=detail)
+        return _("Buffer next to a meeting")
     return reason.replace("_", " ").capitalize()
 
 
@@ -93,7 +107,7 @@ def week_cells(user, mt: MeetingType, monday: date, now: datetime, type_names: d
     rules, mrules = host_rules(user), meeting_rules(mt)
     busy = cached_busy(user, first - PAD, last + PAD)
     booked = existing_bookings(user, first - PAD, last + PAD)
-    missing = Cell("missing", "", "This time does not exist on this day (clock change)")
+    missing = Cell("missing", "", _("This time does not exist on this day (clock change)"))
     grid = [[missing] * 7 for _ in range(SLOTS)]
     filled = [[False] * 7 for _ in range(SLOTS)]
     for day in range(7):
@@ -111,10 +125,10 @@ def week_cells(user, mt: MeetingType, monday: date, now: datetime, type_names: d
             filled[slot][day] = True
             if reason == "lead_time" and cell_start < now:
                 # The engine calls the past "lead time"; the host reads it as the past.
-                grid[slot][day] = Cell("past", "", "In the past")
+                grid[slot][day] = Cell("past", "", _("In the past"))
             else:
                 text = describe(reason, detail, type_names)
-                grid[slot][day] = Cell(reason, SHORT.get(reason, ""), text)
+                grid[slot][day] = Cell(reason, str(SHORT.get(reason, "")), text)
     return grid
 
 
@@ -131,8 +145,8 @@ def visible_rows(grid) -> range:
 
 
 def runs(grid, rows: range, monday: date) -> list[tuple[str, str]]:
-    """Blocked spans as text (``("Tue 10:00–11:00", "Busy on calendar Work")``), for phones
-    and screen readers where a grid of cells is hard to read."""
+    """Blocked spans as text (``("Tue, Dec 15, 10:00 AM–11:00 AM", "Busy on calendar Work")``),
+    for phones and screen readers where a grid of cells is hard to read."""
     out: list[tuple[str, str]] = []
     for day in range(7):
         current: tuple[int, Cell] | None = None
@@ -141,9 +155,9 @@ def runs(grid, rows: range, monday: date) -> list[tuple[str, str]]:
             interesting = cell is not None and cell.reason not in QUIET
             if current and (cell is None or not interesting or cell.text != current[1].text):
                 begin, c = current
-                label = (monday + timedelta(days=day)).strftime("%a %d %b")
                 end_slot = slot if slot is not None else rows.stop
-                out.append((f"{label} {_hhmm(begin)}–{_hhmm(end_slot)}", c.text))
+                label = short_day(monday + timedelta(days=day))
+                out.append((f"{label}, {_hhmm(begin)}–{_hhmm(end_slot)}", c.text))
                 current = None
             if cell is not None and slot is not None and interesting and current is None:
                 current = (slot, cell)
@@ -155,7 +169,11 @@ def _any_open(grid) -> bool:
 
 
 def _hhmm(slot: int) -> str:
-    return f"{slot // 2:02d}:{30 * (slot % 2):02d}"
+    """The start of half hour ``slot`` as the page's language writes times ("9:30 AM", "09:30");
+    slot 48 is the end of the day ("24:00" where the locale counts to 24, else midnight)."""
+    clock = time(slot // 2, 30 * (slot % 2)) if slot < SLOTS else time(0)
+    text = time_label(datetime.combine(date(2000, 1, 3), clock))
+    return text.replace("00:00", "24:00", 1) if slot >= SLOTS and text.startswith("00:00") else text
 
 
 @dataclass(frozen=True)
@@ -170,12 +188,21 @@ class Week:
     @property
     def hidden(self) -> str:
         """The hours left out above and below the rows shown ("" when none are)."""
-        spans = []
-        if self.rows and self.rows.start > 0:
-            spans.append(f"00:00–{_hhmm(self.rows.start)}")
-        if self.rows and self.rows.stop < SLOTS:
-            spans.append(f"{_hhmm(self.rows.stop)}–24:00")
-        return " and ".join(spans)
+        before = self.rows and self.rows.start > 0
+        after = self.rows and self.rows.stop < SLOTS
+        if before and after:
+            return _(
+                "%(a)s–%(b)s and %(c)s–%(d)s",
+                a=_hhmm(0),
+                b=_hhmm(self.rows.start),
+                c=_hhmm(self.rows.stop),
+                d=_hhmm(SLOTS),
+            )
+        if before:
+            return f"{_hhmm(0)}–{_hhmm(self.rows.start)}"
+        if after:
+            return f"{_hhmm(self.rows.stop)}–{_hhmm(SLOTS)}"
+        return ""
 
 
 def preview_week(user, mt: MeetingType | None, week: str | None, now: datetime, names) -> Week:
@@ -211,13 +238,15 @@ def preview():
     names = {str(t.id): t.name for t in types}
     week = preview_week(user, chosen, request.args.get("week"), clock.now(), names)
     monday = week.monday
+    week_days = [monday + timedelta(days=d) for d in range(7)]
     return render(
         "settings/preview.html",
         "preview",
         types=types,
         chosen=chosen,
         monday=monday,
-        days=[(DAYS[d][:3], monday + timedelta(days=d)) for d in range(7)],
+        days=list(zip(weekday_names("abbreviated"), week_days, strict=True)),
+        day_names=weekday_names("wide"),
         grid=week.grid,
         rows=week.rows,
         hidden=week.hidden,

@@ -4,15 +4,42 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import request, session
+from flask import flash, request, session
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import refresh
 from flask_login import current_user
 from peewee import IntegrityError
+from wtforms import SelectField
+from wtforms.validators import ValidationError
 
 from portal import clock
+from portal.i18n import LANGUAGES
 from portal.models import Booking, MeetingType, User, db, to_db
-from portal.web.forms import PasswordForm, ProfileForm, timezone_names
+from portal.web import forms
+from portal.web.forms import PasswordForm, timezone_names
 from portal.web.render import is_htmx, render
 from portal.web.settings import base_url, bp, done
+
+
+def language_choices() -> list[tuple[str, str]]:
+    """ "Automatic" (stored as "", the browser's language), then each language in itself."""
+    return [("", str(_l("Automatic (your browser's language)"))), *LANGUAGES.items()]
+
+
+class ProfileForm(forms.ProfileForm):
+    """The profile, with the language the host's pages and e-mails are written in."""
+
+    locale = SelectField(
+        _l("Language"),
+        choices=language_choices,
+        validate_choice=False,  # checked below, with a message that says what to do
+        description=_l("Your settings pages and the e-mails Kairos sends you use this language."),
+    )
+
+    def validate_locale(self, field) -> None:
+        if field.data not in dict(language_choices()):
+            raise ValidationError(_("pick a language from the list"))
 
 
 @bp.route("/")
@@ -60,8 +87,9 @@ def index():
 
 @bp.route("/profile", methods=["GET", "POST"])
 def profile():
-    """Name, link name, time zone, minimum notice, and the public-page switch."""
+    """Name, link name, time zone, minimum notice, language and the public-page switch."""
     user: User = current_user._get_current_object()
+    language = user.locale
     form = ProfileForm(obj=user)
     saved = False
     valid = form.validate_on_submit()
@@ -71,7 +99,7 @@ def profile():
         and not form.slug.errors
         and User.select().where(User.slug == form.slug.data, User.id != user.id).exists()
     ):
-        form.slug.errors.append("another host has this link name")
+        form.slug.errors.append(_("another host has this link name"))
         valid = False
     if valid:
         try:
@@ -79,10 +107,15 @@ def profile():
                 form.populate_obj(user)
                 user.save()
         except IntegrityError:  # taken by a concurrent request after the check above
-            form.slug.errors.append("another host has this link name")
+            form.slug.errors.append(_("another host has this link name"))
         else:
+            if user.locale != language:
+                refresh()  # what follows (the message, the page) in the new language
+                if is_htmx():  # the whole page changes language, not just this form
+                    flash(_("Profile saved."), "info")
+                    return "", 200, {"HX-Refresh": "true"}
             if not is_htmx():
-                return done("Profile saved.", "settings.profile")
+                return done(_("Profile saved."), "settings.profile")
             saved = True
     return render(
         "settings/profile.html",
@@ -102,14 +135,14 @@ def password():
     saved = False
     if form.validate_on_submit():
         if not user.check_password(form.current_password.data):
-            form.current_password.errors.append("this is not your current password")
+            form.current_password.errors.append(_("this is not your current password"))
         else:
             user.set_password(form.new_password.data)
             user.save()
             # Other sessions end with the old password; this one carries on.
             session["pwv"] = user.session_version()
             if not is_htmx():
-                return done("Password changed.", "settings.profile")
+                return done(_("Password changed."), "settings.profile")
             saved = True
             form = PasswordForm(formdata=None)
     return render(

@@ -8,6 +8,8 @@ and a form to add one. The rules (kinds, choices, keys) are
 from __future__ import annotations
 
 from flask import abort, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectChoice, SelectField, StringField, TextAreaField
 
@@ -19,22 +21,24 @@ from portal.web.settings.types import owned_type
 
 
 class QuestionForm(FlaskForm):
-    label = StringField("Question", render_kw={"maxlength": questions.MAX_LABEL})
+    label = StringField(_l("Question"), render_kw={"maxlength": questions.MAX_LABEL})
     kind = SelectField(
-        "Answer",
+        _l("Answer"),
         choices=[SelectChoice(k, label) for k, label in questions.KINDS.items()],
         default="short_text",
     )
     options = TextAreaField(
-        "Choices",
-        description="For single choice and checkboxes: one choice per line.",
+        _l("Choices"),
+        description=_l("For single choice and checkboxes: one choice per line."),
         render_kw={"rows": 4},
     )
-    required = BooleanField("Invitees must answer")
+    required = BooleanField(_l("Invitees must answer"))
     key = StringField(
-        "API key (optional)",
-        description="The name of the answer in the API and webhooks, e.g. company. "
-        "Made from the question when left empty.",
+        _l("API key (optional)"),
+        description=_l(
+            "The name of the answer in the API and webhooks, e.g. company. "
+            "Made from the question when left empty."
+        ),
         render_kw={"spellcheck": "false", "autocapitalize": "none"},
     )
 
@@ -93,15 +97,18 @@ def types_questions(type_id: int):
         existing = mt.question_list()
         if len(existing) >= questions.MAX_QUESTIONS:
             form.validate_on_submit()
-            form.label.errors.append(f"a meeting type asks at most {questions.MAX_QUESTIONS}")
+            form.label.errors.append(
+                _("a meeting type asks at most %(num)d questions", num=questions.MAX_QUESTIONS)
+            )
             return _list(mt, form)
         spec = form.spec([q.key for q in existing])
         if spec is not None:
             with db.atomic():
                 questions.store(mt, spec, len(existing))
+            message = _("Added “%(name)s”.", name=spec.label)
             if not is_htmx():
-                return done(f"Added “{spec.label}”.", "settings.types_questions", type_id=mt.id)
-            return _list(mt, QuestionForm(formdata=None), f"Added “{spec.label}”.")
+                return done(message, "settings.types_questions", type_id=mt.id)
+            return _list(mt, QuestionForm(formdata=None), message)
     return _list(mt, form)
 
 
@@ -125,7 +132,9 @@ def types_question_edit(type_id: int, question_id: int):
         if spec is not None:
             with db.atomic():
                 questions.store(mt, spec, row.position, row)
-            return done(f"Saved “{spec.label}”.", "settings.types_questions", type_id=mt.id)
+            return done(
+                _("Saved “%(name)s”.", name=spec.label), "settings.types_questions", type_id=mt.id
+            )
     return render("details/question_form.html", "question_form", mt=mt, row=row, form=form)
 
 
@@ -137,9 +146,10 @@ def types_question_delete(type_id: int, question_id: int):
     with db.atomic():
         row.delete_instance()
         _renumber(mt, mt.question_list())
+    message = _("Deleted “%(name)s”.", name=label)
     if not is_htmx():
-        return done(f"Deleted “{label}”.", "settings.types_questions", type_id=mt.id)
-    return _list(mt, QuestionForm(formdata=None), f"Deleted “{label}”.")
+        return done(message, "settings.types_questions", type_id=mt.id)
+    return _list(mt, QuestionForm(formdata=None), message)
 
 
 @bp.route("/types/<int:type_id>/questions/<int:question_id>/move", methods=["POST"])
@@ -156,5 +166,5 @@ def types_question_move(type_id: int, question_id: int):
             ordered[at], ordered[to] = ordered[to], ordered[at]
         _renumber(mt, ordered)
     if not is_htmx():
-        return done("Order saved.", "settings.types_questions", type_id=mt.id)
+        return done(_("Order saved."), "settings.types_questions", type_id=mt.id)
     return _list(mt, QuestionForm(formdata=None))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import abort
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal.models import ApiToken
@@ -41,7 +42,7 @@ def tokens():
     if form.validate_on_submit():
         count = ApiToken.select().where(ApiToken.user == current_user.id).count()
         if count >= MAX_TOKENS:
-            form.name.errors.append(f"you have {MAX_TOKENS} tokens; revoke one first")
+            form.name.errors.append(_("you have %(num)d tokens; revoke one first", num=MAX_TOKENS))
         else:
             row, plain = ApiToken.issue(current_user._get_current_object(), form.name.data)
             return _page(TokenForm(formdata=None), plain=plain, created=row)
@@ -57,5 +58,5 @@ def tokens_revoke(token_id: int):
     name = row.name or row.prefix
     row.delete_instance()
     if not is_htmx():
-        return done(f"Revoked the token “{name}”.", "settings.tokens")
+        return done(_("Revoked the token “%(name)s”.", name=name), "settings.tokens")
     return _page(TokenForm(formdata=None))

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import cast
 
 from flask import abort
+from flask_babel import gettext as _
 from flask_login import current_user
 from peewee import fn
 
@@ -89,7 +90,7 @@ def types_new():
     """Create a meeting type; errors come back next to their fields."""
     form = MeetingTypeForm()
     if form.validate_on_submit() and _save(form, None):
-        return done(f"Created “{form.name.data}”.", "settings.types")
+        return done(_("Created “%(name)s”.", name=form.name.data), "settings.types")
     return render("settings/type_form.html", "type_form", form=form, mt=None)
 
 
@@ -99,7 +100,7 @@ def types_edit(type_id: int):
     mt = owned_type(type_id)
     form = MeetingTypeForm(obj=mt)
     if form.validate_on_submit() and _save(form, mt):
-        return done(f"Saved “{mt.name}”.", "settings.types")
+        return done(_("Saved “%(name)s”.", name=mt.name), "settings.types")
     return render("settings/type_form.html", "type_form", form=form, mt=mt)
 
 
@@ -111,4 +112,4 @@ def types_delete(type_id: int):
     mt.delete_instance()
     if is_htmx():
         return _list_page()
-    return done(f"Deleted “{name}”.", "settings.types")
+    return done(_("Deleted “%(name)s”.", name=name), "settings.types")

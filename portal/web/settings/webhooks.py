@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 
 from flask import abort, current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectChoice, SelectMultipleField, StringField, widgets
@@ -22,20 +24,22 @@ from portal.web.settings import bp, done
 
 class WebhookForm(FlaskForm):
     url = StringField(
-        "Endpoint URL",
-        description="Kairos POSTs JSON here, signed with the X-Kairos-Signature header.",
+        _l("Endpoint URL"),
+        description=_l("Kairos POSTs JSON here, signed with the X-Kairos-Signature header."),
         render_kw={"type": "url", "spellcheck": "false", "autocomplete": "off"},
     )
     events = SelectMultipleField(
-        "Events",
+        _l("Events"),
         choices=[SelectChoice(e, f"{webhooks.EVENT_LABELS[e]} ({e})") for e in webhooks.EVENTS],
         default=list(webhooks.EVENTS),
         option_widget=widgets.CheckboxInput(),
         widget=widgets.ListWidget(prefix_label=False),
         validate_choice=False,
     )
-    description = StringField("Note (optional)", description="What receives it, for your records.")
-    active = BooleanField("Send events", default=True)
+    description = StringField(
+        _l("Note (optional)"), description=_l("What receives it, for your records.")
+    )
+    active = BooleanField(_l("Send events"), default=True)
 
     def cleaned(self) -> dict | None:
         """The checked values, or None with each problem next to its field."""
@@ -137,8 +141,8 @@ def webhooks_edit(webhook_id: int):
     if values is not None:
         webhooks.update(hook, values | {"active": bool(form.active.data)})
         if not is_htmx():
-            return done("Webhook saved.", "settings.webhooks_edit", webhook_id=hook.id)
-        return _detail(hook, form, message="Saved.")
+            return done(_("Webhook saved."), "settings.webhooks_edit", webhook_id=hook.id)
+        return _detail(hook, form, message=_("Saved."))
     return _detail(hook, form)
 
 
@@ -165,7 +169,7 @@ def webhooks_delete(webhook_id: int):
     hook = owned_webhook(webhook_id)
     hook.delete_instance()
     if not is_htmx():
-        return done("Webhook deleted.", "settings.webhooks")
+        return done(_("Webhook deleted."), "settings.webhooks")
     return _list(WebhookForm(formdata=None))
 
 
@@ -197,7 +201,7 @@ def webhooks_replay(webhook_id: int, delivery_id: int):
         message = exc.message[0].upper() + exc.message[1:] + "."
     else:
         relay_quietly()
-        message = "Sent again; the new delivery is at the top of the log."
+        message = _("Sent again; the new delivery is at the top of the log.")
     if not is_htmx():
         return done(message, "settings.webhooks_edit", webhook_id=hook.id)
     return _detail(hook, WebhookForm(formdata=None, data=_data(hook)), message=message)
