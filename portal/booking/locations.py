@@ -31,17 +31,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from portal.models import Booking, Calendar, Connection, MeetingType, Outbox, User, from_db
 
-KINDS: dict[str, str] = {
-    "custom": "Other (as written)",
-    "link": "A fixed link",
-    "phone": "Phone call",
-    "address": "In person",
-    "personal": "My personal meeting link",
-    "google_meet": "Google Meet (a link per booking)",
-    "teams": "Microsoft Teams (a meeting per booking)",
+KINDS: dict[str, Any] = {  # labels translated when shown
+    "custom": _l("Other (as written)"),
+    "link": _l("A fixed link"),
+    "phone": _l("Phone call"),
+    "address": _l("In person"),
+    "personal": _l("My personal meeting link"),
+    "google_meet": _l("Google Meet (a link per booking)"),
+    "teams": _l("Microsoft Teams (a meeting per booking)"),
 }
 #: conference kind → the provider whose write calendar can create it
 CONFERENCE_PROVIDERS = {"google_meet": "google", "teams": "microsoft"}

@@ -23,15 +23,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from portal.models import MeetingType, Question
 
-KINDS: dict[str, str] = {
-    "short_text": "Short text",
-    "long_text": "Long text",
-    "single_choice": "Single choice",
-    "checkboxes": "Checkboxes",
-    "phone": "Phone number",
+KINDS: dict[str, Any] = {  # labels translated when shown
+    "short_text": _l("Short text"),
+    "long_text": _l("Long text"),
+    "single_choice": _l("Single choice"),
+    "checkboxes": _l("Checkboxes"),
+    "phone": _l("Phone number"),
 }
 CHOICE_KINDS = ("single_choice", "checkboxes")
 MAX_QUESTIONS = 20

@@ -43,6 +43,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from flask_babel import lazy_gettext as _l
 from peewee import IntegrityError
 
 from portal import crypto
@@ -59,10 +60,10 @@ from portal.models import (
 )
 
 EVENTS = ("booking.created", "booking.cancelled", "booking.rescheduled")
-EVENT_LABELS = {
-    "booking.created": "New booking",
-    "booking.cancelled": "Booking cancelled",
-    "booking.rescheduled": "Booking rescheduled",
+EVENT_LABELS = {  # translated when shown (the host's settings)
+    "booking.created": _l("New booking"),
+    "booking.cancelled": _l("Booking cancelled"),
+    "booking.rescheduled": _l("Booking rescheduled"),
 }
 MAX_WEBHOOKS = 10
 MAX_URL = 2000

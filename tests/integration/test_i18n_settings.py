@@ -28,7 +28,17 @@ from tests.support.i18n import TRANSLATED, english_leaks, visible_text
 HX = {"HX-Request": "true"}
 ZONE = ZoneInfo("Europe/Berlin")
 # What the host and the invitee typed: names are never translated.
-NAMES = ("Alice Example", "Intro", "Bob Invitee", "Work", "https://cal.example/feed")
+NAMES = (
+    "Alice Example",
+    "Intro",
+    "Bob Invitee",
+    "Work",
+    "https://cal.example/feed",
+    # Webhook event names are machine names (shown beside their translated labels).
+    "booking.created",
+    "booking.cancelled",
+    "booking.rescheduled",
+)
 # The endpoints these tests need not open: POST-only ones are listed by the url map too.
 SKIP = {"connections.status"}  # polled by htmx only; opened below with the header
 

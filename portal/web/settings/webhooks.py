@@ -30,7 +30,9 @@ class WebhookForm(FlaskForm):
     )
     events = SelectMultipleField(
         _l("Events"),
-        choices=[SelectChoice(e, f"{webhooks.EVENT_LABELS[e]} ({e})") for e in webhooks.EVENTS],
+        choices=lambda: [
+            SelectChoice(e, f"{webhooks.EVENT_LABELS[e]} ({e})") for e in webhooks.EVENTS
+        ],
         default=list(webhooks.EVENTS),
         option_widget=widgets.CheckboxInput(),
         widget=widgets.ListWidget(prefix_label=False),
