@@ -144,6 +144,17 @@
   document.addEventListener("htmx:responseError", loadFailed);
   document.addEventListener("htmx:sendError", loadFailed);
 
+  // The language switcher names the page as it is now: after htmx moved to another
+  // month or day (and pushed its address), each language link follows, lang replaced.
+  document.addEventListener("htmx:pushedIntoHistory", function () {
+    var links = document.querySelectorAll(".lang-switch a[hreflang]");
+    for (var i = 0; i < links.length; i++) {
+      var params = new URLSearchParams(window.location.search);
+      params.set("lang", links[i].getAttribute("hreflang"));
+      links[i].setAttribute("href", window.location.pathname + "?" + params.toString());
+    }
+  });
+
   var OTHER = { "cal-next": "cal-prev", "cal-prev": "cal-next" };
 
   document.addEventListener("htmx:afterSettle", function (e) {

@@ -201,6 +201,10 @@ def test_invitee_switches_to_german_and_books(live_server, alice, new_page):
     heading = format_date(day, "full", locale="de")  # "Dienstag, 1. Dezember 2026"
     expect(page.locator("#slots .slots-title")).to_have_text(heading)
     expect(page).to_have_url(re.compile(r"lang=de"))
+    # The switcher follows the page htmx moved to: English opens the same day.
+    english = page.get_by_role("navigation", name="Sprache").get_by_role("link", name="English")
+    expect(english).to_have_attribute("href", re.compile(rf"date={day.isoformat()}"))
+    expect(english).to_have_attribute("href", re.compile(r"lang=en"))
     first = page.locator("#slots a.slot").first
     expect(first).to_have_text("09:00")
     expect(first).to_have_attribute("aria-label", f"{heading}, 09:00 – 09:30")

@@ -101,6 +101,12 @@ def test_every_public_page_is_in_the_language_asked_for(client, site, lang):
     pages["manage"] = client.get(f"{manage.path}?token={token}")  # the booking's own language
     pages["reschedule"] = client.get(f"{manage.path}?token={token}&reschedule=1&date={day(2)}")
     pages["manage embed"] = client.get(f"/embed{manage.path}?token={token}")
+    # The .ics download, opened without ?lang=, is in the booking's language too.
+    ics = client.get(f"{manage.path}/invite.ics?token={token}")
+    assert ics.status_code == 200
+    description = ics.text.replace("\r\n ", "").split("DESCRIPTION:", 1)[1].split("\r\n")[0]
+    words = re.sub(r"https?://\S+", " ", description.replace("\\n", " "))  # links aside
+    assert english_leaks(words, lang, ignore=("Alice Example",)) == []
     for name, resp in pages.items():
         assert resp.status_code in (200, 404, 422), name
         no_english(resp.text, lang)

@@ -131,6 +131,7 @@ def invite_ics(uid: str):
     from portal.notify.ical import booking_ics
 
     booking = managed_or_404(uid, request.args.get("token", ""))
+    i18n.use_locale(booking.locale)  # its description in the invitee's language
     response = Response(booking_ics(booking, method="PUBLISH"), mimetype="text/calendar")
     response.headers["Content-Disposition"] = 'attachment; filename="invite.ics"'
     return no_referrer(response)
