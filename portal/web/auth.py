@@ -28,7 +28,7 @@ from portal.extensions import end_session, login_manager
 from portal.models import AppSetting, User, db
 from portal.org import throttle
 from portal.org.users import create_user
-from portal.web.forms import LoginForm, SetupForm, timezone_names
+from portal.web.forms import LoginForm, SetupForm, zone_suggestions
 
 bp = Blueprint("auth", __name__)
 
@@ -144,4 +144,4 @@ def setup():
         _sign_in(user)
         flash(_("Welcome to Kairos. Start with your weekly hours."), "info")
         return redirect(url_for("settings.hours"))
-    return render_template("auth/setup.html", form=form, timezones=timezone_names())
+    return render_template("auth/setup.html", form=form, timezones=zone_suggestions())

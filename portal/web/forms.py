@@ -15,6 +15,7 @@ from zoneinfo import available_timezones
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from markupsafe import Markup
 from wtforms import (
     BooleanField,
     DateField,
@@ -66,10 +67,26 @@ def timezone_names() -> tuple[str, ...]:
     return tuple(sorted(n for n in available_timezones() if "/" in n or n == "UTC"))
 
 
+def zone_suggestions() -> Markup:
+    """The time-zone fields' suggestions: canonical zones, labelled in the page's language."""
+    from flask_babel import get_locale
+
+    from portal import clock
+    from portal.web import timezones
+
+    minute = clock.now().replace(second=0, microsecond=0)
+    return timezones.suggestions(minute, str(get_locale() or "en"), timezones.pattern())
+
+
 def valid_timezone(_form, field) -> None:
+    """Any IANA name is accepted; an alias is stored as the zone it stands for
+    ("Asia/Katmandu" → "Asia/Kathmandu", "US/Eastern" → "America/New_York")."""
+    from portal.web.timezones import canonical
+
     field.data = (field.data or "").strip()
     if field.data not in timezone_names():
         raise ValidationError(_("pick a time zone from the list, e.g. Europe/Berlin"))
+    field.data = canonical(field.data)
 
 
 def slug_rule(_form, field) -> None:

@@ -91,7 +91,7 @@ def zone_options(selected: str) -> Markup:
 def _zone_options(selected: str, minute: datetime, locale: str) -> Markup:
     option = Markup('<option value="{}"{}>{}</option>')
     chosen = Markup(" selected")
-    pattern = _("%(where)s (%(offset)s, now %(time)s)")
+    pattern = timezones.pattern()
     groups: list[Markup] = []
     if selected not in {z.name for z in timezones.zones()}:  # a valid zone with no place
         text = timezones.describe(selected, minute, locale, pattern)

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import format_time, get_timezone_location
+from markupsafe import Markup
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,24 @@ def where(zone: Zone, locale: str = "en") -> str:
         place = get_timezone_location(zone.name, locale=lang, return_city=True) or place
         country = lang.territories.get(zone.code, country)
     return f"{place}, {country}" if country else place
+
+
+def pattern() -> str:
+    """:data:`PATTERN` in the current language."""
+    from flask_babel import gettext as _
+
+    return _("%(where)s (%(offset)s, now %(time)s)")
+
+
+@lru_cache(maxsize=16)
+def suggestions(minute: datetime, locale: str, translated: str) -> Markup:
+    """``<option>``s of the canonical zones (no aliases such as "Asia/Katmandu") for the
+    settings' time-zone fields: the IANA name as the value, the place, offset and local
+    time in ``locale`` as the label. Cached per minute, language and pattern."""
+    option = Markup('<option value="{}" label="{}"></option>')
+    return Markup("").join(
+        option.format(z.name, label(z, minute, locale, translated)) for z in zones()
+    )
 
 
 def label(zone: Zone, now: datetime, locale: str = "en", pattern: str = PATTERN) -> str:

@@ -157,8 +157,20 @@ def test_profile_saves_and_validates(client, auth, alice, q, hosts):
 def test_profile_offers_every_time_zone_as_a_datalist(client, alice):
     page = html(client.get("/settings/profile"))
     assert 'list="tz-names"' in page
-    assert '<option value="Europe/Berlin">' in page and '<option value="UTC">' in page
+    assert '<option value="Europe/Berlin" label="Berlin, Germany (UTC' in page
+    assert '<option value="UTC"' in page
     assert page.count("<option value=") > 300
+    # Canonical names only: an alias is not suggested beside the zone it stands for.
+    assert '<option value="Asia/Kathmandu"' in page and 'value="Asia/Katmandu"' not in page
+    assert 'value="US/Eastern"' not in page
+    german = html(client.get("/settings/profile", headers={"Accept-Language": "de"}))
+    assert '<option value="Europe/Berlin" label="Berlin, Deutschland (UTC' in german
+
+
+def test_an_alias_is_saved_as_the_zone_it_names(client, auth, alice, q):
+    form = {"name": "Alice", "slug": "alice", "timezone": "Asia/Katmandu", "lead_time_minutes": "0"}
+    assert auth.post("/settings/profile", form).status_code == 302
+    assert q(lambda: User.get_by_id(alice.id).timezone) == "Asia/Kathmandu"
 
 
 def test_password_change_needs_the_current_password(client, auth, alice, q):

@@ -15,7 +15,7 @@ from portal.org import settings
 from portal.org.domains import parse_domains
 from portal.org.member_defaults import MemberDefaults
 from portal.web.admin import EXCHANGE_PATH, bp, has_exchange_page
-from portal.web.forms import BUFFER, LEAD_TIME, parse_ranges, timezone_names, valid_timezone
+from portal.web.forms import BUFFER, LEAD_TIME, parse_ranges, valid_timezone, zone_suggestions
 from portal.web.render import form_status, is_htmx, render
 
 
@@ -101,7 +101,7 @@ def _org_page(form: OrganisationForm, members: set[int], status: int = 200, save
         hours=[form[f"hours_{d}"] for d in range(7)],
         members=members,
         people=list(User.select().where(User.is_active == True).order_by(User.name)),  # noqa: E712
-        timezones=timezone_names(),
+        timezones=zone_suggestions(),
         exchange=EXCHANGE_PATH if has_exchange_page() else "",
         saved=saved,
     )

@@ -20,9 +20,10 @@ from portal.booking.hours import delete_override, save_availability, save_overri
 from portal.booking.wallclock import format_clock, parse_clock
 from portal.i18n import date_medium, time_label, weekday_names
 from portal.models import DateOverride, WeeklyHours
-from portal.web.forms import OverrideForm, timezone_names
+from portal.web.forms import OverrideForm, timezone_names, zone_suggestions
 from portal.web.render import is_htmx, render
 from portal.web.settings import SLOTS, bp, done
+from portal.web.timezones import canonical
 
 CELL_RE = re.compile(r"^([0-6])-([0-9]|[1-3][0-9]|4[0-7])$")
 
@@ -126,7 +127,7 @@ def _hours_page(
         error=error,
         zone_error=zone_error,
         timezone=current_user.timezone if timezone is None else timezone,
-        timezones=timezone_names(),
+        timezones=zone_suggestions(),
         saved_at=time_label(clock.now().astimezone(zone(current_user.timezone))),
     )
 
@@ -149,6 +150,7 @@ def hours():
             zone=shown,
         )
         return _hours_page(error=error, code=422, posted=grid, timezone=tz_name, zone_error=True)
+    tz_name = canonical(tz_name)  # an alias is kept as the zone it names
     moved = tz_name != current_user.timezone
     save_availability(current_user.id, windows_from_cells(grid), timezone=tz_name)
     if not is_htmx():

@@ -17,7 +17,7 @@ from portal import clock
 from portal.i18n import LANGUAGES
 from portal.models import Booking, MeetingType, User, db, to_db
 from portal.web import forms
-from portal.web.forms import PasswordForm, timezone_names
+from portal.web.forms import PasswordForm, zone_suggestions
 from portal.web.render import is_htmx, render
 from portal.web.settings import base_url, bp, done
 
@@ -122,7 +122,7 @@ def profile():
         "profile",
         form=form,
         password_form=PasswordForm(formdata=None),
-        timezones=timezone_names(),
+        timezones=zone_suggestions(),
         saved=saved,
     )
 
@@ -150,6 +150,6 @@ def password():
         "password",
         form=ProfileForm(obj=user, formdata=None),
         password_form=form,
-        timezones=timezone_names(),
+        timezones=zone_suggestions(),
         password_saved=saved,
     )
