@@ -127,9 +127,13 @@ def _field_error(form: ConnectForm, exc: InvalidSetup) -> None:
     target.errors = [*target.errors, exc.message]
 
 
+# The providers' names as this page shows them on a connection; brand names stay as they are.
+TITLES: dict[str, LazyString] = {"ics": _l("ICS feed"), "exchange": _l("Exchange (on-premises)")}
+
+
 def provider_title(name: str) -> str:
-    if name in FORMS:  # the title this page translates
-        return str(FORMS[name][0])
+    if name in TITLES:
+        return str(TITLES[name])
     try:
         return provider_class(name).title or name
     except KeyError:
