@@ -19,16 +19,17 @@ from portal.models import SHORT_SPAN, db, to_epoch
 
 # The rows of one user's conflict calendars that overlap [lo, hi). Parameters, in order:
 # user, conflict, lo − SHORT_SPAN, hi, lo (short blocks), then user, conflict, hi, lo (long).
-_BRANCH = (
-    'SELECT b."id", b."calendar_id", c."name", b."start_ts", b."end_ts" '
+_FROM = (
     'FROM "busy_block" AS b JOIN "calendar" AS c ON c."id" = b."calendar_id" '
     'JOIN "connection" AS n ON n."id" = c."connection_id" '
     'WHERE n."user_id" = {p} AND c."conflict" = {p} AND b."long_span" = {long} '
 )
+_BRANCH = 'SELECT b."id", b."calendar_id", c."name", b."start_ts", b."end_ts" ' + _FROM
 _SHORT = 'AND b."start_ts" >= {p} AND b."start_ts" < {p} AND b."end_ts" > {p}'
 _LONG = 'AND b."start_ts" < {p} AND b."end_ts" > {p}'
 
 _sql: dict[tuple[str, str], str] = {}
+DAY = 86400
 
 
 def _window(p: str, true: str, false: str) -> str:
@@ -47,18 +48,48 @@ def _statement(kind: str) -> str:
     if sql is None:
         p, true, false = ("?", "1", "0") if backend == "sqlite" else ("%s", "TRUE", "FALSE")
         # Constant text: every value travels as a parameter.
-        window = _window(p, true, false)
-        if kind == "rows":
-            columns, rest = 'w."start_ts", w."end_ts", w."name"', ""
-        else:
-            columns = (
-                'w."calendar_id", w."name", COUNT(*), SUM(w."id"), MAX(w."id"), '
-                'SUM(w."start_ts" + w."end_ts")'
-            )
-            rest = ' GROUP BY w."calendar_id", w."name" ORDER BY w."calendar_id"'
-        sql = f"SELECT {columns} FROM ({window}) AS w{rest}"  # noqa: S608
-        _sql[(backend, kind)] = sql
+        sql = _sql[(backend, kind)] = _STATEMENTS[kind](p, true, false)
     return sql
+
+
+def _rows_sql(p: str, true: str, false: str) -> str:
+    return f'SELECT w."start_ts", w."end_ts", w."name" FROM ({_window(p, true, false)}) AS w'  # noqa: S608
+
+
+# Per UTC day (the day a short block starts in), a stamp of that day's blocks: count, id
+# sum and maximum, sums of the instants; the long blocks of the window as day -1. Params:
+# user, conflict, first day's start, end (short), then user, conflict, hi, lo (long).
+_STAMP = 'COUNT(*), SUM(b."id"), MAX(b."id"), SUM(b."start_ts"), SUM(b."end_ts")'
+
+
+def _day_stamps_sql(p: str, true: str, false: str) -> str:
+    short = (
+        f'SELECT b."start_ts" / {DAY}, {_STAMP} '
+        + _FROM.format(p=p, long=false)
+        + f'AND b."start_ts" >= {p} AND b."start_ts" < {p} GROUP BY b."start_ts" / {DAY}'
+    )
+    long = f"SELECT -1, {_STAMP} " + _FROM.format(p=p, long=true) + _LONG.format(p=p)
+    return f"{short} UNION ALL {long}"
+
+
+def _short_rows_sql(p: str, true: str, false: str) -> str:
+    return (
+        'SELECT b."start_ts", b."end_ts" '
+        + _FROM.format(p=p, long=false)
+        + f'AND b."start_ts" >= {p} AND b."start_ts" < {p}'
+    )
+
+
+def _long_rows_sql(p: str, true: str, false: str) -> str:
+    return 'SELECT b."start_ts", b."end_ts" ' + _FROM.format(p=p, long=true) + _LONG.format(p=p)
+
+
+_STATEMENTS = {
+    "rows": _rows_sql,
+    "day_stamps": _day_stamps_sql,
+    "short_rows": _short_rows_sql,
+    "long_rows": _long_rows_sql,
+}
 
 
 def _params(user_id: int, start: datetime, end: datetime) -> tuple:
@@ -73,14 +104,30 @@ def rows(user_id: int, start: datetime, end: datetime) -> list[tuple[int, int, s
     return db.execute_sql(_statement("rows"), _params(user_id, start, end)).fetchall()
 
 
-def fingerprint(user_id: int, start: datetime, end: datetime) -> tuple:
-    """Per calendar and name: count, id sum and maximum, sum of the instants of those rows.
+def day_stamps(user_id: int, first_day: int, last_day: int) -> dict[int, tuple]:
+    """``{UTC day number: stamp}`` of the short blocks starting on days ``first_day`` ..
+    ``last_day`` (days since 1970), and under ``-1`` the long blocks reaching into them.
 
-    A sync that inserts, deletes or moves a block, or renames or unticks a calendar,
-    changes it; computed by the database in one aggregate over the same index ranges.
+    A sync that inserts, deletes or moves a block, or unticks a calendar, changes the
+    stamp of the days it touches; the database computes them in one aggregate over the
+    covering index. Days without blocks are absent.
     """
-    cursor = db.execute_sql(_statement("fingerprint"), _params(user_id, start, end))
-    return tuple(tuple(row) for row in cursor.fetchall())
+    lo, hi = first_day * DAY, (last_day + 1) * DAY
+    params = (user_id, True, lo, hi, user_id, True, hi, lo)
+    found = db.execute_sql(_statement("day_stamps"), params).fetchall()
+    return {row[0]: tuple(row[1:]) for row in found if row[1]}
+
+
+def short_rows(user_id: int, first_day: int, last_day: int) -> list[tuple[int, int]]:
+    """``(start_ts, end_ts)`` of the short blocks starting on days ``first_day``..``last_day``."""
+    params = (user_id, True, first_day * DAY, (last_day + 1) * DAY)
+    return db.execute_sql(_statement("short_rows"), params).fetchall()
+
+
+def long_rows(user_id: int, first_day: int, last_day: int) -> list[tuple[int, int]]:
+    """``(start_ts, end_ts)`` of the long blocks overlapping days ``first_day``..``last_day``."""
+    params = (user_id, True, (last_day + 1) * DAY, first_day * DAY)
+    return db.execute_sql(_statement("long_rows"), params).fetchall()
 
 
 def instants(values: list[tuple[int, int, str]]) -> dict[int, datetime]:

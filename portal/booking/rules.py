@@ -7,7 +7,9 @@ from the host's calendars and their confirmed bookings become the engine's plain
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import cast
 from zoneinfo import ZoneInfo
@@ -114,31 +116,36 @@ def available_slots(
     ``now`` is the caller's clock (``portal.clock.now()`` in views and jobs).
     ``exclude`` leaves one booking out, so rescheduling it can offer its neighbours.
     """
-    pad = timedelta(days=2)
     rules, mrules = host_rules(user), meeting_rules(mt)
-    # Starts before the lead time or past the window are never offered.
-    if max(start, now + max(rules.lead_time, mrules.lead_time)) >= min(
-        end, now + timedelta(days=mrules.window_days, hours=1)
-    ):
+    earliest = max(start, now + max(rules.lead_time, mrules.lead_time))
+    latest = now + timedelta(days=mrules.window_days)  # inclusive
+    if earliest >= min(end, latest + TICK):
         return []
-    # Read the busy cache for a superset of what the slots and their buffers can reach,
-    # in whole UTC days, so page views in every time zone share one memo entry.
-    today = _utc_midnight(now)
-    read_lo = _utc_midnight(max(start, today) - mrules.buffer_before)
-    read_hi = min(end, today + timedelta(days=mrules.window_days + 2))
-    read_hi = _utc_midnight(read_hi + mrules.duration + mrules.buffer_after + _DAY - TICK)
-    busy_key, busy = slot_memo.busy(user, read_lo, read_hi, cached_busy)
-    booked = existing_bookings(user, start - pad, end + pad, exclude=exclude)
-    return slot_memo.slots(
+    # The engine runs over whole UTC days with "now" floored to the hour (and the window a
+    # day longer to make up for it), and its answer is cut to exactly this request: page
+    # views in every time zone, all hour long, share one memo entry. Slots do not depend
+    # on the range asked, and lead time and window only cut them at either end.
+    as_of = now.replace(minute=0, second=0, microsecond=0)
+    wide = replace(mrules, window_days=mrules.window_days + 1)
+    span_lo = _utc_midnight(earliest)
+    span_hi = _utc_midnight(min(end, latest + TICK) - TICK) + _DAY
+    # The busy time a slot or its buffers can reach, in whole UTC days.
+    read_lo = _utc_midnight(span_lo - mrules.buffer_before)
+    read_hi = _utc_midnight(span_hi + mrules.duration + mrules.buffer_after - TICK) + _DAY
+    busy_key, busy = slot_memo.merged_busy(user.id, read_lo, read_hi)
+    pad = timedelta(days=2)
+    booked = existing_bookings(user, span_lo - pad, span_hi + pad, exclude=exclude)
+    found = slot_memo.slots(
         busy_key,
         rules,
-        mrules,
+        wide,
         booked,
-        now,
-        start,
-        end,
-        lambda: engine.slots(rules, mrules, busy, booked, now, start, end),
+        as_of,
+        span_lo,
+        span_hi,
+        lambda: engine.slots(rules, wide, busy, booked, as_of, span_lo, span_hi),
     )
+    return found[bisect_left(found, earliest) : bisect_right(found, min(latest, end - TICK))]
 
 
 _DAY = timedelta(days=1)

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from portal.booking import rules, service, slot_memo
+from portal.booking import busy_read, service, slot_memo
 from portal.booking.rules import available_slots
 from portal.models import BusyBlock, Calendar, Connection, db, to_db
 from tests.integration.test_public_pages import freeze_clock
@@ -80,13 +80,16 @@ def test_same_rows_are_read_once(app, site, now, monkeypatch):
     with app.app_context(), db.connection_context():
         BusyBlock.create(calendar=cal, start=to_db(local(9)), end=to_db(local(10)))
     loads = []
-    real = rules.cached_busy
 
-    def counting(user, start, end):
-        loads.append((start, end))
-        return real(user, start, end)
+    def counting(real):
+        def read(user_id, first_day, last_day):
+            loads.append((first_day, last_day))
+            return real(user_id, first_day, last_day)
 
-    monkeypatch.setattr(rules, "cached_busy", counting)
+        return read
+
+    for name in ("short_rows", "long_rows"):
+        monkeypatch.setattr(busy_read, name, counting(getattr(busy_read, name)))
     start, end = local(1), local(1) + timedelta(days=1)
     with app.app_context(), db.connection_context():
         first = available_slots(alice, mt, start, end, now=now)
