@@ -16,21 +16,24 @@ from zoneinfo import ZoneInfo
 
 from portal.booking import availability as engine
 from portal.booking import busy_read, slot_memo
-from portal.booking.hours import date_overrides, weekly_windows
+from portal.booking.hours import rules_of
 from portal.models import (
     Booking,
     BookingAttendee,
     MeetingType,
     User,
+    compiled_sql,
+    db,
     to_db,
 )
 
 
 def host_rules(user: User) -> engine.HostRules:
+    weekly, overrides = rules_of(user.id)
     return engine.HostRules(
         timezone=user.timezone,
-        weekly={d: tuple(windows) for d, windows in weekly_windows(user.id).items()},
-        overrides={day: tuple(windows) for day, windows in date_overrides(user.id).items()},
+        weekly={d: tuple(windows) for d, windows in weekly.items()},
+        overrides={day: tuple(windows) for day, windows in overrides.items()},
         lead_time=timedelta(minutes=user.lead_time_minutes),
     )
 
@@ -69,12 +72,9 @@ def _stored_instant(value: datetime | str) -> datetime:
     return value.replace(tzinfo=UTC)
 
 
-def existing_bookings(
-    user: User, start: datetime, end: datetime, exclude: int | None = None
-) -> list[engine.Booked]:
-    # Meetings a co-worker booked with this user as an attendee block their time as well.
-    attending = BookingAttendee.select(BookingAttendee.booking).where(BookingAttendee.user == user)
-    # Only the columns the engine needs: this runs on every page view.
+def _bookings_query(excluding: bool):
+    """``existing_bookings``'s query; parameters: user, user, "confirmed", lo, hi[, exclude]."""
+    attending = BookingAttendee.select(BookingAttendee.booking).where(BookingAttendee.user == 0)
     query = Booking.select(
         Booking.start,
         Booking.end,
@@ -82,14 +82,31 @@ def existing_bookings(
         Booking.buffer_after_minutes,
         Booking.meeting_type,
     ).where(
-        (Booking.host == user) | Booking.id.in_(attending),
+        (Booking.host == 0) | Booking.id.in_(attending),
         Booking.status == "confirmed",
-        Booking.end > to_db(start - timedelta(days=1)),
-        Booking.start < to_db(end + timedelta(days=1)),
+        Booking.end > 0,
+        Booking.start < 0,
     )
+    return query.where(Booking.id != 0) if excluding else query
+
+
+def existing_bookings(
+    user: User, start: datetime, end: datetime, exclude: int | None = None
+) -> list[engine.Booked]:
+    # Meetings a co-worker booked with this user as an attendee block their time as well.
+    # Only the columns the engine needs, SQL built once: this runs on every page view.
+    sql = compiled_sql(
+        "existing-bookings" if exclude is None else "existing-bookings-but",
+        lambda: _bookings_query(exclude is not None),
+    )
+    lo, hi = to_db(start - timedelta(days=1)), to_db(end + timedelta(days=1))
+    params = [user.id, user.id, "confirmed", Booking.end.db_value(lo), Booking.start.db_value(hi)]
     if exclude is not None:
-        query = query.where(Booking.id != exclude)
-    rows = cast("Iterable[tuple[datetime, datetime, int, int, int | None]]", query.tuples())
+        params.append(exclude)
+    rows = cast(
+        "Iterable[tuple[datetime | str, datetime | str, int, int, int | None]]",
+        db.execute_sql(sql, params).fetchall(),
+    )
     return [
         engine.Booked(
             start=_stored_instant(s),
