@@ -8,6 +8,9 @@ ranges over (calendar_id, long_span, start_ts, end_ts), which holds every column
 - short blocks (≤ ``SHORT_SPAN``) that overlap ``[lo, hi)`` start in ``[lo − SHORT_SPAN, hi)``,
   a range bounded by the window whatever the size of the cache;
 - long blocks (multi-day events, rows of unknown length) are few, and read by their start.
+
+The slot engine's pages read per UTC day instead (``day_stamps``, ``short_rows``,
+``long_rows``; kept per process by ``slot_memo.merged_busy``).
 """
 
 from __future__ import annotations
@@ -56,20 +59,25 @@ def _rows_sql(p: str, true: str, false: str) -> str:
     return f'SELECT w."start_ts", w."end_ts", w."name" FROM ({_window(p, true, false)}) AS w'  # noqa: S608
 
 
-# Per UTC day (the day a short block starts in), a stamp of that day's blocks: count, id
-# sum and maximum, sums of the instants; the long blocks of the window as day -1. Params:
-# user, conflict, first day's start, end (short), then user, conflict, hi, lo (long).
-_STAMP = 'COUNT(*), SUM(b."id"), MAX(b."id"), SUM(b."start_ts"), SUM(b."end_ts")'
+_DAYS = (
+    'SELECT d."day", d."calendar_id", d."version", 0, 0, 0 '
+    'FROM "busy_day" AS d JOIN "calendar" AS c ON c."id" = d."calendar_id" '
+    'JOIN "connection" AS n ON n."id" = c."connection_id" '
+    'WHERE n."user_id" = {p} AND c."conflict" = {p} AND d."day" >= {p} AND d."day" <= {p}'
+)
 
 
+# Per UTC day a block starts on, the version of each conflict calendar's blocks there
+# (``BusyDay``, kept by the database's triggers), then all the host's long blocks (few) as
+# day -1 with a stamp of their rows (count, id sum and maximum, sums of the instants).
+# Params: user, conflict, first day, last day, then user, conflict (long blocks).
 def _day_stamps_sql(p: str, true: str, false: str) -> str:
-    short = (
-        f'SELECT b."start_ts" / {DAY}, {_STAMP} '
-        + _FROM.format(p=p, long=false)
-        + f'AND b."start_ts" >= {p} AND b."start_ts" < {p} GROUP BY b."start_ts" / {DAY}'
+    days = _DAYS.format(p=p)
+    long = (
+        'SELECT -1, COUNT(*), SUM(b."id"), MAX(b."id"), SUM(b."start_ts"), SUM(b."end_ts") '
+        + _FROM.format(p=p, long=true)
     )
-    long = f"SELECT -1, {_STAMP} " + _FROM.format(p=p, long=true) + _LONG.format(p=p)
-    return f"{short} UNION ALL {long}"
+    return f"{days} UNION ALL {long}"
 
 
 def _short_rows_sql(p: str, true: str, false: str) -> str:
@@ -81,7 +89,7 @@ def _short_rows_sql(p: str, true: str, false: str) -> str:
 
 
 def _long_rows_sql(p: str, true: str, false: str) -> str:
-    return 'SELECT b."start_ts", b."end_ts" ' + _FROM.format(p=p, long=true) + _LONG.format(p=p)
+    return 'SELECT b."start_ts", b."end_ts" ' + _FROM.format(p=p, long=true)
 
 
 _STATEMENTS = {
@@ -106,16 +114,21 @@ def rows(user_id: int, start: datetime, end: datetime) -> list[tuple[int, int, s
 
 def day_stamps(user_id: int, first_day: int, last_day: int) -> dict[int, tuple]:
     """``{UTC day number: stamp}`` of the short blocks starting on days ``first_day`` ..
-    ``last_day`` (days since 1970), and under ``-1`` the long blocks reaching into them.
+    ``last_day`` (days since 1970), and under ``-1`` of all the host's long blocks.
 
-    A sync that inserts, deletes or moves a block, or unticks a calendar, changes the
-    stamp of the days it touches; the database computes them in one aggregate over the
-    covering index. Days without blocks are absent.
+    A day's stamp is the version of each conflict calendar's blocks that start on it,
+    which the database renews whenever one is inserted, updated or deleted (``BusyDay``);
+    unticking a calendar takes its versions out. Reading them costs a row per calendar and
+    day, however many blocks there are. Days without any are absent.
     """
-    lo, hi = first_day * DAY, (last_day + 1) * DAY
-    params = (user_id, True, lo, hi, user_id, True, hi, lo)
-    found = db.execute_sql(_statement("day_stamps"), params).fetchall()
-    return {row[0]: tuple(row[1:]) for row in found if row[1]}
+    params = (user_id, True, first_day, last_day, user_id, True)
+    stamps: dict[int, list] = {}
+    for day, *stamp in db.execute_sql(_statement("day_stamps"), params).fetchall():
+        if day >= 0:
+            stamps.setdefault(day, []).append((stamp[0], stamp[1]))
+        elif stamp[0]:
+            stamps[-1] = [tuple(stamp)]
+    return {day: tuple(sorted(found)) for day, found in stamps.items()}
 
 
 def short_rows(user_id: int, first_day: int, last_day: int) -> list[tuple[int, int]]:
@@ -124,10 +137,9 @@ def short_rows(user_id: int, first_day: int, last_day: int) -> list[tuple[int, i
     return db.execute_sql(_statement("short_rows"), params).fetchall()
 
 
-def long_rows(user_id: int, first_day: int, last_day: int) -> list[tuple[int, int]]:
-    """``(start_ts, end_ts)`` of the long blocks overlapping days ``first_day``..``last_day``."""
-    params = (user_id, True, (last_day + 1) * DAY, first_day * DAY)
-    return db.execute_sql(_statement("long_rows"), params).fetchall()
+def long_rows(user_id: int) -> list[tuple[int, int]]:
+    """``(start_ts, end_ts)`` of all the host's long blocks (multi-day events: few)."""
+    return db.execute_sql(_statement("long_rows"), (user_id, True)).fetchall()
 
 
 def instants(values: list[tuple[int, int, str]]) -> dict[int, datetime]:

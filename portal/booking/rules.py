@@ -160,7 +160,7 @@ def available_slots(
         as_of,
         span_lo,
         span_hi,
-        lambda: engine.slots(rules, wide, busy, booked, as_of, span_lo, span_hi),
+        lambda: engine.slots(rules, wide, slot_memo.as_busy(busy), booked, as_of, span_lo, span_hi),
     )
     return found[bisect_left(found, earliest) : bisect_right(found, min(latest, end - TICK))]
 

@@ -7,11 +7,11 @@ inputs almost never change (the free/busy cache is refreshed every few minutes, 
 all invitees of a host look at the same months), so both results are kept:
 
 - ``merged_busy``: per host and UTC day, that day's busy intervals merged into a few,
-  stored with a stamp of the day's rows that the database computes in one aggregate
-  query for the whole window (count, id sum and maximum, sums of the instants). A sync
-  that inserts, deletes or moves an interval, or unticks a calendar, changes the stamp
-  of the days it touches, and only those days are read again; a month of a 50,000-
-  interval host then costs about what a quiet host's does.
+  stored with the day's stamp: the version of each conflict calendar's blocks starting
+  that day, which the database's triggers renew on every insert, update or delete
+  (``BusyDay``, migration 0160), read for the whole window in one small query. Only the
+  days whose stamp changed are read again, and reading the stamps does not grow with the
+  number of blocks: a month of a 50,000-interval host costs what a quiet host's does.
 - ``slots``: the engine's answer for exactly the same inputs (those stamps, the rules,
   the meeting type, the bookings, whole UTC days, ``now`` floored to the hour), which
   ``rules.available_slots`` cuts to the request's range, lead time and booking window.
@@ -99,20 +99,20 @@ def set_limit(limit: int) -> None:
             memo.clear()
 
 
-def merged_busy(user_id: int, start: datetime, end: datetime) -> tuple[tuple, list[Busy]]:
-    """``(key, busy)``: the host's busy time over the UTC days covering ``[start, end)``,
-    overlapping intervals merged (so without calendar names: for the slot engine only).
+def merged_busy(
+    user_id: int, start: datetime, end: datetime
+) -> tuple[tuple, list[tuple[int, int]]]:
+    """``(key, spans)``: the host's busy time over the UTC days covering ``[start, end)`` as
+    epoch seconds, overlapping intervals merged (so without calendar names: for the slot
+    engine only, through ``as_busy`` when its answer is not memoised already).
 
     Each day's merged intervals are kept per host with that day's stamp
-    (``busy_read.day_stamps``, one aggregate query); only days whose stamp changed are
-    read again, so a month of a 50,000-interval host costs about what a quiet one does.
+    (``busy_read.day_stamps``); only days whose stamp changed are read again.
     ``key`` names exactly this busy time (for the slot memo). The list is shared between
     requests: callers must not modify it.
     """
     first, last = to_epoch(start) // DAY, (to_epoch(end) - 1) // DAY
     stamps = busy_read.day_stamps(user_id, first - 1, last)  # short blocks start ≤ 1 day early
-    if -1 in stamps:  # the long blocks (few) are those reaching into these very days
-        stamps[-1] = (first, last, *stamps[-1])
     where = ("days", db.database, user_id)
     held = cast("dict[int, tuple[tuple, list[tuple[int, int]]]]", _memo.get(where) or {})
     stale = [day for day, stamp in stamps.items() if held.get(day, ((),))[0] != stamp]
@@ -123,15 +123,19 @@ def merged_busy(user_id: int, start: datetime, end: datetime) -> tuple[tuple, li
             if s // DAY in fresh:
                 fresh[s // DAY].append((s, e))
         if -1 in fresh:
-            fresh[-1] = busy_read.long_rows(user_id, first, last)
+            fresh[-1] = busy_read.long_rows(user_id)  # few: all of them
         held = {**held, **{day: (stamps[day], _merge(spans)) for day, spans in fresh.items()}}
         # A host's whole year of days is one entry: a few intervals a day once merged.
         size = ENTRY_BYTES + sum(100 + SPAN_BYTES * len(v[1]) for v in held.values())
         _memo.put(where, held, size)
-    at = datetime.fromtimestamp
     spans = _merge([span for day in stamps for span in held[day][1]])
-    busy = [Busy(at(s, UTC), at(e, UTC)) for s, e in spans]
-    return (where, first, last, tuple(sorted(stamps.items()))), busy
+    return (where, first, last, tuple(sorted(stamps.items()))), spans
+
+
+def as_busy(spans: list[tuple[int, int]]) -> list[Busy]:
+    """``merged_busy``'s spans as the engine's records."""
+    at = datetime.fromtimestamp
+    return [Busy(at(s, UTC), at(e, UTC)) for s, e in spans]
 
 
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
