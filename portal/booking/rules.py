@@ -7,28 +7,33 @@ from the host's calendars and their confirmed bookings become the engine's plain
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import cast
 from zoneinfo import ZoneInfo
 
 from portal.booking import availability as engine
 from portal.booking import busy_read, slot_memo
-from portal.booking.hours import date_overrides, weekly_windows
+from portal.booking.hours import rules_of
 from portal.models import (
     Booking,
     BookingAttendee,
     MeetingType,
     User,
+    compiled_sql,
+    db,
     to_db,
 )
 
 
 def host_rules(user: User) -> engine.HostRules:
+    weekly, overrides = rules_of(user.id)
     return engine.HostRules(
         timezone=user.timezone,
-        weekly={d: tuple(windows) for d, windows in weekly_windows(user.id).items()},
-        overrides={day: tuple(windows) for day, windows in date_overrides(user.id).items()},
+        weekly={d: tuple(windows) for d, windows in weekly.items()},
+        overrides={day: tuple(windows) for day, windows in overrides.items()},
         lead_time=timedelta(minutes=user.lead_time_minutes),
     )
 
@@ -67,12 +72,9 @@ def _stored_instant(value: datetime | str) -> datetime:
     return value.replace(tzinfo=UTC)
 
 
-def existing_bookings(
-    user: User, start: datetime, end: datetime, exclude: int | None = None
-) -> list[engine.Booked]:
-    # Meetings a co-worker booked with this user as an attendee block their time as well.
-    attending = BookingAttendee.select(BookingAttendee.booking).where(BookingAttendee.user == user)
-    # Only the columns the engine needs: this runs on every page view.
+def _bookings_query(excluding: bool):
+    """``existing_bookings``'s query; parameters: user, user, "confirmed", lo, hi[, exclude]."""
+    attending = BookingAttendee.select(BookingAttendee.booking).where(BookingAttendee.user == 0)
     query = Booking.select(
         Booking.start,
         Booking.end,
@@ -80,14 +82,31 @@ def existing_bookings(
         Booking.buffer_after_minutes,
         Booking.meeting_type,
     ).where(
-        (Booking.host == user) | Booking.id.in_(attending),
+        (Booking.host == 0) | Booking.id.in_(attending),
         Booking.status == "confirmed",
-        Booking.end > to_db(start - timedelta(days=1)),
-        Booking.start < to_db(end + timedelta(days=1)),
+        Booking.end > 0,
+        Booking.start < 0,
     )
+    return query.where(Booking.id != 0) if excluding else query
+
+
+def existing_bookings(
+    user: User, start: datetime, end: datetime, exclude: int | None = None
+) -> list[engine.Booked]:
+    # Meetings a co-worker booked with this user as an attendee block their time as well.
+    # Only the columns the engine needs, SQL built once: this runs on every page view.
+    sql = compiled_sql(
+        "existing-bookings" if exclude is None else "existing-bookings-but",
+        lambda: _bookings_query(exclude is not None),
+    )
+    lo, hi = to_db(start - timedelta(days=1)), to_db(end + timedelta(days=1))
+    params = [user.id, user.id, "confirmed", Booking.end.db_value(lo), Booking.start.db_value(hi)]
     if exclude is not None:
-        query = query.where(Booking.id != exclude)
-    rows = cast("Iterable[tuple[datetime, datetime, int, int, int | None]]", query.tuples())
+        params.append(exclude)
+    rows = cast(
+        "Iterable[tuple[datetime | str, datetime | str, int, int, int | None]]",
+        db.execute_sql(sql, params).fetchall(),
+    )
     return [
         engine.Booked(
             start=_stored_instant(s),
@@ -114,31 +133,36 @@ def available_slots(
     ``now`` is the caller's clock (``portal.clock.now()`` in views and jobs).
     ``exclude`` leaves one booking out, so rescheduling it can offer its neighbours.
     """
-    pad = timedelta(days=2)
     rules, mrules = host_rules(user), meeting_rules(mt)
-    # Starts before the lead time or past the window are never offered.
-    if max(start, now + max(rules.lead_time, mrules.lead_time)) >= min(
-        end, now + timedelta(days=mrules.window_days, hours=1)
-    ):
+    earliest = max(start, now + max(rules.lead_time, mrules.lead_time))
+    latest = now + timedelta(days=mrules.window_days)  # inclusive
+    if earliest >= min(end, latest + TICK):
         return []
-    # Read the busy cache for a superset of what the slots and their buffers can reach,
-    # in whole UTC days, so page views in every time zone share one memo entry.
-    today = _utc_midnight(now)
-    read_lo = _utc_midnight(max(start, today) - mrules.buffer_before)
-    read_hi = min(end, today + timedelta(days=mrules.window_days + 2))
-    read_hi = _utc_midnight(read_hi + mrules.duration + mrules.buffer_after + _DAY - TICK)
-    busy_key, busy = slot_memo.busy(user, read_lo, read_hi, cached_busy)
-    booked = existing_bookings(user, start - pad, end + pad, exclude=exclude)
-    return slot_memo.slots(
+    # The engine runs over whole UTC days with "now" floored to the hour (and the window a
+    # day longer to make up for it), and its answer is cut to exactly this request: page
+    # views in every time zone, all hour long, share one memo entry. Slots do not depend
+    # on the range asked, and lead time and window only cut them at either end.
+    as_of = now.replace(minute=0, second=0, microsecond=0)
+    wide = replace(mrules, window_days=mrules.window_days + 1)
+    span_lo = _utc_midnight(earliest)
+    span_hi = _utc_midnight(min(end, latest + TICK) - TICK) + _DAY
+    # The busy time a slot or its buffers can reach, in whole UTC days.
+    read_lo = _utc_midnight(span_lo - mrules.buffer_before)
+    read_hi = _utc_midnight(span_hi + mrules.duration + mrules.buffer_after - TICK) + _DAY
+    busy_key, busy = slot_memo.merged_busy(user.id, read_lo, read_hi)
+    pad = timedelta(days=2)
+    booked = existing_bookings(user, span_lo - pad, span_hi + pad, exclude=exclude)
+    found = slot_memo.slots(
         busy_key,
         rules,
-        mrules,
+        wide,
         booked,
-        now,
-        start,
-        end,
-        lambda: engine.slots(rules, mrules, busy, booked, now, start, end),
+        as_of,
+        span_lo,
+        span_hi,
+        lambda: engine.slots(rules, wide, slot_memo.as_busy(busy), booked, as_of, span_lo, span_hi),
     )
+    return found[bisect_left(found, earliest) : bisect_right(found, min(latest, end - TICK))]
 
 
 _DAY = timedelta(days=1)

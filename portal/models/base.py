@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,22 @@ from peewee import BigIntegerField, DatabaseProxy, Model
 
 # Bound to the real database by the app factory (portal.database).
 db = DatabaseProxy()
+_COMPILED: dict[tuple[str, str], str] = {}
+
+
+def compiled_sql(name: str, build: Callable[[], Any]) -> str:
+    """The SQL of a query that runs on every page view, built by peewee once per backend.
+
+    peewee turns its query tree into SQL on every execution, which cost the booking page
+    more than the database did; the shape never changes, only the parameters (passed to
+    ``Model.raw`` or ``db.execute_sql`` in the order of the query's placeholders).
+    """
+    key = (name, type(db.obj).__name__)
+    sql = _COMPILED.get(key)
+    if sql is None:
+        sql = _COMPILED[key] = build().sql()[0]
+    return sql
+
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 # Words the app's own routes use; a host or meeting type may not take them.

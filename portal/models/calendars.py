@@ -5,7 +5,16 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from peewee import BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField, TextField
+from peewee import (
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    CompositeKey,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    TextField,
+)
 
 from portal.models.base import BaseModel, EpochField, to_db, to_epoch, utcnow
 from portal.models.bookings import Booking
@@ -90,6 +99,24 @@ class BusyBlock(BaseModel):
             "long_span": end_ts - start_ts > SHORT_SPAN,
             "external_id": external_id,
         }
+
+
+class BusyDay(BaseModel):
+    """A version per calendar and UTC day (days since 1970) on which busy blocks start.
+
+    Written by the database's own triggers on ``busy_block`` (migration 0170) whenever a
+    block is inserted, updated or deleted, with a value that never repeats: booking pages
+    compare it to know whether a day they keep is still current, without reading the
+    day's blocks. The app never writes it.
+    """
+
+    calendar_id = IntegerField()
+    day = IntegerField()
+    version = BigIntegerField()
+
+    class Meta:
+        table_name = "busy_day"
+        primary_key = CompositeKey("calendar_id", "day")
 
 
 class CalendarEvent(BaseModel):

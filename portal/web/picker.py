@@ -81,33 +81,37 @@ def zone_options(selected: str) -> Markup:
 
     Each option reads "Kathmandu, Nepal (UTC+05:45, now 2:50 PM)" in the page's language,
     so the local time tells the visitor at a glance whether it is theirs; the labels change
-    once a minute.
+    once a minute. The ~400 options are built once a minute per language for every visitor
+    alike; a page only marks its own zone as selected (building them per zone cost a
+    booking page more than its slots).
     """
     locale = str(get_locale() or i18n.DEFAULT)
-    return _zone_options(selected, clock.now().replace(second=0, microsecond=0), locale)
-
-
-@lru_cache(maxsize=64)
-def _zone_options(selected: str, minute: datetime, locale: str) -> Markup:
-    option = Markup('<option value="{}"{}>{}</option>')
-    chosen = Markup(" selected")
+    minute = clock.now().replace(second=0, microsecond=0)
     pattern = timezones.pattern()
+    listed, options = _zone_options(minute, locale, pattern)
+    if selected in listed:
+        plain = Markup('<option value="{}">').format(selected)
+        return options.replace(plain, Markup('<option value="{}" selected>').format(selected), 1)
+    # A valid zone with no place in the list goes first, selected.
+    extra = Markup('<option value="{}" selected>{}</option>').format(
+        selected, timezones.describe(selected, minute, locale, pattern)
+    )
+    return extra + options
+
+
+@lru_cache(maxsize=8)
+def _zone_options(minute: datetime, locale: str, pattern: str) -> tuple[frozenset[str], Markup]:
+    option = Markup('<option value="{}">{}</option>')
     groups: list[Markup] = []
-    if selected not in {z.name for z in timezones.zones()}:  # a valid zone with no place
-        text = timezones.describe(selected, minute, locale, pattern)
-        groups.append(option.format(selected, chosen, text))
     for region, members in groupby(timezones.zones(), key=lambda z: z.region):
         labelled = sorted(
             ((timezones.label(z, minute, locale, pattern), z) for z in members),
             key=lambda pair: pair[0].casefold(),
         )
-        options = Markup("").join(
-            option.format(z.name, chosen if z.name == selected else "", text)
-            for text, z in labelled
-        )
+        items = Markup("").join(option.format(z.name, text) for text, z in labelled)
         name = str(REGIONS.get(region, region))
-        groups.append(Markup('<optgroup label="{}">{}</optgroup>').format(name, options))
-    return Markup("").join(groups)
+        groups.append(Markup('<optgroup label="{}">{}</optgroup>').format(name, items))
+    return frozenset(z.name for z in timezones.zones()), Markup("").join(groups)
 
 
 def day_label(day: date) -> str:
@@ -163,8 +167,19 @@ class Picker:
         """The page's path; also where the time-zone form goes (its fields carry the query)."""
         return url_for(self.endpoint, **self.path)
 
+    @cached_property
+    def _base_url(self) -> str | None:
+        """``url()`` up to its own parameters, for the month's many day links; None when
+        ``keep`` holds ``month`` or ``date``, which must then stay in their place."""
+        if {"month", "date"} & self.keep.keys():
+            return None
+        return self.url()
+
     def day_url(self, day: date) -> str:
-        return self.url(month=f"{day:%Y-%m}", date=day.isoformat())
+        # Digits and dashes need no quoting: urlencode per link cost a booking page ~10%.
+        if self._base_url is None:
+            return self.url(month=f"{day:%Y-%m}", date=day.isoformat())
+        return f"{self._base_url}&month={day:%Y-%m}&date={day.isoformat()}"
 
     def month_url(self, first: date) -> str:
         return self.url(month=f"{first:%Y-%m}")

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from portal.booking import rules, service, slot_memo
+from portal.booking import busy_read, service, slot_memo
 from portal.booking.rules import available_slots
 from portal.models import BusyBlock, Calendar, Connection, db, to_db
 from tests.integration.test_public_pages import freeze_clock
@@ -84,21 +84,25 @@ def test_same_rows_are_read_once(app, site, now, monkeypatch):
     with app.app_context(), db.connection_context():
         BusyBlock.create(calendar=cal, start=to_db(local(9)), end=to_db(local(10)))
     loads = []
-    real = rules.cached_busy
 
-    def counting(user, start, end):
-        loads.append((start, end))
-        return real(user, start, end)
+    def counting(real):
+        def read(user_id, *days):
+            loads.append(days)
+            return real(user_id, *days)
 
-    monkeypatch.setattr(rules, "cached_busy", counting)
+        return read
+
+    for name in ("short_rows", "long_rows"):
+        monkeypatch.setattr(busy_read, name, counting(getattr(busy_read, name)))
     start, end = local(1), local(1) + timedelta(days=1)
     with app.app_context(), db.connection_context():
         first = available_slots(alice, mt, start, end, now=now)
+        read = len(loads)
         again = available_slots(alice, mt, start, end, now=now + timedelta(hours=1))
-        assert len(loads) == 1 and first[0] == local(10) and again[0] == local(10)
+        assert read and len(loads) == read and first[0] == local(10) and again[0] == local(10)
         BusyBlock.create(calendar=cal, start=to_db(local(10)), end=to_db(local(11)))
         after = available_slots(alice, mt, start, end, now=now)
-        assert len(loads) == 2 and after[0] == local(11)
+        assert len(loads) > read and after[0] == local(11)
 
 
 def test_slots_from_this_minute_still_respect_the_lead_time(app, site):
@@ -128,3 +132,20 @@ def test_browsing_may_lag_a_few_seconds_but_the_form_and_booking_do_not(site, ap
     assert re.findall(r'class="slot"[^>]*>([^<]+)<', resp.text)[0] == "09:30"
     app.config["PUBLIC_SLOTS_CACHE_SECONDS"] = 0
     assert times(client)[0] == "09:30"
+
+
+def test_short_blocks_and_a_removed_connection_show_on_the_next_view(site, app):
+    """Blocks as a sync writes them (short spans, read by day), and the cascade that
+    deletes them with their connection, both reach the memo through the day versions."""
+    alice, mt, cal = site
+    client = app.test_client()
+    assert times(client)[0] == "09:00"
+    with app.app_context(), db.connection_context():
+        BusyBlock.insert_many([BusyBlock.row(cal.id, local(9), local(10), "e1")]).execute()
+    assert times(client)[0] == "10:00"
+    with app.app_context(), db.connection_context():
+        BusyBlock.insert_many([BusyBlock.row(cal.id, local(10), local(12), "e2")]).execute()
+    assert times(client)[0] == "12:00"
+    with app.app_context(), db.connection_context():
+        Connection.delete().where(Connection.id == cal.connection_id).execute()
+    assert times(client)[0] == "09:00"

@@ -13,10 +13,9 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from portal.booking import checks, links, service
-from portal.models import Booking, MeetingType, User, db
+from portal.models import Booking, MeetingType, User, compiled_sql
 from portal.web import formtoken, timezones
 
-_SQL: dict[tuple[str, str], str] = {}
 ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(?::\d{1,5})?$")
 
 
@@ -30,7 +29,7 @@ def host_or_404(slug: str) -> User:
 
 def host_and_type_or_404(host_slug: str, type_slug: str) -> tuple[User, MeetingType]:
     """An active meeting type of a bookable host (this runs on every page view)."""
-    user_sql = _compiled(
+    user_sql = compiled_sql(
         "public-host",
         lambda: User.select().where(
             User.slug == "",
@@ -41,7 +40,7 @@ def host_and_type_or_404(host_slug: str, type_slug: str) -> tuple[User, MeetingT
     user = next(iter(User.raw(user_sql, host_slug, True, True)), None)
     if user is None:
         abort(404)
-    type_sql = _compiled(
+    type_sql = compiled_sql(
         "public-type",
         lambda: MeetingType.select().where(
             MeetingType.user == 0,
@@ -54,20 +53,6 @@ def host_and_type_or_404(host_slug: str, type_slug: str) -> tuple[User, MeetingT
         abort(404)
     mt.user = user
     return user, mt
-
-
-def _compiled(name: str, build) -> str:
-    """The SQL of a query that runs on every page view, built by peewee once per backend.
-
-    peewee turns its query tree into SQL on every execution, which cost this page more
-    than the database did; the shape never changes, only the parameters (passed to
-    ``Model.raw`` in the order of the ``where`` above).
-    """
-    key = (name, type(db.obj).__name__)
-    sql = _SQL.get(key)
-    if sql is None:
-        sql = _SQL[key] = build().sql()[0]
-    return sql
 
 
 def managed_or_404(uid: str, token: str) -> Booking:
