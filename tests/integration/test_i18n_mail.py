@@ -11,8 +11,10 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from email.message import EmailMessage
+from zoneinfo import ZoneInfo
 
 import pytest
+from babel.dates import format_time
 from icalendar import Calendar
 
 import jobs  # noqa: F401  (registers the outbox handlers)
@@ -40,6 +42,14 @@ from tests.support.i18n import LOCALES, english_leaks, visible_text
 
 SLOT = at(1, 10)  # a Tuesday, 10:00 UTC
 LATER = at(2, 14)  # a Wednesday
+
+
+def clock(zone: str, lang: str, minutes: int = 0) -> str:
+    """SLOT (+ minutes) on a wall clock in ``zone``, the locale's way ("11:00 AM", "12:00")."""
+    local = (SLOT + timedelta(minutes=minutes)).astimezone(ZoneInfo(zone))
+    return format_time(local, "short", locale=lang)
+
+
 # What people typed (never translated) and the attachment's file name; URLs are dropped
 # before looking for English.
 NAMES = ("Ada Nakamura", "Eve Lindqvist", "Noor Haddad", "Kickoff", "quota exceeded", "cancel.ics")
@@ -161,14 +171,15 @@ def test_booking_mails_speak_the_readers_language(app, host, now, lang):
         assert f'lang="{lang}"' in msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
     created_host = parts(messages[("created", "host")])
     created_invitee = parts(messages[("created", "invitee")])
-    # The host (UTC) reads 10:00, the invitee (Berlin) 11:00, each the locale's way.
+    # The host (UTC) reads 10:00, the invitee (Berlin) 11:00 or 12:00, the locale's way.
+    berlin = clock("Europe/Berlin", lang), clock("Europe/Berlin", lang, 30)
     if lang == "en":
         assert "10:00\u202fAM \u2013 10:30\u202fAM (UTC)" in created_host[1]
-        assert "11:00\u202fAM \u2013 11:30\u202fAM (Europe/Berlin)" in created_invitee[1]
+        assert f"{berlin[0]} \u2013 {berlin[1]} (Europe/Berlin)" in created_invitee[1]
         assert created_invitee[0].startswith("Confirmed: Kickoff with Ada Nakamura on Tue, ")
     else:
         assert "10:00\u201310:30 (UTC)" in created_host[1]
-        assert "11:00\u201311:30 (Europe/Berlin)" in created_invitee[1]
+        assert f"{berlin[0]}\u2013{berlin[1]} (Europe/Berlin)" in created_invitee[1]
         assert "AM" not in created_host[0] + created_host[1]
     local = {
         "en": ("Hello Eve Lindqvist,", "Reminder:", "Manage this booking:"),
@@ -208,7 +219,7 @@ def test_no_language_is_english_with_us_times(app, host, now):
     with app.app_context(), db.connection_context():
         msg = booking_mail.booking_message(Booking.get_by_id(b.id), "created", "invitee", now)
     subject, text, _html, ics = parts(msg)
-    assert subject.startswith("Confirmed: ") and "11:00\u202fAM" in subject
+    assert subject.startswith("Confirmed: ") and clock("Europe/Berlin", "en") in subject
     assert "Tuesday, " in text and "Manage this booking:" in ics
 
 
@@ -309,9 +320,11 @@ def test_account_and_host_mails_in_every_language(app, host, now, sent, lang):
     }[lang]
     for subject, start in zip(subjects, expected, strict=True):
         assert subject.startswith(start), (subject, start)
-    # The co-worker (Paris) reads 11:00; the reset link's expiry is a localized date.
+    # The co-worker (Paris) reads 11:00 (12:00 in summer); the reset link's expiry is a
+    # localized date.
     attendee_text = parts(sent[2])[1]
-    assert ("11:00\u202fAM" if lang == "en" else "11:00\u201311:30") in attendee_text
+    paris = clock("Europe/Paris", lang), clock("Europe/Paris", lang, 30)
+    assert (paris[0] if lang == "en" else f"{paris[0]}\u2013{paris[1]}") in attendee_text
     reset_text = parts(sent[4])[1]
     monday = {"en": "Monday", "de": "Montag", "fr": "lundi", "es": "lunes"}[lang]
     assert monday in reset_text
