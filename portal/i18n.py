@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, time
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import (
@@ -63,13 +63,14 @@ def install(env: Environment) -> None:
     app's, and the e-mails' own)."""
     if "jinja2.ext.InternationalizationExtension" not in env.extensions:
         env.add_extension("jinja2.ext.i18n")
-        env.install_gettext_callables(  # type: ignore[attr-defined]
-            gettext=lambda s: get_translations().ugettext(s),
-            ngettext=lambda s, p, n: get_translations().ungettext(s, p, n),
-            newstyle=True,
-            pgettext=lambda c, s: get_translations().upgettext(c, s),
-            npgettext=lambda c, s, p, n: get_translations().unpgettext(c, s, p, n),
-        )
+    # Flask-Babel installs its own into the app's environment; these replace them.
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=lambda s: translations().ugettext(s),
+        ngettext=lambda s, p, n: translations().ungettext(s, p, n),
+        newstyle=True,
+        pgettext=lambda c, s: translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: translations().unpgettext(c, s, p, n),
+    )
     env.policies["ext.i18n.trimmed"] = True  # {% trans %} blocks read as one line
     env.globals.update(LANGUAGES=LANGUAGES, current_language=current_language)
     env.filters.update(
@@ -185,6 +186,27 @@ def in_locale(tag: str | None) -> Iterator[None]:
         yield
 
 
+def translations() -> Any:
+    """Flask-Babel's merged catalogue for this context, looked up once per locale.
+
+    A page asks for a translation some fifty times; Flask-Babel finds the context,
+    the locale and the domain anew each time. This keeps the answer on ``g`` beside the
+    locale it was made for, so a locale forced later (``in_locale``, ``use_locale``)
+    is noticed by identity and looked up afresh.
+    """
+    if not g:
+        return get_translations()
+    ctx = g._get_current_object()
+    babel_ctx = getattr(ctx, "_flask_babel", None)
+    locale = getattr(babel_ctx, "babel_locale", None)
+    cached = getattr(ctx, "_kairos_translations", None)
+    if cached is not None and locale is not None and cached[0] is locale:
+        return cached[1]
+    found = get_translations()
+    ctx._kairos_translations = (get_locale(), found)
+    return found
+
+
 # --------------------------------------------------------------------------- formats
 
 
@@ -194,7 +216,13 @@ def _locale() -> Locale:
 
 def day_label(day: date | datetime) -> str:
     """ "Monday, December 7, 2026" / "Montag, 7. Dezember 2026" (a datetime: its own day)."""
-    return format_date(day, "full", locale=_locale())
+    return _day_label(str(_locale()), day.date() if isinstance(day, datetime) else day)
+
+
+# A month grid names every day; the names depend on the locale and the date alone.
+@lru_cache(maxsize=4096)
+def _day_label(locale: str, day: date) -> str:
+    return format_date(day, "full", locale=locale)
 
 
 def date_medium(day: date | datetime) -> str:
@@ -210,7 +238,13 @@ def month_label(first: date) -> str:
 
 def time_label(moment: datetime) -> str:
     """A wall-clock time in the moment's own zone: "9:00 AM" (en-US) or "09:00" (de)."""
-    return format_time(moment, "short", locale=_locale())
+    return _clock_label(str(_locale()), moment.hour, moment.minute)
+
+
+@lru_cache(maxsize=1024)
+def _clock_label(locale: str, hour: int, minute: int) -> str:
+    """The short time pattern shows hours and minutes only (no zone, no seconds)."""
+    return format_time(time(hour, minute), "short", locale=locale)
 
 
 def time_range(start: datetime, end: datetime) -> str:
