@@ -157,14 +157,19 @@ def use_locale(tag: str | None) -> None:
             ctx.babel_translations = None
 
 
-def request_language() -> str:
-    """The language (no territory) this request is served in, to store with a booking."""
-    return current_language()
-
-
 def current_language() -> str:
+    """The language (no territory) of this page or e-mail: "de"; stored with a booking."""
     locale = get_locale()
     return locale.language if locale is not None and locale.language in LANGUAGES else DEFAULT
+
+
+def request_locale() -> str:
+    """The locale of the request being served ("" outside one): recorded with a job whose
+    e-mail may go to someone without a language setting (an invitation, a reset link)."""
+    if not has_request_context():
+        return ""
+    locale = get_locale()
+    return str(locale) if locale is not None else ""
 
 
 def lang_url(language: str) -> str:

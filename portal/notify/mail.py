@@ -47,8 +47,7 @@ from email.parser import BytesHeaderParser, HeaderParser
 from email.utils import format_datetime, parseaddr
 from typing import Any
 
-from flask import Flask, current_app, has_request_context
-from flask_babel import get_locale
+from flask import Flask, current_app
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 from peewee import IntegrityError
@@ -365,15 +364,6 @@ def send_once(
 
 
 # ---------------------------------------------------------------- languages
-
-
-def request_locale() -> str:
-    """The locale of the request being served ("" outside one): recorded with a job whose
-    e-mail may go to someone without a language setting (an invitation, a reset link)."""
-    if not has_request_context():
-        return ""
-    locale = get_locale()
-    return str(locale) if locale is not None else ""
 
 
 def locale_for(user: User | None, asked: str = "") -> str:

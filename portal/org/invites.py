@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from flask_babel import gettext as _
 from peewee import IntegrityError
 
+from portal.i18n import request_locale
 from portal.models import Invite, Outbox, User, db, from_db, hash_token, to_db, utcnow
-from portal.notify.mail import request_locale
 from portal.org.domains import clean_email
 from portal.org.errors import AdminError
 from portal.org.signup import account_problem, create_member

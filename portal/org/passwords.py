@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
 
+from portal.i18n import request_locale
 from portal.models import Outbox, PasswordReset, User, db, from_db, hash_token, to_db, utcnow
-from portal.notify.mail import request_locale
 from portal.tokens import derived_token, find_by_token
 
 RESET_VALID_FOR = timedelta(hours=1)

@@ -183,7 +183,7 @@ def book_submit(host: str, type_slug: str, embed: bool):
             now=clock.now(),
             answers=form.answers,
             live_timeout=live_check_timeout(),
-            locale=i18n.request_language(),
+            locale=i18n.current_language(),
         )
     except service.BookingError as exc:
         return _refused(user, mt, embed, form, exc)
