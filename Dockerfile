@@ -12,10 +12,10 @@ COPY migrations migrations
 COPY templates templates
 COPY static static
 COPY translations translations
-COPY wsgi.py manage.py ./
+COPY wsgi.py manage.py gunicorn.conf.py ./
 RUN useradd --system --home /app kairos && mkdir -p /data && chown kairos /data
 USER kairos
 VOLUME /data
 EXPOSE 8000
 # Migrations are idempotent; running them at web start keeps single-container installs simple.
-CMD ["sh", "-c", "flask --app wsgi db upgrade && exec gunicorn wsgi:app --bind 0.0.0.0:8000 --workers ${WEB_CONCURRENCY:-2} --threads 4"]
+CMD ["sh", "-c", "flask --app wsgi db upgrade && exec gunicorn wsgi:app --bind 0.0.0.0:8000 --workers ${WEB_CONCURRENCY:-2}"]

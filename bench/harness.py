@@ -340,7 +340,12 @@ class Instance:
         return [Host(s, f"{s}@bench.example", t) for s, t in zip(slugs, tokens, strict=True)]
 
     def start(self) -> None:
-        """gunicorn (2 workers × 4 threads, as the README scales out) and the worker."""
+        """gunicorn (2 workers × 4 threads, as the README scales out) and the worker.
+
+        gunicorn reads the repository's gunicorn.conf.py as a deployment does: one listening
+        socket per worker (SO_REUSEPORT), so wrk's connections are spread over both workers
+        rather than all accepted by whichever woke first (one core for a whole case).
+        """
         self._spawn(
             "gunicorn",
             [sys.executable, "-m", "gunicorn", "wsgi:app", "--workers", "2", "--threads", "4"]
