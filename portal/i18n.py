@@ -221,12 +221,13 @@ def _locale() -> Locale:
 
 def day_label(day: date | datetime) -> str:
     """ "Monday, December 7, 2026" / "Montag, 7. Dezember 2026" (a datetime: its own day)."""
-    return _day_label(str(_locale()), day.date() if isinstance(day, datetime) else day)
+    return format_day(str(_locale()), day.date() if isinstance(day, datetime) else day)
 
 
 # A month grid names every day; the names depend on the locale and the date alone.
 @lru_cache(maxsize=4096)
-def _day_label(locale: str, day: date) -> str:
+def format_day(locale: str, day: date) -> str:
+    """:func:`day_label` in a named locale ("de_DE"), for callers that cache per locale."""
     return format_date(day, "full", locale=locale)
 
 

@@ -23,7 +23,7 @@ from flask import current_app, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from portal import clock, i18n
 from portal.booking import slot_memo
@@ -131,6 +131,73 @@ def slot_label(start: datetime, minutes: int) -> str:
         start=i18n.time_label(start),
         end=i18n.time_label(end),
     )
+
+
+# --------------------------------------------------------------------------- the month grid
+
+
+def month_rows(p: Picker) -> Markup:
+    """The month grid's ``<tr>``s: a link for each day with times, a labelled cell otherwise.
+
+    Built here rather than in ``_picker.html`` because it is the booking page's hottest
+    part: 42 cells, each with a translated, spoken day name ("Monday, December 7, 2026,
+    times available"). Per cell the template called a translation, a date formatter and
+    a URL builder through Jinja (about half of a page's rendering). Here the labels of a
+    month are made once per locale and cached; a request only joins its own links (which
+    carry its zone and language) to them. Every text is escaped by markupsafe, as the
+    template's autoescaping did.
+    """
+    labels = _month_labels(
+        str(get_locale() or i18n.DEFAULT),
+        _("%(day)s, times available"),
+        _("%(day)s, no times"),
+        p.month,
+    )
+    base = p._base_url
+    prefix = escape(base) if base is not None else None
+    rows: list[str] = []
+    for week in p.weeks:
+        cells = ["<tr>"]
+        for d in week:
+            if d is None:
+                cells.append("<td></td>")
+                continue
+            iso, number, available_label, none_label = labels[d.day - 1]
+            if d in p.available:
+                if prefix is not None:
+                    url = f"{prefix}&amp;month={iso[:7]}&amp;date={iso}"
+                else:
+                    url = str(escape(p.day_url(d)))
+                current = ' aria-current="true"' if d == p.selected else ""
+                cells.append(
+                    f'<td><a class="cal-day available" href="{url}" hx-get="{url}" '
+                    f'hx-target="#slots" hx-push-url="true" data-date="{iso}"{current} '
+                    f'aria-label="{available_label}">{number}</a></td>'
+                )
+            else:
+                cells.append(
+                    f'<td><span class="cal-day" data-day="{iso}"><span aria-hidden="true">'
+                    f'{number}</span><span class="vh">{none_label}</span></span></td>'
+                )
+        cells.append("</tr>")
+        rows.append("".join(cells))
+    # Every value above is escaped (labels, links) or made of digits and dashes (dates).
+    return Markup("\n".join(rows))  # noqa: S704
+
+
+@lru_cache(maxsize=512)
+def _month_labels(
+    locale: str, available: str, unavailable: str, month: date
+) -> tuple[tuple[str, int, Markup, Markup], ...]:
+    """Per day of ``month``: its ISO date, number, and both spoken labels, escaped."""
+    days = calendar.monthrange(month.year, month.month)[1]
+    out = []
+    for n in range(1, days + 1):
+        day = month.replace(day=n)
+        name = i18n.format_day(locale, day)
+        spoken = (escape(available % {"day": name}), escape(unavailable % {"day": name}))
+        out.append((day.isoformat(), n, *spoken))
+    return tuple(out)
 
 
 # --------------------------------------------------------------------------- the picker

@@ -128,6 +128,34 @@ def test_month_calendar_links_only_days_with_slots(client, site):
     assert "Pick a highlighted day" in resp.text
 
 
+def test_month_day_links_keep_the_page_and_are_escaped(client, site):
+    """The grid's links (built in Python, portal.web.picker.month_rows) carry the zone and
+    language, escape their ``&``, and mark the chosen day."""
+    later = (NOW.date().replace(day=1) + timedelta(days=32)).replace(day=1)
+    chosen = bookable_days(later.year, later.month)[2]
+    query = {"month": f"{later:%Y-%m}", "tz": "America/New_York", "lang": "de", "date": chosen}
+    page = client.get("/alice/intro", query_string=query).text
+    links = re.findall(r'<a class="cal-day available" href="([^"]+)" hx-get="([^"]+)"', page)
+    assert len(links) == len(bookable_days(later.year, later.month))
+    assert all(href == hx for href, hx in links)
+    href = links[0][0]
+    assert "&amp;" in href and "&" not in href.replace("&amp;", "")
+    args = parse_qs(urlsplit(href.replace("&amp;", "&")).query)
+    assert args["tz"] == ["America/New_York"] and args["lang"] == ["de"]
+    first = bookable_days(later.year, later.month)[0]
+    assert args["month"] == [f"{later:%Y-%m}"] and args["date"] == [first]
+    current = re.findall(r'data-date="([^"]+)" aria-current="true"', page)
+    assert current == [chosen]
+    # A day without times is a labelled cell, in the page's language.
+    weekend = next(
+        date(later.year, later.month, n)
+        for n in range(1, 8)
+        if date(later.year, later.month, n).weekday() == 5
+    )
+    spoken = format_date(weekend, "full", locale="de")
+    assert f'data-day="{weekend.isoformat()}"' in page and f"{spoken}, keine Zeiten" in page
+
+
 def test_default_month_is_the_current_one_and_no_past_months(client, site):
     resp = client.get("/alice/intro")
     assert f"{NOW:%B %Y}" in resp.text

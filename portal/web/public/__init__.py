@@ -18,7 +18,13 @@ them all, so this module imports none.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from flask import Blueprint, current_app, request
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
+from jinja2.utils import htmlsafe_json_dumps
+from markupsafe import Markup
 
 from portal import i18n
 from portal.booking import locations, questions
@@ -26,7 +32,7 @@ from portal.extensions import limiter
 from portal.models import utcnow
 from portal.notify import calendar_links
 from portal.notify.ical import meeting_link
-from portal.web.picker import day_label, slot_label, time_label, zone_options
+from portal.web.picker import day_label, month_rows, slot_label, time_label, zone_options
 
 bp = Blueprint("public", __name__)
 
@@ -52,7 +58,39 @@ def lang_args() -> dict[str, str]:
 
 def weekday_headers() -> list[tuple[str, str]]:
     """The month grid's column heads, Monday first: ("Mo", "Monday") / ("Mo", "Montag")."""
-    return list(zip(i18n.weekday_names("short"), i18n.weekday_names("wide"), strict=True))
+    return _weekday_headers(str(get_locale() or i18n.DEFAULT))
+
+
+@lru_cache(maxsize=64)
+def _weekday_headers(locale: str) -> list[tuple[str, str]]:
+    with i18n.in_locale(locale):
+        return list(zip(i18n.weekday_names("short"), i18n.weekday_names("wide"), strict=True))
+
+
+# The texts static/public.js writes into a page (data-texts on <body>), in its language.
+SCRIPT_TEXTS = {
+    "loading": _l("Loading times…"),
+    "load_failed": _l("The times could not be loaded. Please try again."),
+    "zone_search": _l("Find a city, country or UTC+2"),
+    "zone_search_label": _l("Find a city or country in the list"),
+    "copied": _l("Copied"),
+    "copy_keys": _l("Press Ctrl+C to copy"),
+    "keep_it": _l("No, keep it"),
+    "yes_cancel": _l("Yes, cancel booking"),
+}
+
+
+@bp.app_template_global()
+def script_texts() -> Markup:
+    """:data:`SCRIPT_TEXTS` as JSON safe in an HTML attribute, made once per locale
+    (every public page carries them, error pages included)."""
+    return _script_texts(str(get_locale() or i18n.DEFAULT))
+
+
+@lru_cache(maxsize=64)
+def _script_texts(locale: str) -> Markup:
+    with i18n.in_locale(locale):
+        return htmlsafe_json_dumps({key: str(text) for key, text in SCRIPT_TEXTS.items()})
 
 
 def is_link(location: str) -> bool:
@@ -66,6 +104,7 @@ def _template_helpers() -> dict:
         "time_label": time_label,
         "slot_label": slot_label,
         "weekday_headers": weekday_headers,
+        "month_rows": month_rows,
         "lang_args": lang_args,
         "calendar_links": calendar_links.for_booking,
         "zone_options": zone_options,
