@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from datetime import date, datetime, time
 from functools import lru_cache
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import (
@@ -55,7 +56,7 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_DOMAIN", ";".join(DOMAINS))
     babel.init_app(app, default_locale=DEFAULT, locale_selector=select_locale)
     install(app.jinja_env)
-    app.jinja_env.globals.update(lang_url=lang_url)
+    app.jinja_env.globals.update(language_links=language_links)
 
 
 def install(env: Environment) -> None:
@@ -172,13 +173,14 @@ def request_locale() -> str:
     return str(locale) if locale is not None else ""
 
 
-def lang_url(language: str) -> str:
-    """This page's address in ``language``: the same path and query, ``lang`` replaced."""
+def language_links() -> list[tuple[str, str, str, bool]]:
+    """The language switcher's entries: (code, own name, this page in it, is it this one)."""
     args = request.args.to_dict(flat=False)
-    args["lang"] = [language]
-    from urllib.parse import urlencode
-
-    return f"{request.path}?{urlencode(args, doseq=True)}"
+    args.pop("lang", None)
+    query = urlencode(args, doseq=True)
+    here = current_language()
+    base = f"{request.path}?{query}&lang=" if query else f"{request.path}?lang="
+    return [(code, name, base + code, code == here) for code, name in LANGUAGES.items()]
 
 
 @contextmanager
