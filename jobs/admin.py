@@ -14,8 +14,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from jobs.outbox import handler
-from portal import i18n
-from portal.models import Booking, BookingAttendee, Invite, User, from_db, hash_token, utcnow
+from portal import clock, i18n
+from portal.models import Booking, BookingAttendee, Invite, User, from_db, hash_token
 from portal.notify import booking_mail, mail
 from portal.notify.ical import meeting_link, meeting_title
 from portal.org import invites
@@ -31,12 +31,6 @@ SUBJECTS = {
 }
 
 
-def _now(value: str | datetime | None) -> datetime:
-    if isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(value) if value else utcnow()
-
-
 @handler("invite_email")
 def invite_email(invite_id: int, now: str | datetime | None = None, locale: str = "") -> int:
     """E-mail the invitation link, unless it was accepted, revoked or expired meanwhile.
@@ -44,7 +38,7 @@ def invite_email(invite_id: int, now: str | datetime | None = None, locale: str 
     The invited person has no account, hence no language setting yet: the message is in
     ``locale``, the language of the request that invited them (English without one).
     """
-    when = _now(now)
+    when = clock.given_or_now(now, wall=True)
     invite = Invite.get_or_none(Invite.id == invite_id)
     if invite is None:
         return 0
@@ -94,7 +88,7 @@ def meeting_attendees(booking_id: int, event: str, now: str | datetime | None = 
     booking = Booking.get_or_none(Booking.id == booking_id)
     if booking is None or booking.status != EVENT_STATUS[event]:
         return 0
-    when = _now(now)
+    when = clock.given_or_now(now, wall=True)
     rows = list(
         BookingAttendee.select()
         .where(BookingAttendee.booking == booking.id)

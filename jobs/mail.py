@@ -26,7 +26,6 @@ from portal.models import (
     from_db,
     hash_token,
     to_db,
-    utcnow,
 )
 from portal.notify import booking_mail, mail
 from portal.org.passwords import live_token
@@ -47,12 +46,6 @@ PROVIDER_NAMES = {
 }
 
 
-def _now(value: str | datetime | None) -> datetime:
-    if isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(value) if value else utcnow()
-
-
 @handler("notify")
 def notify(booking_id: int, event: str, now: str | datetime | None = None) -> int:
     """Tell the invitee and the host that a booking was created, moved or cancelled.
@@ -70,7 +63,7 @@ def notify(booking_id: int, event: str, now: str | datetime | None = None) -> in
     if booking.status != EVENT_STATUS[event]:
         log.info("notify: booking %s is %s; no %s message", booking_id, booking.status, event)
         return 0
-    when = _now(now)
+    when = clock.given_or_now(now, wall=True)
     if locations.wait_for_link(booking, "notify", event, now=when):
         log.info("notify: booking %s waits for its video link", booking_id)
         return 0  # recorded again; the write-back wakes it as soon as the link is made
@@ -115,7 +108,7 @@ def host_action_required(
     sync, which only moves once the host has reconnected; on top of that at
     most one such message per connection per day.
     """
-    when = _now(now)
+    when = clock.given_or_now(now, wall=True)
     conn = Connection.get_or_none(Connection.id == connection_id)
     if conn is None or conn.status not in ("needs_reconnect", "error"):
         return 0
@@ -159,7 +152,7 @@ def password_reset(reset_id: int, now: str | datetime | None = None, locale: str
 
     Written in the user's language, else ``locale`` (the request that asked for it).
     """
-    when = _now(now)
+    when = clock.given_or_now(now, wall=True)
     reset = PasswordReset.get_or_none(PasswordReset.id == reset_id)
     if reset is None:
         return 0

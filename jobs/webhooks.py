@@ -15,6 +15,7 @@ from datetime import datetime
 import niquests
 
 from jobs.outbox import handler
+from portal import clock
 from portal.booking import locations
 from portal.calendars.providers import net
 from portal.models import Booking, Webhook, WebhookDelivery, to_db, utcnow
@@ -32,16 +33,10 @@ class DeliveryFailed(Exception):
     """The receiver did not take the delivery; RQ tries again later."""
 
 
-def _now(value: str | datetime | None) -> datetime:
-    if isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(value) if value else utcnow()
-
-
 @handler("webhooks")
 def fan_out(booking_id: int, event: str, now: str | datetime | None = None) -> int:
     """Prepare this booking event's deliveries; waits briefly for a Meet/Teams link first."""
-    when = _now(now)
+    when = clock.given_or_now(now, wall=True)
     booking = Booking.get_or_none(Booking.id == booking_id)
     if booking is None:
         return 0

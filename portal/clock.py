@@ -21,8 +21,14 @@ def now() -> datetime:
     return clock() if clock is not None else datetime.now(UTC)
 
 
-def given_or_now(value: str | datetime | None) -> datetime:
-    """A job's optional ``now``: an ISO string (through RQ), a datetime, or else the clock's."""
+def given_or_now(value: str | datetime | None, *, wall: bool = False) -> datetime:
+    """A job's optional ``now``: an ISO string (through RQ), a datetime, or else the clock's.
+
+    ``wall``: the real UTC time instead of the app's clock, for jobs whose stamps are
+    compared with the wall clock (e-mails sent, links and deliveries that expire).
+    """
     if isinstance(value, datetime):
         return value
-    return datetime.fromisoformat(value) if value else now()
+    if value:
+        return datetime.fromisoformat(value)
+    return datetime.now(UTC) if wall else now()
