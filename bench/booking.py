@@ -147,7 +147,8 @@ def main() -> None:
         print(
             f"  {name:22} {median([x.rps for x in runs]):8.1f} req/s  "
             f"p50 {median([x.p50 for x in runs]):8.1f} ms  "
-            f"p95 {median([x.p95 for x in runs]):8.1f} ms"
+            f"p95 {median([x.p95 for x in runs]):8.1f} ms  "
+            f"web CPU {median([x.cpu_ms for x in runs]):6.2f} ms/request"
         )
     for c in loads:
         posts = results[post_case(c)]

@@ -39,7 +39,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -375,6 +375,17 @@ class Instance:
         except (KeyError, psutil.NoSuchProcess):
             return []
 
+    def web_cpu(self) -> float:
+        """CPU seconds (user + system) the web workers have used so far."""
+        total = 0.0
+        for worker in self.web_workers():
+            try:
+                times = worker.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
+
     def quiet(self, limit: float = 30.0) -> None:
         """Wait (at most ``limit`` s) until the web workers are idle: a slow case's requests
         still running after wrk stopped must not be charged to the next case."""
@@ -544,10 +555,17 @@ class Load:
     p99: float
     errors: int  # connect, read, write errors and timeouts
     status_errors: int  # answers >= 400
+    web_cpu: float = 0.0  # CPU seconds the web workers spent meanwhile (user + system)
 
     @property
     def rps(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_ms(self) -> float:
+        """The web workers' CPU per answered request, in ms: what a request costs the
+        server, which other programs on the machine move far less than throughput."""
+        return 1000 * self.web_cpu / self.requests if self.requests else 0.0
 
 
 LUA = r"""
@@ -764,13 +782,16 @@ def interleave(
             else:
                 share, offset = list(case.requests), r * len(case.requests) // rounds
             conns = case.connections or connections
+            cpu = instance.web_cpu()
             load = wrk(instance.url, share, seconds, conns, offset, case.once, instance.root)
+            load = replace(load, web_cpu=instance.web_cpu() - cpu)
             if case.once and load.requests >= len(share):
                 log(f"  {case.name}: all {len(share)} distinct requests used; more would help")
             results[case.name].append(load)
             log(
                 f"  round {r + 1} {case.name}: {load.rps:8.1f} req/s, p50 {load.p50:8.1f} ms, "
-                f"p95 {load.p95:8.1f} ms, {load.status_errors} >= 400, {load.errors} errors"
+                f"p95 {load.p95:8.1f} ms, web CPU {load.cpu_ms:6.2f} ms/request, "
+                f"{load.status_errors} >= 400, {load.errors} errors"
             )
             instance.quiet()
     return results
