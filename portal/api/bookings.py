@@ -21,7 +21,7 @@ from portal.api.schemas.bookings import (
     SlotsQuery,
 )
 from portal.api.schemas.bookings import Booking as BookingAnswer
-from portal.booking import checks, links, rules, shape
+from portal.booking import checks, links, meeting_types, rules, shape
 from portal.booking import service as svc
 from portal.models import SLUG_RE, Booking, MeetingType, User, from_db, to_db
 from portal.runtime.appconfig import external_url, live_check_timeout
@@ -34,19 +34,10 @@ def public_type(host: str, type_slug: str) -> tuple[User, MeetingType]:
     """The bookable host and type, or 404 — also for hosts that turned booking off."""
     if not (SLUG_RE.fullmatch(host) and SLUG_RE.fullmatch(type_slug)):
         raise not_found("no such host or meeting type")
-    user = User.get_or_none(
-        User.slug == host,
-        User.is_active == True,  # noqa: E712
-        User.allow_booking == True,  # noqa: E712
-    )
-    mt = user and MeetingType.get_or_none(
-        MeetingType.user == user,
-        MeetingType.slug == type_slug,
-        MeetingType.is_active == True,  # noqa: E712
-    )
-    if user is None or not mt:
+    found = meeting_types.bookable(host, type_slug)
+    if found is None:
         raise not_found("no such host or meeting type")
-    return user, mt
+    return found
 
 
 @bp.get("/hosts/<host>/<type>/slots")

@@ -39,7 +39,9 @@ from portal.models import (
     CalendarEvent,
     MeetingType,
     User,
+    compiled_sql,
     hash_token,
+    insert_instance,
     to_db,
 )
 from portal.runtime import outbox
@@ -249,7 +251,11 @@ def _prior(host: User, idempotency_key: str | None) -> Booking | None:
     """The host's booking made earlier with this key (a retried request), if any."""
     if not idempotency_key:
         return None
-    return Booking.get_or_none(Booking.host == host, Booking.idempotency_key == idempotency_key)
+    sql = compiled_sql(
+        "booking-by-key",
+        lambda: Booking.select().where(Booking.host == 0, Booking.idempotency_key == ""),
+    )
+    return next(iter(Booking.raw(sql, host.id, idempotency_key)), None)
 
 
 def _insert(
@@ -286,7 +292,7 @@ def _insert(
         **extra,
     )
     booking.manage_token_hash = hash_token(manage_token(booking))
-    booking.save(force_insert=True)
+    insert_instance(booking)
     locations.booked(booking)
     return booking
 

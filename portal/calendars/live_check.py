@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
@@ -19,7 +20,7 @@ from portal.calendars.busy_cache import calendar_ref
 from portal.calendars.providers import CalendarProvider, CredentialsInvalid, ProviderError
 from portal.calendars.refresh_queue import enqueue_refresh
 from portal.calendars.sync import adapter, mark_needs_reconnect
-from portal.models import Calendar, Connection, User, from_db
+from portal.models import Calendar, Connection, User, compiled_sql, from_db
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +51,7 @@ def live_busy(
     """
     now = now or clock.now()
     trust = timedelta(seconds=int(current_app.config.get("CACHE_TRUST_SECONDS", 900)))
-    sources: list[_Source] = []
-    for conn in Connection.select().where(Connection.user == user):
-        calendars = list(
-            Calendar.select().where(
-                Calendar.connection == conn,
-                Calendar.conflict == True,  # noqa: E712
-            )
-        )
-        if calendars:
-            sources.append(_Source(conn, calendars))
+    sources = _sources(user)
     if not sources:
         return []
 
@@ -70,7 +62,6 @@ def live_busy(
         return source.provider.recheck(refs, start, end, cursors)
 
     results: dict[int, dict[str, list | None]] = {}
-    pool = ThreadPoolExecutor(max_workers=min(8, len(sources)), thread_name_prefix="live-busy")
     futures = {}
     try:
         for source in sources:
@@ -80,8 +71,10 @@ def live_busy(
                 source.provider = adapter(source.conn, timeout=timeout)
             except crypto.SecretError:
                 continue
-            futures[pool.submit(ask, source)] = source
-        done, _ = wait_futures(futures, timeout=timeout + 0.5)
+            futures[_pool().submit(ask, source)] = source
+        done, pending = wait_futures(futures, timeout=timeout + 0.5)
+        for future in pending:
+            future.cancel()  # not started yet: it never will; started: it ends on its timeout
         for future in done:
             source = futures[future]
             try:
@@ -93,7 +86,6 @@ def live_busy(
             except Exception:  # an adapter bug must not turn a booking into a 500
                 log.exception("live check of connection %s crashed", source.conn.id)
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
         for source in sources:
             if source.provider is not None and source.conn.id in results:
                 source.provider.close()
@@ -122,6 +114,45 @@ def live_busy(
             raise LiveCheckFailed(f"{source.conn.label}: calendar unreachable and cache too old")
         # cached_busy (in the booking check) already covers these calendars
     return out
+
+
+def _sources(user: User) -> list[_Source]:
+    """The host's connections with their conflict calendars (those with none are left out),
+    in two statements compiled once, whatever the number of connections."""
+    conn_sql = compiled_sql(
+        "live-connections", lambda: Connection.select().where(Connection.user == 0)
+    )
+    cal_sql = compiled_sql(
+        "live-calendars",
+        lambda: (
+            Calendar.select(Calendar)
+            .join(Connection)
+            .where(Connection.user == 0, Calendar.conflict == True)  # noqa: E712
+        ),
+    )
+    calendars: dict[int, list[Calendar]] = {}
+    for calendar in Calendar.raw(cal_sql, user.id, True):
+        calendars.setdefault(calendar.connection_id, []).append(calendar)
+    return [
+        _Source(conn, calendars[conn.id])
+        for conn in Connection.raw(conn_sql, user.id)
+        if conn.id in calendars
+    ]
+
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The process's threads for live checks, started once (a thread per booking cost more
+    than the query it waited on). Each call is bounded by its adapter's timeout, so a slow
+    provider holds a thread only that long; 32 covers 8 connections × 4 request threads."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="live-busy")
+        return _POOL
 
 
 def cursor_covering(calendar: Calendar, start: datetime, end: datetime) -> Mapping[str, object]:

@@ -9,17 +9,26 @@ from __future__ import annotations
 from typing import Any
 
 from portal.database import write_transaction
-from portal.models import Calendar, CalendarEvent, Connection, Outbox, User
+from portal.models import (
+    Calendar,
+    CalendarEvent,
+    Connection,
+    Outbox,
+    User,
+    compiled_sql,
+    insert_instance,
+)
 
 
 def write_calendar(user: User) -> Calendar | None:
     """The host's one calendar that receives new bookings."""
-    return (
-        Calendar.select()
-        .join(Connection)
-        .where(Connection.user == user, Calendar.write == True)  # noqa: E712
-        .first()
+    sql = compiled_sql(
+        "write-calendar",
+        lambda: (
+            Calendar.select().join(Connection).where(Connection.user == 0, Calendar.write == True)  # noqa: E712
+        ),
     )
+    return next(iter(Calendar.raw(sql, user.id, True)), None)
 
 
 def attach_calendar_event(booking: Any) -> CalendarEvent | None:
@@ -27,7 +36,8 @@ def attach_calendar_event(booking: Any) -> CalendarEvent | None:
     calendar = write_calendar(booking.host)
     if calendar is None:
         return None
-    return CalendarEvent.create(booking=booking, calendar=calendar, status="pending")
+    event = CalendarEvent(booking=booking, calendar=calendar, status="pending")
+    return insert_instance(event)
 
 
 def retry_write_back(booking: Any) -> bool:

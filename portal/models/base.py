@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from peewee import BigIntegerField, DatabaseProxy, Model
 
+M = TypeVar("M", bound=Model)
 # Bound to the real database by the app factory (portal.database).
 db = DatabaseProxy()
 _COMPILED: dict[tuple[str, str], str] = {}
@@ -32,6 +33,48 @@ def compiled_sql(name: str, build: Callable[[], Any]) -> str:
     if sql is None:
         sql = _COMPILED[key] = build().sql()[0]
     return sql
+
+
+def insert_rows(model: type[Model], rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    """INSERT ``rows`` (each with the same keys) into ``model``'s table; their new ids.
+
+    What peewee's ``insert_many`` does, fields' defaults included, with the statement built
+    once per table, columns, row count and backend (``insert_many`` builds its SQL anew on
+    every call, a tenth of a booking's time). Values pass through each field's
+    ``db_value``; the ids come back through ``RETURNING`` (SQLite ≥ 3.35, PostgreSQL).
+    """
+    if not rows:
+        return []
+    meta: Any = model._meta  # type: ignore[attr-defined]
+    full = [{**meta.get_default_dict(), **row} for row in rows]
+    names = tuple(
+        name for name in full[0] if not (name == meta.primary_key.name and full[0][name] is None)
+    )
+    key = (
+        "insert:" + meta.table_name + ":" + ",".join(names) + f":{len(rows)}",
+        type(db.obj).__name__,
+    )
+    sql = _COMPILED.get(key)
+    if sql is None:
+        open_q, close_q = db.obj.quote
+        columns = ", ".join(f"{open_q}{meta.fields[n].column_name}{close_q}" for n in names)
+        one = "(" + ", ".join([db.obj.param] * len(names)) + ")"
+        pk = meta.primary_key.column_name
+        table = f"{open_q}{meta.table_name}{close_q}"
+        values = ", ".join([one] * len(rows))
+        # Table and column names come from the model, never from input.
+        sql = f"INSERT INTO {table} ({columns}) VALUES {values} RETURNING {open_q}{pk}{close_q}"  # noqa: S608
+        _COMPILED[key] = sql
+    fields = [meta.fields[n] for n in names]
+    params = [f.db_value(row[f.name]) for row in full for f in fields]
+    return [row[0] for row in db.execute_sql(sql, params).fetchall()]
+
+
+def insert_instance(instance: M) -> M:
+    """INSERT a new, unsaved model instance (as ``save(force_insert=True)``), compiled once."""
+    (instance.id,) = insert_rows(type(instance), [instance.__data__])  # type: ignore[attr-defined]
+    instance._dirty.clear()  # type: ignore[attr-defined]
+    return instance
 
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")

@@ -49,7 +49,7 @@ from rq import Queue, Retry
 from rq.job import JobStatus
 
 from portal.database import write_transaction
-from portal.models import Outbox, db, to_db, utcnow
+from portal.models import Outbox, db, insert_rows, to_db, utcnow
 from portal.runtime.lease import lease_seconds
 from portal.runtime.queue import get_queue
 
@@ -187,14 +187,14 @@ def record(
         }
         (due if run_at is None or run_at <= now else later).append(row)
     if later:
-        Outbox.insert_many(later).execute()
+        insert_rows(Outbox, later)
     if not due:
         return []
     if claim:
         until = to_db(now + timedelta(seconds=lease_seconds()))
         for row in due:
             row.update(status="enqueued", enqueued_at=stamp, lease_until=until)
-    return sorted(r.id for r in Outbox.insert_many(due).returning(Outbox.id).execute())
+    return sorted(insert_rows(Outbox, due))
 
 
 def send(ids: list[int]) -> None:

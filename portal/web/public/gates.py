@@ -12,8 +12,8 @@ from flask import abort, current_app, g, request
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from portal.booking import checks, links, service
-from portal.models import Booking, MeetingType, User, compiled_sql
+from portal.booking import checks, links, meeting_types, service
+from portal.models import Booking, MeetingType, User
 from portal.web import formtoken, timezones
 
 ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(?::\d{1,5})?$")
@@ -29,30 +29,10 @@ def host_or_404(slug: str) -> User:
 
 def host_and_type_or_404(host_slug: str, type_slug: str) -> tuple[User, MeetingType]:
     """An active meeting type of a bookable host (this runs on every page view)."""
-    user_sql = compiled_sql(
-        "public-host",
-        lambda: User.select().where(
-            User.slug == "",
-            User.is_active == True,  # noqa: E712
-            User.allow_booking == True,  # noqa: E712
-        ),
-    )
-    user = next(iter(User.raw(user_sql, host_slug, True, True)), None)
-    if user is None:
+    found = meeting_types.bookable(host_slug, type_slug)
+    if found is None:
         abort(404)
-    type_sql = compiled_sql(
-        "public-type",
-        lambda: MeetingType.select().where(
-            MeetingType.user == 0,
-            MeetingType.slug == "",
-            MeetingType.is_active == True,  # noqa: E712
-        ),
-    )
-    mt = next(iter(MeetingType.raw(type_sql, user.id, type_slug, True)), None)
-    if mt is None:
-        abort(404)
-    mt.user = user
-    return user, mt
+    return found
 
 
 def managed_or_404(uid: str, token: str) -> Booking:
