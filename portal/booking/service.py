@@ -36,10 +36,14 @@ from portal.database import host_lock
 from portal.models import (
     Booking,
     BookingAttendee,
+    Calendar,
     CalendarEvent,
+    Connection,
     MeetingType,
     User,
+    Webhook,
     compiled_sql,
+    db,
     hash_token,
     insert_instance,
     to_db,
@@ -74,11 +78,42 @@ def record_event(booking: Booking, event: str, *, now: datetime, new: bool = Fal
     co-workers attending yet and there is no need to look.
     """
     payload = {"booking_id": booking.id, "event": event}
-    kinds = list(BOOKING_EVENT_HANDLERS)
+    kinds = [kind for kind in BOOKING_EVENT_HANDLERS if not _nothing_to_do(kind, booking, new)]
     # Co-workers on a host's meeting ("find a time") hear of it too (jobs.admin).
     if not new and BookingAttendee.select().where(BookingAttendee.booking == booking.id).exists():
         kinds.append("meeting_attendees")
     return outbox.record([(kind, None, payload) for kind in kinds], now)
+
+
+def _nothing_to_do(kind: str, booking: Booking, new: bool) -> bool:
+    """True for a job that would find nothing to do, so it is not recorded: webhooks while
+    the host has no active webhook, and copies of a new booking while the host has no
+    additional booking calendar (a changed booking may have copies to bring in line).
+
+    Each such job cost the worker more than the booking cost the web (a Redis round of its
+    own, a lock, its reads); an ICS-only host's booking needed two of its four. A webhook
+    added after the event was recorded does not hear of it, as with any later event.
+    """
+    if kind == "webhooks":
+        sql = compiled_sql(
+            "active-webhooks",
+            lambda: Webhook.select(Webhook.id).where(
+                Webhook.user == 0,
+                Webhook.is_active == True,  # noqa: E712
+            ),
+        )
+    elif kind == "booking_copies" and new:
+        sql = compiled_sql(
+            "copy-calendars",
+            lambda: (
+                Calendar.select(Calendar.id)
+                .join(Connection)
+                .where(Connection.user == 0, Calendar.copy_bookings == True)  # noqa: E712
+            ),
+        )
+    else:
+        return False
+    return db.execute_sql(sql, (booking.host_id, True)).fetchone() is None
 
 
 def reminders(booking: Booking, mt: MeetingType, now: datetime) -> list[OutboxItem]:

@@ -10,7 +10,7 @@ import pytest
 from portal.booking import service as booking
 from portal.booking.checks import BookingError, NotAllowed, SlotTaken
 from portal.booking.links import find_managed, manage_token
-from portal.models import Booking, Outbox, db
+from portal.models import Booking, Calendar, Connection, Outbox, Webhook, db
 from tests.support.clock import at
 
 
@@ -172,6 +172,30 @@ def test_booking_and_its_work_commit_together(setup, now, monkeypatch):
         b = _book(host, mt, now).booking
         rows = list(Outbox.select().where(Outbox.kind == "probe"))
         assert [r.data() for r in rows] == [{"booking_id": b.id, "event": "created"}]
+
+
+def test_jobs_that_would_find_nothing_to_do_are_not_recorded(setup, now):
+    """No webhook, no copy calendar: a booking records its write-back and e-mail only."""
+    app, host, mt = setup
+
+    def work_of(b) -> list[str]:
+        rows = Outbox.select().where(Outbox.kind != "reminder")
+        return sorted(r.kind for r in rows if r.data().get("booking_id") == b.id)
+
+    with app.test_request_context(), db.connection_context():
+        first = _book(host, mt, now).booking
+        assert work_of(first) == ["notify", "write_back"]
+        hook = Webhook.create(user=host, url="https://hooks.example/k", events="booking.created")
+        conn = Connection.create(user=host, provider="caldav", label="copies")
+        Calendar.create(connection=conn, external_id="c", conflict=False, copy_bookings=True)
+        second = _book(host, mt, now, start=SLOT + timedelta(hours=1)).booking
+        assert work_of(second) == ["booking_copies", "notify", "webhooks", "write_back"]
+        # An inactive webhook is none; a changed booking may have copies to bring in line.
+        Webhook.update(is_active=False).where(Webhook.id == hook.id).execute()
+        Calendar.update(copy_bookings=False).execute()
+        Outbox.delete().execute()
+        booking.cancel(second, by="host", now=now)
+        assert work_of(second) == ["booking_copies", "notify", "write_back"]
 
 
 def test_invitee_cannot_cancel_or_move_a_started_meeting(setup, now):
