@@ -107,7 +107,7 @@ def race(instance: Instance, host: Host, start: str, racers: int) -> Counter[int
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--hosts", type=int, default=6)
+    parser.add_argument("--hosts", type=int, default=12)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--racers", type=int, default=16)

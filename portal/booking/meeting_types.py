@@ -15,7 +15,7 @@ from peewee import IntegrityError
 
 from portal.booking import locations
 from portal.booking.checks import BookingError
-from portal.models import MeetingType, User, compiled_sql, db
+from portal.models import MeetingType, User, compiled_sql, db, first_row_as
 
 
 class SlugTaken(BookingError):
@@ -32,30 +32,26 @@ def bookable(host_slug: str, type_slug: str) -> tuple[User, MeetingType] | None:
     """An active meeting type of an active host who takes bookings, or None.
 
     The one lookup behind every public page and public API call (it runs on each of them,
-    so its two statements are compiled once: ``portal.models.compiled_sql``).
+    so its one statement is compiled once and read without peewee's cursor wrappers).
     """
-    user_sql = compiled_sql(
-        "public-host",
-        lambda: User.select().where(
-            User.slug == "",
-            User.is_active == True,  # noqa: E712
-            User.allow_booking == True,  # noqa: E712
+    sql = compiled_sql(
+        "public-host-and-type",
+        lambda: (
+            User.select(User, MeetingType)
+            .join(MeetingType, on=(MeetingType.user == User.id))
+            .where(
+                User.slug == "",
+                User.is_active == True,  # noqa: E712
+                User.allow_booking == True,  # noqa: E712
+                MeetingType.slug == "",
+                MeetingType.is_active == True,  # noqa: E712
+            )
         ),
     )
-    user = next(iter(User.raw(user_sql, host_slug, True, True)), None)
-    if user is None:
+    found = first_row_as(sql, (host_slug, True, True, type_slug, True), User, MeetingType)
+    if found is None:
         return None
-    type_sql = compiled_sql(
-        "public-type",
-        lambda: MeetingType.select().where(
-            MeetingType.user == 0,
-            MeetingType.slug == "",
-            MeetingType.is_active == True,  # noqa: E712
-        ),
-    )
-    mt = next(iter(MeetingType.raw(type_sql, user.id, type_slug, True)), None)
-    if mt is None:
-        return None
+    user, mt = found
     mt.user = user
     return user, mt
 

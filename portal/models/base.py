@@ -35,6 +35,33 @@ def compiled_sql(name: str, build: Callable[[], Any]) -> str:
     return sql
 
 
+def first_row_as(sql: str, params: Sequence[Any], *models: type[Model]) -> tuple[Any, ...] | None:
+    """The first row of ``sql`` as one instance of each of ``models``, or None.
+
+    ``sql`` selects every column of each model, model after model in field order (what
+    ``A.select(A, B).join(B)`` compiles to). For lookups on every page view: peewee's own
+    cursor wrappers resolve the columns and build the instances anew on each query, which
+    cost five times the query itself.
+    """
+    row = db.execute_sql(sql, params).fetchone()
+    if row is None:
+        return None
+    out = []
+    at = 0
+    for model in models:
+        fields = model._meta.sorted_fields  # type: ignore[attr-defined]
+        obj = model(__no_default__=1)
+        obj.__data__ = {
+            f.name: (f.python_value(v) if v is not None else None)
+            for f, v in zip(fields, row[at : at + len(fields)], strict=True)
+        }
+        at += len(fields)
+        out.append(obj)
+    if at != len(row):
+        raise ValueError(f"{len(row)} columns for {at} fields")
+    return tuple(out)
+
+
 def insert_rows(model: type[Model], rows: Sequence[Mapping[str, Any]]) -> list[int]:
     """INSERT ``rows`` (each with the same keys) into ``model``'s table; their new ids.
 

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
+from portal.booking import meeting_types
 from portal.models import (
     CalendarEvent,
+    MeetingType,
     Outbox,
+    User,
+    compiled_sql,
     db,
+    first_row_as,
     insert_instance,
     insert_rows,
     to_db,
@@ -75,7 +82,12 @@ def test_insert_instance_stores_what_save_stores(backend_app):
         theirs.save(force_insert=True)
         assert ours.id and ours.id != theirs.id and not ours.is_dirty()
         mine, peewees = _stored(Booking, ours.id), _stored(Booking, theirs.id)
-        own = {"uid", "ical_uid", "manage_token_hash", "created_at"}  # each its own; created_at is "now" at init
+        own = {
+            "uid",
+            "ical_uid",
+            "manage_token_hash",
+            "created_at",
+        }  # each its own; created_at is "now" at init
         assert {k: v for k, v in mine.items() if k not in own} == {
             k: v for k, v in peewees.items() if k not in own
         }
@@ -83,3 +95,23 @@ def test_insert_instance_stores_what_save_stores(backend_app):
         assert mine["host"] == host.id and mine["invitee_name"] == "Ada “Lovelace” <ada>"
         event = insert_instance(CalendarEvent(booking=ours, calendar=None, status="pending"))
         assert CalendarEvent.get_by_id(event.id).booking_id == ours.id
+
+
+def test_first_row_as_reads_what_peewee_reads(backend_app):
+    hosts = Hosts(backend_app)
+    host = hosts.create("jo", tz="America/Sao_Paulo")
+    mt = hosts.meeting_type(host, "intro", duration_minutes=45, buffer_before_minutes=5)
+    with backend_app.app_context(), db.connection_context():
+        found = meeting_types.bookable("jo", "intro")
+        assert found is not None
+        user, kind = found
+        assert user.__data__ == User.get_by_id(host.id).__data__
+        assert kind.__data__ == MeetingType.get_by_id(mt.id).__data__
+        assert kind.user is user and not user.is_dirty()
+        assert meeting_types.bookable("jo", "other") is None
+        User.update(allow_booking=False).where(User.id == host.id).execute()
+        assert meeting_types.bookable("jo", "intro") is None
+        # A statement that does not select every column of each model is refused.
+        sql = compiled_sql("test-user-only", lambda: User.select().where(User.id == 0))
+        with pytest.raises(ValueError):
+            first_row_as(sql, (host.id,), User, MeetingType)
