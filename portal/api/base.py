@@ -270,6 +270,7 @@ def me():
         slug=user.slug,
         name=user.name,
         timezone=user.timezone,
+        locale=user.locale or "",
         lead_time_minutes=user.lead_time_minutes,
         is_admin=user.is_admin,
         allow_booking=user.allow_booking,

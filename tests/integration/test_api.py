@@ -58,6 +58,15 @@ def test_me(env):
     assert r.json["slug"] == "alice" and r.json["timezone"] == "Europe/Berlin"
     assert r.json["profile_url"].endswith("/alice")
     assert r.headers["Cache-Control"] == "no-store"
+    assert r.json["locale"] == ""  # automatic: each page in its reader's language
+
+
+def test_me_tells_the_hosts_language(env):
+    with env.app.app_context(), db.connection_context():
+        User.update(locale="de").where(User.slug == "alice").execute()
+    r = env.alice_api.get("/api/v1/me")
+    assert r.json["locale"] == "de"
+    matches_schema(r, "get", "/api/v1/me")
 
 
 def test_availability_defaults_to_weekdays_nine_to_five(env):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import ConfigDict, Field
+from typing import Annotated
+
+from pydantic import ConfigDict, Field, WithJsonSchema
 
 from portal.api.schemas.base import Reply, Zone
+from portal.i18n import LANGUAGES
 
 
 class Me(Reply):
@@ -13,6 +16,9 @@ class Me(Reply):
     slug: str
     name: str
     timezone: Zone
+    locale: Annotated[str, WithJsonSchema({"type": "string", "enum": ["", *LANGUAGES]})] = Field(
+        description="The host's language for their settings and e-mails; empty: the browser's"
+    )
     lead_time_minutes: int
     is_admin: bool
     allow_booking: bool
