@@ -90,9 +90,9 @@ def _nothing_to_do(kind: str, booking: Booking, new: bool) -> bool:
     the host has no active webhook, and copies of a new booking while the host has no
     additional booking calendar (a changed booking may have copies to bring in line).
 
-    Each such job cost the worker more than the booking cost the web (a Redis round of its
-    own, a lock, its reads); an ICS-only host's booking needed two of its four. A webhook
-    added after the event was recorded does not hear of it, as with any later event.
+    Each such job still costs the worker RQ's bookkeeping, a lock and its reads; an ICS-only
+    host's booking needed two of its four. A webhook added after the event was recorded
+    does not hear of it, as with any later event.
     """
     if kind == "webhooks":
         sql = compiled_sql(

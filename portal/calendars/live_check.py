@@ -145,8 +145,8 @@ _POOL_LOCK = threading.Lock()
 
 
 def _pool() -> ThreadPoolExecutor:
-    """The process's threads for live checks, started once (a thread per booking cost more
-    than the query it waited on). Each call is bounded by its adapter's timeout, so a slow
+    """The process's threads for live checks, started once (starting one per booking showed
+    in a booking's profile). Each call is bounded by its adapter's timeout, so a slow
     provider holds a thread only that long; 32 covers 8 connections × 4 request threads."""
     global _POOL
     with _POOL_LOCK:

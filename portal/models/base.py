@@ -28,10 +28,15 @@ def compiled_sql(name: str, build: Callable[[], Any]) -> str:
     more than the database did; the shape never changes, only the parameters (passed to
     ``Model.raw`` or ``db.execute_sql`` in the order of the query's placeholders).
     """
+    return _once(name, lambda: build().sql()[0])
+
+
+def _once(name: str, make: Callable[[], str]) -> str:
+    """The statement named ``name`` for the bound backend, made by ``make`` the first time."""
     key = (name, type(db.obj).__name__)
     sql = _COMPILED.get(key)
     if sql is None:
-        sql = _COMPILED[key] = build().sql()[0]
+        sql = _COMPILED[key] = make()
     return sql
 
 
@@ -77,12 +82,8 @@ def insert_rows(model: type[Model], rows: Sequence[Mapping[str, Any]]) -> list[i
     names = tuple(
         name for name in full[0] if not (name == meta.primary_key.name and full[0][name] is None)
     )
-    key = (
-        "insert:" + meta.table_name + ":" + ",".join(names) + f":{len(rows)}",
-        type(db.obj).__name__,
-    )
-    sql = _COMPILED.get(key)
-    if sql is None:
+
+    def make() -> str:
         open_q, close_q = db.obj.quote
         columns = ", ".join(f"{open_q}{meta.fields[n].column_name}{close_q}" for n in names)
         one = "(" + ", ".join([db.obj.param] * len(names)) + ")"
@@ -90,8 +91,9 @@ def insert_rows(model: type[Model], rows: Sequence[Mapping[str, Any]]) -> list[i
         table = f"{open_q}{meta.table_name}{close_q}"
         values = ", ".join([one] * len(rows))
         # Table and column names come from the model, never from input.
-        sql = f"INSERT INTO {table} ({columns}) VALUES {values} RETURNING {open_q}{pk}{close_q}"  # noqa: S608
-        _COMPILED[key] = sql
+        return f"INSERT INTO {table} ({columns}) VALUES {values} RETURNING {open_q}{pk}{close_q}"  # noqa: S608
+
+    sql = _once(f"insert:{meta.table_name}:{','.join(names)}:{len(rows)}", make)
     fields = [meta.fields[n] for n in names]
     params = [f.db_value(row[f.name]) for row in full for f in fields]
     return [row[0] for row in db.execute_sql(sql, params).fetchall()]
